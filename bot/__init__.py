@@ -1,0 +1,1 @@
+"""Composition root: settings, logging, CLI and the channel adapters."""

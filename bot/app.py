@@ -1,0 +1,63 @@
+"""Composition root: builds the engine, classifier and dialog from the settings."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session
+
+from bot.settings import Secrets, Settings
+from handlers.dialog import Dialog
+from nlp.classifier import Classifier
+from storage.db import ensure_schema, make_engine, session_factory, sqlite_url
+from storage.files import FileStore
+from workflow.calendar import WorkCalendar
+from workflow.service import Policy
+
+
+@dataclass(frozen=True)
+class App:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    dialog: Dialog
+
+
+def configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request URL, and Telegram's URLs contain the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def database_url(settings: Settings, secrets: Secrets) -> str:
+    return secrets.database_url or sqlite_url(settings.storage.data_dir)
+
+
+def build_classifier(settings: Settings) -> Classifier:
+    return Classifier(
+        categories=settings.categories,
+        faq=settings.faq,
+        keyword_table=settings.nlp.keyword_table,
+        min_confidence=settings.nlp.min_confidence,
+    )
+
+
+def build(settings: Settings, secrets: Secrets) -> App:
+    engine = make_engine(database_url(settings, secrets))
+    ensure_schema(engine)
+    sessions = session_factory(engine)
+    calendar = WorkCalendar(settings.calendar, settings.center.timezone)
+    policy = Policy(settings.sla, calendar, settings.limits.appeals_per_day)
+    files = FileStore(settings.storage.data_dir / "attachments", settings.limits.photo_max_bytes)
+    dialog = Dialog(
+        sessions=sessions,
+        classifier=build_classifier(settings),
+        policy=policy,
+        limits=settings.limits,
+        files=files,
+        center=settings.center.name,
+    )
+    return App(settings, engine, sessions, dialog)

@@ -1,0 +1,1 @@
+"""Channel adapters: turn messenger updates into Inbound and render Outbound."""

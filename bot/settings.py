@@ -1,0 +1,167 @@
+"""Loads config.yaml (policy) and the environment (secrets) into validated settings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from handlers.limits import Limits
+from nlp.types import CategorySpec, FaqEntry
+from workflow.policy import CalendarConfig, SlaConfig
+
+DEFAULT_CONFIG = Path("config.yaml")
+PLACEHOLDER_SECRETS = {"changeme", "change-me", "your-token-here", "xxx", "token"}
+
+
+class ConfigError(Exception):
+    """A configuration problem, with a message that names the offending key."""
+
+
+class Center(BaseModel):
+    name: str
+    timezone: str = "Asia/Shanghai"
+
+
+class DepartmentSpec(BaseModel):
+    name: str
+    kind: Literal["department", "township", "center"] = "department"
+
+
+class NlpSettings(BaseModel):
+    min_confidence: float = Field(default=0.35, ge=0, le=1)
+    keyword_table: Path | None = None
+
+
+class StorageSettings(BaseModel):
+    data_dir: Path = Path("data")
+
+
+class ConsoleSettings(BaseModel):
+    enabled: bool = True
+
+
+class TelegramSettings(BaseModel):
+    enabled: bool = True
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+
+
+class Channels(BaseModel):
+    console: ConsoleSettings = ConsoleSettings()
+    telegram: TelegramSettings = TelegramSettings()
+
+
+class SchedulerSettings(BaseModel):
+    sweep_seconds: float = Field(default=5.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """Everything from config.yaml; any key can be overridden by APPEALBOT_<SECTION>__<KEY>."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="APPEALBOT_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    config: Path | None = None  # APPEALBOT_CONFIG: where this came from
+    center: Center
+    departments: list[DepartmentSpec]
+    categories: list[CategorySpec]
+    faq: list[FaqEntry] = Field(default_factory=list)
+    nlp: NlpSettings = NlpSettings()
+    sla: SlaConfig = SlaConfig()
+    calendar: CalendarConfig = CalendarConfig()
+    limits: Limits = Limits()
+    storage: StorageSettings = StorageSettings()
+    channels: Channels = Channels()
+    scheduler: SchedulerSettings = SchedulerSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML file arrives as init kwargs; the environment overrides it.
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> Settings:
+        names = {d.name for d in self.departments}
+        for i, category in enumerate(self.categories):
+            if "{township}" not in category.department and category.department not in names:
+                raise ValueError(
+                    f"categories.{i}.department: unknown department {category.department!r}"
+                )
+        return self
+
+
+class Secrets(BaseSettings):
+    """Credentials and the database URL: only ever from the environment."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    database_url: str | None = None
+    telegram_bot_token: str | None = None
+    telegram_webhook_secret: str | None = None
+    wechat_token: str | None = None
+    wechat_appid: str | None = None
+    wechat_appsecret: str | None = None
+    wechat_encoding_aes_key: str | None = None
+
+    @model_validator(mode="after")
+    def _no_placeholders(self) -> Secrets:
+        for name, value in self.model_dump().items():
+            if value is not None and value.strip().lower() in PLACEHOLDER_SECRETS:
+                raise ValueError(f"{name.upper()} is a placeholder; set the real value")
+        return self
+
+
+def config_path(explicit: Path | None) -> Path:
+    if explicit is not None:
+        return explicit
+    return Path(os.environ.get("APPEALBOT_CONFIG", DEFAULT_CONFIG))
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        lines.append(f"{source}: {key}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read and validate the config file; raise ConfigError naming the key on any problem."""
+    file = config_path(path)
+    try:
+        raw: Any = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read config file ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: the top level must be a mapping of sections")
+    raw["config"] = file
+    try:
+        return Settings(**raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, str(file))) from exc
+
+
+def load_secrets() -> Secrets:
+    try:
+        return Secrets()
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, "environment")) from exc

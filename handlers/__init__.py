@@ -1,0 +1,1 @@
+"""Messenger-free conversations: every channel adapter feeds Inbound and renders Outbound."""

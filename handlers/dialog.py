@@ -1,0 +1,652 @@
+"""The resident dialog, the same on every channel: file an appeal, follow it, add to it.
+
+A turn loads the conversation row for (channel, user), runs the handler of its step and
+saves the row, all in one transaction with whatever the turn did to appeals. Options the
+turn offered are stored with the step, so a button or a typed number is checked against
+what was actually offered and grants nothing by itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session
+
+from handlers.limits import Limits
+from handlers.messages import ACTION, DISPOSITION, PUBLIC_NOTES, STATUS, t
+from handlers.types import Inbound, Kind, Option, Outbound
+from nlp.types import Urgency
+from storage.db import transaction
+from storage.files import FileRejected, FileStore, StoredFile
+from storage.models import Appeal, Conversation, Person, ProcessedUpdate
+from storage.types import utcnow
+from workflow import service
+from workflow.lifecycle import OPEN, LifecycleError, Status
+from workflow.service import Classifier, DailyLimitReached, Draft, Policy
+
+log = logging.getLogger(__name__)
+
+PHONE = re.compile(r"^1[3-9]\d{9}$")
+IDLE = "idle"
+DONE, SKIP, CONFIRM, CANCEL = "done", "skip", "confirm", "cancel"
+MENU = ("new", "my", "supplement", "withdraw", "help")
+COMMAND_WORDS = {
+    "取消": "cancel",
+    "我要反映": "new",
+    "查询进度": "my",
+    "补充材料": "supplement",
+    "撤回": "withdraw",
+    "帮助": "help",
+}
+DRAFT_STEPS = frozenset({"describe", "photos", "location", "phone", "confirm"})
+
+
+def mask_phone(phone: str | None) -> str:
+    if not phone:
+        return t("place.none")
+    return f"{phone[:3]}****{phone[-4:]}" if len(phone) >= 7 else "****"
+
+
+def _draft_to_json(draft: Draft) -> dict[str, Any]:
+    return dataclasses.asdict(draft)
+
+
+def _draft_from_json(data: dict[str, Any]) -> Draft:
+    fields = dict(data)
+    fields["photos"] = [StoredFile(**photo) for photo in fields.get("photos", [])]
+    return Draft(**fields)
+
+
+@dataclass
+class Turn:
+    """One inbound message being handled: who, where in the dialog, and what we answer."""
+
+    session: Session
+    inbound: Inbound
+    person: Person
+    step: str
+    data: dict[str, Any]
+    replies: list[Outbound] = field(default_factory=list)
+
+    def say(
+        self,
+        text: str,
+        *options: Option,
+        request_contact: bool = False,
+        request_location: bool = False,
+    ) -> None:
+        reply = Outbound(
+            text,
+            tuple(options),
+            request_contact=request_contact,
+            request_location=request_location,
+        )
+        self.replies.append(reply)
+        if options:
+            self.data["offered"] = [[o.label, o.value] for o in options]
+
+    def goto(self, step: str, **data: Any) -> None:
+        self.step = step
+        self.data = dict(data)
+
+    @property
+    def draft(self) -> Draft:
+        return _draft_from_json(self.data.get("draft", {}))
+
+    def keep(self, draft: Draft) -> None:
+        self.data["draft"] = _draft_to_json(draft)
+
+    def choice(self) -> str | None:
+        """The offered option this input picks (button, number or label), if any."""
+        offered = self.data.get("offered", [])
+        inbound = self.inbound
+        if inbound.kind is Kind.BUTTON:
+            return next((value for _, value in offered if value == inbound.text), None)
+        if inbound.kind is not Kind.TEXT:
+            return None
+        text = inbound.text.strip()
+        if text.isdigit() and 1 <= int(text) <= len(offered):
+            return str(offered[int(text) - 1][1])
+        return next((value for label, value in offered if label == text), None)
+
+
+class Dialog:
+    def __init__(
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        classifier: Classifier,
+        policy: Policy,
+        limits: Limits,
+        files: FileStore,
+        center: str,
+    ) -> None:
+        self.sessions = sessions
+        self.classifier = classifier
+        self.policy = policy
+        self.limits = limits
+        self.files = files
+        self.center = center
+        self.steps: dict[str, Callable[[Turn], None]] = {
+            IDLE: self._idle,
+            "describe": self._describe,
+            "photos": self._photos,
+            "location": self._location,
+            "phone": self._phone,
+            "confirm": self._confirm,
+            "pick": self._pick,
+            "supplement": self._supplement,
+            "withdraw_reason": self._withdraw_reason,
+        }
+
+    # -- the turn -----------------------------------------------------------------------
+
+    def handle(self, inbound: Inbound) -> list[Outbound]:
+        """Answer one inbound message; a redelivered message (same id) is answered with []."""
+        try:
+            with transaction(self.sessions) as session:
+                if not self._first_delivery(session, inbound):
+                    return []
+                turn = self._load(session, inbound)
+                self._dispatch(turn)
+                self._save(turn)
+                return turn.replies
+        except IntegrityError:
+            if inbound.message_id is not None and self._seen(inbound):
+                return []
+            raise
+
+    def _first_delivery(self, session: Session, inbound: Inbound) -> bool:
+        if inbound.message_id is None:
+            return True
+        if session.get(ProcessedUpdate, (inbound.channel, inbound.message_id)) is not None:
+            return False
+        session.add(ProcessedUpdate(channel=inbound.channel, key=inbound.message_id))
+        session.flush()
+        return True
+
+    def _seen(self, inbound: Inbound) -> bool:
+        with self.sessions() as session:
+            key = (inbound.channel, inbound.message_id)
+            return session.get(ProcessedUpdate, key) is not None
+
+    def _load(self, session: Session, inbound: Inbound) -> Turn:
+        person = service.person_for(
+            session, channel=inbound.channel, external_id=inbound.user_id, chat_id=inbound.chat_id
+        )
+        row = session.get(Conversation, (inbound.channel, inbound.user_id))
+        turn = Turn(session, inbound, person, IDLE, {})
+        if row is None:
+            return turn
+        idle = dt.timedelta(minutes=self.limits.draft_idle_minutes)
+        if utcnow() - row.updated_at > idle:
+            if row.step in DRAFT_STEPS:
+                turn.say(t("draft_expired"))
+            return turn
+        turn.step, turn.data = row.step, dict(row.data)
+        return turn
+
+    def _save(self, turn: Turn) -> None:
+        key = (turn.inbound.channel, turn.inbound.user_id)
+        row = turn.session.get(Conversation, key)
+        if turn.step == IDLE and not turn.data.get("offered"):
+            if row is not None:
+                turn.session.delete(row)
+            return
+        if row is None:
+            row = Conversation(channel=key[0], external_id=key[1], step=turn.step)
+        row.step, row.data, row.updated_at = turn.step, turn.data, utcnow()
+        turn.session.add(row)
+
+    def _dispatch(self, turn: Turn) -> None:
+        command = self._command(turn)
+        if command == "cancel":
+            self._cancel(turn)
+        elif command is not None and turn.step in DRAFT_STEPS:
+            self._command_mid_draft(turn, command)
+        elif command is not None:
+            self._start(turn, command)
+        else:
+            self.steps.get(turn.step, self._idle)(turn)
+
+    def _command(self, turn: Turn) -> str | None:
+        inbound = turn.inbound
+        if inbound.kind is Kind.COMMAND:
+            return {"start": "help", "cancel": "cancel"}.get(inbound.text, inbound.text)
+        if inbound.kind is Kind.TEXT:
+            word = COMMAND_WORDS.get(inbound.text.strip())
+            # Option labels win over command words inside a step (e.g. "撤回" as a button).
+            if word is not None and (word == "cancel" or turn.choice() is None):
+                return word
+        if inbound.kind is Kind.BUTTON and inbound.text in MENU and turn.choice():
+            return inbound.text
+        return None
+
+    def _cancel(self, turn: Turn) -> None:
+        had_something = turn.step != IDLE
+        turn.goto(IDLE)
+        turn.say(t("cancelled") if had_something else t("nothing_to_cancel"))
+
+    def _command_mid_draft(self, turn: Turn, command: str) -> None:
+        if command == "new":
+            turn.say(t("restarted"))
+            self._start(turn, "new")
+            return
+        if command in ("my", "help"):
+            self._start(
+                Turn(turn.session, turn.inbound, turn.person, IDLE, {}, turn.replies), command
+            )
+        else:
+            turn.say(t("finish_current_first"))
+        self._prompt(turn)
+
+    def _start(self, turn: Turn, command: str) -> None:
+        starters: dict[str, Callable[[Turn], None]] = {
+            "new": self._begin_appeal,
+            "my": self._list_mine,
+            "supplement": self._begin_supplement,
+            "withdraw": self._begin_withdraw,
+        }
+        starter = starters.get(command)
+        if starter is None:
+            self._menu(turn, with_help=command == "help")
+        else:
+            starter(turn)
+
+    def _menu(self, turn: Turn, *, with_help: bool = False) -> None:
+        turn.goto(IDLE)
+        if with_help:
+            turn.say(t("help"))
+        turn.say(
+            t("welcome", center=self.center),
+            *(Option(t(f"menu.{name}"), name) for name in MENU),
+        )
+
+    # -- idle ---------------------------------------------------------------------------
+
+    def _idle(self, turn: Turn) -> None:
+        picked = turn.choice()
+        if picked in MENU:
+            self._start(turn, picked)
+            return
+        inbound = turn.inbound
+        if inbound.kind is Kind.TEXT and len(inbound.text.strip()) >= self.limits.text_min_chars:
+            turn.goto("describe")
+            self._describe(turn)
+            return
+        self._menu(turn)
+
+    # -- the appeal form ----------------------------------------------------------------
+
+    def _begin_appeal(self, turn: Turn) -> None:
+        turn.goto("describe")
+        self._prompt(turn)
+
+    def _prompt(self, turn: Turn) -> None:
+        """Ask for what the current step needs."""
+        limits = self.limits
+        step = turn.step
+        if step == "describe":
+            turn.say(t("ask.describe", min=limits.text_min_chars, max=limits.text_max_chars))
+        elif step == "photos":
+            turn.say(
+                t("ask.photos", max=limits.photos_per_appeal),
+                Option(t("option.done"), DONE),
+                Option(t("option.skip"), SKIP),
+            )
+        elif step == "location":
+            turn.say(t("ask.location"), Option(t("option.skip"), SKIP), request_location=True)
+        elif step == "phone":
+            self._ask_phone(turn)
+        elif step == "confirm":
+            self._summary(turn)
+
+    def _text_problem(self, inbound: Inbound, min_chars: int) -> str | None:
+        if inbound.kind not in (Kind.TEXT, Kind.BUTTON):
+            return t("bad.not_text")
+        text = inbound.text.strip()
+        limits = self.limits
+        if not text:
+            return t("bad.empty")
+        if len(text) < min_chars:
+            return t("bad.too_short", min=min_chars)
+        if len(text) > limits.text_max_chars:
+            return t("bad.too_long", length=len(text), max=limits.text_max_chars)
+        return None
+
+    def _describe(self, turn: Turn) -> None:
+        problem = self._text_problem(turn.inbound, self.limits.text_min_chars)
+        if problem is not None:
+            turn.say(problem)
+            self._prompt(turn)
+            return
+        draft = turn.draft
+        draft.text = turn.inbound.text.strip()
+        turn.keep(draft)
+        self._advance(turn, "photos" if self.limits.photos_per_appeal else "location")
+
+    def _advance(self, turn: Turn, step: str) -> None:
+        turn.step = step
+        turn.data.pop("offered", None)
+        self._prompt(turn)
+
+    def _store_photo(self, turn: Turn) -> StoredFile | None:
+        """Save the inbound photo, or tell the resident why not."""
+        try:
+            return self.files.store_image(turn.inbound.data or b"")
+        except FileRejected as rejected:
+            if rejected.reason == "size":
+                max_mb = self.limits.photo_max_bytes // (1024 * 1024)
+                turn.say(t("bad.photo_size", max_mb=max_mb))
+            else:
+                turn.say(t("bad.photo_type"))
+            return None
+
+    def _photos(self, turn: Turn) -> None:
+        inbound = turn.inbound
+        if inbound.kind is Kind.PHOTO:
+            draft = turn.draft
+            if len(draft.photos) >= self.limits.photos_per_appeal:
+                turn.say(t("bad.too_many_photos", max=self.limits.photos_per_appeal))
+                return
+            photo = self._store_photo(turn)
+            if photo is not None:
+                draft.photos.append(photo)
+                turn.keep(draft)
+                turn.say(
+                    t("photo.received", count=len(draft.photos)),
+                    Option(t("option.done"), DONE),
+                )
+            return
+        if turn.choice() in (DONE, SKIP):
+            self._advance(turn, "location")
+            return
+        turn.say(t("bad.not_photo"))
+        self._prompt(turn)
+
+    def _location(self, turn: Turn) -> None:
+        inbound = turn.inbound
+        draft = turn.draft
+        if inbound.kind is Kind.LOCATION:
+            draft.latitude, draft.longitude = inbound.latitude, inbound.longitude
+            draft.address = inbound.address
+        elif turn.choice() == SKIP:
+            pass
+        elif inbound.kind is Kind.TEXT and 0 < len(inbound.text.strip()) <= (
+            self.limits.address_max_chars
+        ):
+            draft.address = inbound.text.strip()
+        else:
+            turn.say(t("bad.location", max=self.limits.address_max_chars))
+            self._prompt(turn)
+            return
+        turn.keep(draft)
+        self._advance(turn, "phone")
+
+    def _ask_phone(self, turn: Turn) -> None:
+        saved = turn.person.phone
+        text = t("ask.phone")
+        options = [Option(t("option.cancel"), CANCEL)]
+        if saved:
+            text += t("ask.phone.saved", phone=mask_phone(saved))
+            options.insert(0, Option(t("option.use_phone", phone=mask_phone(saved)), "saved"))
+        turn.say(text, *options, request_contact=True)
+
+    def _phone(self, turn: Turn) -> None:
+        inbound = turn.inbound
+        picked = turn.choice()
+        if picked == "saved" and turn.person.phone:
+            phone = turn.person.phone
+        elif inbound.kind is Kind.CONTACT:
+            if not inbound.own_contact:
+                turn.say(t("bad.contact_not_own"))
+                self._prompt(turn)
+                return
+            phone = _normalise_phone(inbound.phone or "")
+        elif inbound.kind is Kind.TEXT:
+            phone = _normalise_phone(inbound.text)
+        else:
+            turn.say(t("bad.not_text"))
+            self._prompt(turn)
+            return
+        if not PHONE.match(phone):
+            shown = inbound.phone if inbound.kind is Kind.CONTACT else inbound.text.strip()
+            turn.say(t("bad.phone", value=(shown or "")[:20]))
+            self._prompt(turn)
+            return
+        draft = turn.draft
+        draft.phone = phone
+        turn.keep(draft)
+        self._advance(turn, "confirm")
+
+    def _summary(self, turn: Turn) -> None:
+        draft = turn.draft
+        place = draft.address or (
+            f"{draft.latitude:.5f}, {draft.longitude:.5f}"
+            if draft.latitude is not None and draft.longitude is not None
+            else t("place.none")
+        )
+        turn.say(
+            t(
+                "summary",
+                text=draft.text,
+                photos=len(draft.photos),
+                place=place,
+                phone=mask_phone(draft.phone),
+            ),
+            Option(t("option.confirm"), CONFIRM),
+            Option(t("option.cancel"), CANCEL),
+        )
+
+    def _confirm(self, turn: Turn) -> None:
+        picked = turn.choice()
+        if picked == CANCEL:
+            self._cancel(turn)
+            return
+        if picked != CONFIRM:
+            turn.say(t("bad.choice"))
+            self._prompt(turn)
+            return
+        try:
+            submitted = service.submit(
+                turn.session,
+                resident=turn.person,
+                channel=turn.inbound.channel,
+                draft=turn.draft,
+                classifier=self.classifier,
+                policy=self.policy,
+            )
+        except DailyLimitReached:
+            turn.say(t("bad.daily_limit", limit=self.policy.appeals_per_day))
+            return
+        turn.goto(IDLE)
+        self._tell_submitted(turn, submitted)
+
+    def _tell_submitted(self, turn: Turn, submitted: service.Submitted) -> None:
+        appeal, result = submitted.appeal, submitted.classification
+        if result.urgency is Urgency.LIFE:
+            turn.say(t("urgent.life"))
+        elif result.urgency is Urgency.URGENT:
+            turn.say(t("urgent.safety"))
+        lines = [
+            t(
+                "submitted",
+                number=appeal.number,
+                category=appeal.category,
+                disposition=DISPOSITION[appeal.disposition],
+            )
+        ]
+        if appeal.status == Status.ANSWERED:
+            lines.append(t("submitted.answer", answer=result.faq_answer))
+        elif submitted.department:
+            lines.append(t("submitted.department", department=submitted.department))
+        elif appeal.needs_triage:
+            lines.append(t("submitted.triage"))
+        if submitted.reply_due_at is not None:
+            lines.append(t("submitted.deadline", deadline=self._deadline(submitted.reply_due_at)))
+        lines.append(t("submitted.keep_number"))
+        turn.say("\n".join(lines))
+
+    def _local(self, moment: dt.datetime) -> str:
+        return moment.astimezone(self.policy.calendar.zone).strftime("%Y-%m-%d %H:%M")
+
+    def _deadline(self, moment: dt.datetime) -> str:
+        # Deadlines fall at local midnight; show the last minute of the day they belong to.
+        return self._local(moment - dt.timedelta(minutes=1))
+
+    # -- following appeals --------------------------------------------------------------
+
+    def _case_options(self, appeals: list[Appeal]) -> list[Option]:
+        return [Option(f"{a.number} {STATUS[a.status]}", f"case:{a.number}") for a in appeals]
+
+    def _list_mine(self, turn: Turn) -> None:
+        appeals = service.appeals_of(turn.session, resident=turn.person)
+        if not appeals:
+            turn.goto(IDLE)
+            turn.say(t("my.none"))
+            return
+        turn.goto("pick", purpose="timeline")
+        lines = [t("my.list", count=len(appeals))]
+        for index, appeal in enumerate(appeals, start=1):
+            lines.append(
+                t(
+                    "my.item",
+                    index=index,
+                    number=appeal.number,
+                    status=STATUS[appeal.status],
+                    category=appeal.category,
+                    date=self._local(appeal.created_at)[:10],
+                )
+            )
+        turn.say("\n".join(lines), *self._case_options(appeals))
+
+    def _begin_supplement(self, turn: Turn) -> None:
+        self._pick_open(turn, "supplement", t("supplement.none"), t("supplement.pick"))
+
+    def _begin_withdraw(self, turn: Turn) -> None:
+        self._pick_open(turn, "withdraw", t("withdraw.none"), t("withdraw.pick"))
+
+    def _pick_open(self, turn: Turn, purpose: str, none: str, ask: str) -> None:
+        appeals = service.open_appeals_of(turn.session, resident=turn.person)
+        if not appeals:
+            turn.goto(IDLE)
+            turn.say(none)
+            return
+        turn.goto("pick", purpose=purpose)
+        turn.say(ask, *self._case_options(appeals[:10]))
+
+    def _picked_appeal(self, turn: Turn) -> Appeal | None:
+        picked = turn.choice()
+        if picked is None or not picked.startswith("case:"):
+            return None
+        number = picked.removeprefix("case:")
+        return service.own_appeal(turn.session, resident=turn.person, number=number)
+
+    def _pick(self, turn: Turn) -> None:
+        appeal = self._picked_appeal(turn)
+        if appeal is None:
+            offered = [Option(label, value) for label, value in turn.data.get("offered", [])]
+            turn.say(t("bad.choice"), *offered)
+            return
+        purpose = turn.data.get("purpose")
+        if purpose == "timeline":
+            turn.goto(IDLE)
+            turn.say(self._timeline(turn.session, appeal))
+        elif Status(appeal.status) not in OPEN:
+            turn.goto(IDLE)
+            turn.say(t("case.gone"))
+        elif purpose == "supplement":
+            turn.goto("supplement", number=appeal.number, count=0)
+            turn.say(t("supplement.ask"), Option(t("option.done"), DONE))
+        else:
+            turn.goto("withdraw_reason", number=appeal.number)
+            turn.say(t("withdraw.ask_reason"), Option(t("option.cancel"), CANCEL))
+
+    def _timeline(self, session: Session, appeal: Appeal) -> str:
+        lines = [
+            t(
+                "timeline.head",
+                number=appeal.number,
+                status=STATUS[appeal.status],
+                text=appeal.text,
+            )
+        ]
+        for event in service.timeline(session, appeal=appeal):
+            note = f"：{event.note}" if event.note and event.action in PUBLIC_NOTES else ""
+            action = ACTION.get(event.action, event.action)
+            lines.append(
+                t("timeline.item", time=self._local(event.created_at), action=action, note=note)
+            )
+        return "\n".join(lines)
+
+    def _appeal_in_step(self, turn: Turn) -> Appeal | None:
+        """The appeal this step is about, if it is still open; otherwise end the step."""
+        number = str(turn.data.get("number", ""))
+        appeal = service.own_appeal(turn.session, resident=turn.person, number=number)
+        if appeal is None or Status(appeal.status) not in OPEN:
+            turn.goto(IDLE)
+            turn.say(t("case.gone"))
+            return None
+        return appeal
+
+    def _supplement(self, turn: Turn) -> None:
+        if turn.choice() == DONE:
+            count = int(turn.data.get("count", 0))
+            turn.goto(IDLE)
+            turn.say(t("supplement.done", count=count))
+            return
+        appeal = self._appeal_in_step(turn)
+        if appeal is None:
+            return
+        inbound = turn.inbound
+        if inbound.kind is Kind.PHOTO:
+            photo = self._store_photo(turn)
+            if photo is None:
+                return
+            service.supplement(turn.session, resident=turn.person, appeal=appeal, photo=photo)
+        else:
+            problem = self._text_problem(inbound, 1)
+            if problem is not None:
+                turn.say(problem, Option(t("option.done"), DONE))
+                return
+            text = inbound.text.strip()
+            service.supplement(turn.session, resident=turn.person, appeal=appeal, text=text)
+        turn.data["count"] = int(turn.data.get("count", 0)) + 1
+        turn.say(t("supplement.added", number=appeal.number), Option(t("option.done"), DONE))
+
+    def _withdraw_reason(self, turn: Turn) -> None:
+        if turn.choice() == CANCEL:
+            self._cancel(turn)
+            return
+        appeal = self._appeal_in_step(turn)
+        if appeal is None:
+            return
+        inbound = turn.inbound
+        reason = inbound.text.strip() if inbound.kind is Kind.TEXT else ""
+        if not reason or len(reason) > self.limits.text_max_chars:
+            turn.say(t("withdraw.ask_reason"), Option(t("option.cancel"), CANCEL))
+            return
+        try:
+            service.withdraw(turn.session, resident=turn.person, appeal=appeal, reason=reason)
+        except LifecycleError:
+            turn.goto(IDLE)
+            turn.say(t("case.gone"))
+            return
+        turn.goto(IDLE)
+        turn.say(t("withdraw.done", number=appeal.number))
+
+
+def _normalise_phone(raw: str) -> str:
+    digits = re.sub(r"[\s\-()]", "", raw.strip())
+    for prefix in ("+86", "0086", "86"):
+        if digits.startswith(prefix) and len(digits) == len(prefix) + 11:
+            return digits[len(prefix) :]
+    return digits

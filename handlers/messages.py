@@ -1,0 +1,148 @@
+"""The message catalog: every resident-facing text, in Simplified Chinese, in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+MESSAGES: dict[str, str] = {
+    # menu and help
+    "welcome": (
+        "您好，这里是{center}诉求服务平台。请直接描述您遇到的问题，"
+        "或选择下面的功能。任何时候回复“取消”可退出当前操作。"
+    ),
+    "help": (
+        "可以这样使用：\n"
+        "· 我要反映：描述问题、上传照片和位置，提交后立即获得受理编号\n"
+        "· 查询进度：查看您的诉求办理情况和办理记录\n"
+        "· 补充材料：为尚未办结的诉求补充文字或照片\n"
+        "· 撤回：撤回尚未办结的诉求\n"
+        "· 取消：退出当前操作"
+    ),
+    "menu.new": "我要反映",
+    "menu.my": "查询进度",
+    "menu.supplement": "补充材料",
+    "menu.withdraw": "撤回",
+    "menu.help": "帮助",
+    "cancelled": "已取消，未提交的内容已清除。需要时随时再来。",
+    "nothing_to_cancel": "当前没有进行中的操作。",
+    "draft_expired": "您上次未完成的反映已超时作废，请重新开始。",
+    "restarted": "已重新开始填写。",
+    "finish_current_first": "您正在填写一件诉求，请先完成，或回复“取消”放弃后再操作。",
+    "option_expired": "该选项已失效，请在最新的消息中选择。",
+    # the appeal form
+    "ask.describe": "请用文字描述您要反映的问题（发生了什么、在哪里、持续多久），{min}～{max}字。",
+    "ask.photos": (
+        "如有现场照片，请发送（最多{max}张）；发送完毕请回复“完成”，没有照片请回复“跳过”。"
+    ),
+    "photo.received": "已收到第{count}张照片。还可以继续发送，或回复“完成”。",
+    "ask.location": "请发送位置，或直接输入详细地址（如：某某街道某某小区3栋）；不需要请回复“跳过”。",
+    "ask.phone": "请留下您的手机号码，便于工作人员联系您（仅工作人员可见，对外显示为部分隐藏）。",
+    "ask.phone.saved": "也可以直接使用您上次留下的号码 {phone}。",
+    "summary": (
+        "请确认您的诉求：\n内容：{text}\n照片：{photos}张\n位置：{place}\n电话：{phone}\n"
+        "确认无误请回复“确认提交”。"
+    ),
+    "place.none": "未提供",
+    "option.done": "完成",
+    "option.skip": "跳过",
+    "option.confirm": "确认提交",
+    "option.cancel": "取消",
+    "option.use_phone": "使用 {phone}",
+    "option.share_phone": "发送我的手机号",
+    "option.share_location": "发送我的位置",
+    # bad input
+    "bad.empty": "内容不能为空，请用文字描述问题。",
+    "bad.too_short": "描述太简短了，请至少写{min}个字，说明发生了什么、在哪里。",
+    "bad.too_long": "描述太长了（{length}字），请精简到{max}字以内。",
+    "bad.not_text": "暂不支持语音、贴纸或文件，请用文字描述。",
+    "bad.not_photo": "这一步请发送照片，或回复“完成”“跳过”。",
+    "bad.too_many_photos": "最多只能上传{max}张照片，这一张未保存。请回复“完成”继续。",
+    "bad.photo_type": "这个文件不是照片（仅支持 JPG、PNG、GIF、WEBP），未保存，请重新发送。",
+    "bad.photo_size": "照片太大（超过{max_mb}MB），未保存，请压缩后重新发送。",
+    "bad.photo_here": "这一步不需要照片，请按提示操作。",
+    "bad.location": "请发送位置或输入地址（{max}字以内），不需要请回复“跳过”。",
+    "bad.phone": "“{value}”不是有效的手机号码，请输入11位大陆手机号，如 13800138000。",
+    "bad.contact_not_own": "只能发送您本人的联系方式，请点“发送我的手机号”或直接输入号码。",
+    "bad.choice": "请从以下选项中选择（可回复序号）。",
+    "bad.daily_limit": "您今天已提交{limit}件诉求，已达到当日上限，请明天再提交；紧急情况请拨打12345。",
+    # submission
+    "submitted": "您的诉求已受理，编号 {number}。\n分类：{category}\n办理方式：{disposition}",
+    "submitted.department": "已转交 {department} 办理。",
+    "submitted.triage": "工作人员将在1个工作日内研判并分派办理。",
+    "submitted.deadline": "我们将在 {deadline} 前给您答复。",
+    "submitted.answer": "答复：{answer}",
+    "submitted.keep_number": "请记住编号，回复“查询进度”可随时查看办理情况。",
+    "urgent.life": "如有人身危险，请立即拨打 110（治安）、119（火警）或 120（急救）！我们已同步通知值班领导。",
+    "urgent.safety": "已标记为紧急，我们会尽快安排处理。",
+    # progress and supplements
+    "my.none": "您还没有提交过诉求。回复“我要反映”开始。",
+    "my.list": "您的诉求（最近{count}件），回复序号查看办理记录：",
+    "my.item": "{index}. {number} {status} {category} {date}",
+    "timeline.head": "诉求 {number}（{status}）\n{text}\n办理记录：",
+    "timeline.item": "{time} {action}{note}",
+    "supplement.none": "您没有正在办理中的诉求可以补充。",
+    "supplement.pick": "请选择要补充材料的诉求：",
+    "supplement.ask": "请发送要补充的文字或照片，发送完毕请回复“完成”。",
+    "supplement.added": "已补充到诉求 {number}。还可以继续发送，或回复“完成”。",
+    "supplement.done": "补充材料已完成，共{count}条。",
+    "withdraw.none": "您没有可以撤回的诉求。",
+    "withdraw.pick": "请选择要撤回的诉求：",
+    "withdraw.ask_reason": "请简单说明撤回原因（例如：问题已自行解决）。",
+    "withdraw.done": "诉求 {number} 已撤回。",
+    "case.gone": "该诉求当前状态不能进行此操作。",
+    "error.sorry": "抱歉，系统出了点问题，您的消息没有丢失，请稍后再试。",
+    # the local console
+    "console.banner": "本地控制台（输入 /photo 路径 发送照片，/location 纬度 经度 发送位置，/quit 退出）",
+    "console.photo_usage": "用法：/photo 图片路径",
+    "console.photo_missing": "找不到或无法读取文件：{path}",
+    "console.location_usage": "用法：/location 纬度 经度（例如 /location 28.19 112.97）",
+    # notifications
+    "notify.department_new_case": "新诉求 {number}（{category}）已转交本部门，请及时签收。",
+}
+
+STATUS = {
+    "submitted": "待分派",
+    "answered": "已答复",
+    "assigned": "中心即办",
+    "dispatched": "已转办",
+    "signed": "办理中",
+    "returned": "重新分派中",
+    "resolved": "已办结",
+    "rated": "已评价",
+    "closed": "已办结（未评价）",
+    "reopened": "重新办理",
+    "withdrawn": "已撤回",
+    "merged": "已合并",
+    "archived": "已归档",
+}
+
+ACTION = {
+    "submit": "提交受理",
+    "triage": "等待人工研判",
+    "answer": "已答复",
+    "assign": "中心即办",
+    "dispatch": "转交",
+    "sign": "部门签收",
+    "return": "重新分派",
+    "resolve": "办理完毕",
+    "rate": "评价",
+    "close": "办结",
+    "reopen": "重新办理",
+    "withdraw": "撤回",
+    "merge": "合并",
+    "archive": "归档",
+    "supplement": "补充材料",
+}
+
+DISPOSITION = {
+    "consultation": "咨询（即时答复）",
+    "immediate": "即办（当日办理）",
+    "referral": "转办（交职能部门或乡镇街道办理）",
+}
+
+# Actions whose note the resident may read; others (e.g. a department's reason) stay internal.
+PUBLIC_NOTES = frozenset({"answer", "dispatch", "resolve", "supplement", "withdraw", "merge"})
+
+
+def t(key: str, **params: Any) -> str:
+    return MESSAGES[key].format(**params)

@@ -1,0 +1,1 @@
+"""The clock: APScheduler jobs that act on due rows (outbox now; timers and reports later)."""

@@ -1,0 +1,163 @@
+"""The tables. Times are aware UTC; JSON-ish fields are stored as JSON columns."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime, utcnow
+
+
+def _time(**kwargs: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kwargs)
+
+
+class Role(StrEnum):
+    RESIDENT = "resident"
+    GRID_WORKER = "grid_worker"
+    STAFF = "staff"
+    DISPATCHER = "dispatcher"
+    LEADER = "leader"
+    ADMIN = "admin"
+    SYSTEM = "system"
+
+
+class Department(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=100)
+    kind: str = Field(default="department", max_length=20)
+    chat_channel: str | None = Field(default=None, max_length=20)
+    chat_id: str | None = Field(default=None, max_length=100)
+
+
+class Person(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=20)
+    external_id: str = Field(max_length=100)
+    chat_id: str | None = Field(default=None, max_length=100)
+    role: str = Field(default=Role.RESIDENT.value, max_length=20)
+    department_id: int | None = Field(default=None, foreign_key="department.id")
+    grid: str | None = Field(default=None, max_length=50)
+    name: str | None = Field(default=None, max_length=100)
+    phone: str | None = Field(default=None, max_length=20)
+    unreachable: bool = False
+    created_at: dt.datetime = _time(default_factory=utcnow)
+
+
+class Appeal(SQLModel, table=True):
+    __table_args__ = (
+        Index("ix_appeal_resident_created", "resident_id", "created_at"),
+        Index("ix_appeal_department_status", "department_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(unique=True, max_length=20)
+    status: str = Field(max_length=20, index=True)
+    channel: str = Field(max_length=20)
+    resident_id: int = Field(foreign_key="person.id")
+    reporter_id: int | None = Field(default=None, foreign_key="person.id")
+    text: str
+    category: str = Field(max_length=50)
+    disposition: str = Field(max_length=20)
+    department_id: int | None = Field(default=None, foreign_key="department.id")
+    urgency: str = Field(default="normal", max_length=10)
+    confidence: float = 0.0
+    keywords: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    needs_triage: bool = False
+    address: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    phone: str | None = Field(default=None, max_length=20)
+    grid: str | None = Field(default=None, max_length=50)
+    merged_into_id: int | None = Field(default=None, foreign_key="appeal.id")
+    reopen_count: int = 0
+    accept_due_at: dt.datetime | None = _time(default=None)
+    finish_due_at: dt.datetime | None = _time(default=None)
+    reply_due_at: dt.datetime | None = _time(default=None)
+    created_at: dt.datetime = _time(default_factory=utcnow)
+    updated_at: dt.datetime = _time(default_factory=utcnow)
+
+
+class Attachment(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    appeal_id: int = Field(foreign_key="appeal.id", index=True)
+    kind: str = Field(default="photo", max_length=20)
+    path: str
+    sha256: str = Field(max_length=64)
+    size: int
+    mime: str = Field(max_length=100)
+    created_at: dt.datetime = _time(default_factory=utcnow)
+
+
+class AppealEvent(SQLModel, table=True):
+    """One line of the ledger (台账). Rows are only ever inserted."""
+
+    __tablename__ = "appeal_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    appeal_id: int = Field(foreign_key="appeal.id", index=True)
+    actor_id: int | None = Field(default=None, foreign_key="person.id")
+    actor_role: str = Field(max_length=20)
+    action: str = Field(max_length=30)
+    from_status: str | None = Field(default=None, max_length=20)
+    to_status: str = Field(max_length=20)
+    note: str | None = None
+    created_at: dt.datetime = _time(default_factory=utcnow)
+
+
+class Timer(SQLModel, table=True):
+    __table_args__ = (Index("ix_timer_pending_due", "done_at", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    appeal_id: int = Field(foreign_key="appeal.id", index=True)
+    kind: str = Field(max_length=30)
+    key: str = Field(unique=True, max_length=100)
+    due_at: dt.datetime = _time()
+    done_at: dt.datetime | None = _time(default=None)
+    attempts: int = 0
+
+
+class Outbox(SQLModel, table=True):
+    __table_args__ = (Index("ix_outbox_pending", "sent_at", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=120)
+    channel: str = Field(max_length=20)
+    chat_id: str = Field(max_length=100)
+    message: str = Field(max_length=60)
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    appeal_id: int | None = Field(default=None, foreign_key="appeal.id")
+    created_at: dt.datetime = _time(default_factory=utcnow)
+    next_attempt_at: dt.datetime = _time(default_factory=utcnow)
+    sent_at: dt.datetime | None = _time(default=None)
+    attempts: int = 0
+    error: str | None = None
+
+
+class Conversation(SQLModel, table=True):
+    channel: str = Field(primary_key=True, max_length=20)
+    external_id: str = Field(primary_key=True, max_length=100)
+    step: str = Field(max_length=30)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: dt.datetime = _time(default_factory=utcnow)
+
+
+class ProcessedUpdate(SQLModel, table=True):
+    __tablename__ = "processed_update"
+
+    channel: str = Field(primary_key=True, max_length=20)
+    key: str = Field(primary_key=True, max_length=100)
+    created_at: dt.datetime = _time(default_factory=utcnow)
+
+
+class AppealSequence(SQLModel, table=True):
+    __tablename__ = "appeal_sequence"
+
+    day: str = Field(primary_key=True, max_length=8)
+    last: int = 0

@@ -1,0 +1,1 @@
+"""The appeal lifecycle: state machine, deadlines, numbering and the service the dialogs call."""

@@ -1,0 +1,46 @@
+"""Configurable policy of the center: deadlines (SLA) per disposition and category, calendar."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, Field, model_validator
+
+
+class Span(BaseModel):
+    """A deadline length: working days on China's calendar, or plain hours."""
+
+    working_days: int | None = Field(default=None, ge=0)
+    hours: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Span:
+        if (self.working_days is None) == (self.hours is None):
+            raise ValueError("give exactly one of working_days or hours")
+        return self
+
+
+class SlaRule(BaseModel):
+    """Sign (accept) within, finish within, reply to the resident within — counted from receipt."""
+
+    accept: Span
+    finish: Span
+    reply: Span
+
+
+def _days(n: int) -> Span:
+    return Span(working_days=n)
+
+
+class SlaConfig(BaseModel):
+    consultation: SlaRule = SlaRule(accept=_days(1), finish=_days(1), reply=_days(1))
+    immediate: SlaRule = SlaRule(accept=_days(0), finish=_days(0), reply=_days(0))
+    referral: SlaRule = SlaRule(accept=_days(1), finish=_days(2), reply=_days(3))
+    categories: dict[str, SlaRule] = Field(default_factory=dict)
+
+
+class CalendarConfig(BaseModel):
+    """Overrides of China's statutory calendar (e.g. a local holiday or an extra working day)."""
+
+    holidays: list[dt.date] = Field(default_factory=list)
+    workdays: list[dt.date] = Field(default_factory=list)

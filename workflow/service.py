@@ -1,0 +1,272 @@
+"""What residents do with appeals: submit, list, read the timeline, supplement, withdraw.
+
+Functions take the caller's session so that a dialog turn (conversation state + appeal) is
+one transaction. Every status change goes through workflow.lifecycle.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlmodel import Session, col, func, select
+
+from nlp.types import Classification, Disposition
+from storage.files import StoredFile
+from storage.models import Appeal, AppealEvent, Attachment, Department, Outbox, Person
+from storage.types import utcnow
+from workflow.calendar import WorkCalendar
+from workflow.lifecycle import OPEN, SYSTEM, Action, Actor, LifecycleError, Status, apply, record
+from workflow.numbering import next_number
+from workflow.policy import SlaConfig, SlaRule
+
+
+class Classifier(Protocol):
+    def classify(self, text: str, *, township: str | None = None) -> Classification: ...
+
+
+@dataclass
+class Draft:
+    """What the resident has told us so far; kept in the conversation between turns."""
+
+    text: str = ""
+    photos: list[StoredFile] = field(default_factory=list)
+    latitude: float | None = None
+    longitude: float | None = None
+    address: str | None = None
+    phone: str | None = None
+    grid: str | None = None
+
+
+@dataclass(frozen=True)
+class Submitted:
+    appeal: Appeal
+    classification: Classification
+    department: str | None
+    reply_due_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class Policy:
+    sla: SlaConfig
+    calendar: WorkCalendar
+    appeals_per_day: int
+
+
+class DailyLimitReached(Exception):
+    pass
+
+
+def person_for(
+    session: Session, *, channel: str, external_id: str, chat_id: str | None = None
+) -> Person:
+    person = session.exec(
+        select(Person).where(Person.channel == channel, Person.external_id == external_id)
+    ).first()
+    if person is None:
+        person = Person(channel=channel, external_id=external_id, chat_id=chat_id)
+        session.add(person)
+        session.flush()
+    elif chat_id is not None and person.chat_id != chat_id:
+        person.chat_id = chat_id
+        session.add(person)
+    return person
+
+
+def department_named(session: Session, name: str) -> Department:
+    department = session.exec(select(Department).where(Department.name == name)).first()
+    if department is None:
+        department = Department(name=name)
+        session.add(department)
+        session.flush()
+    return department
+
+
+def sla_rule(sla: SlaConfig, classification: Classification) -> SlaRule:
+    rule = sla.categories.get(classification.category)
+    if rule is not None:
+        return rule
+    return {
+        Disposition.CONSULTATION: sla.consultation,
+        Disposition.IMMEDIATE: sla.immediate,
+        Disposition.REFERRAL: sla.referral,
+    }[classification.disposition]
+
+
+def submitted_today(session: Session, *, resident: Person, since: dt.datetime) -> int:
+    query = select(func.count()).where(
+        Appeal.resident_id == resident.id, Appeal.created_at >= since
+    )
+    return int(session.exec(query).one())
+
+
+def _notify_department(session: Session, appeal: Appeal, department: Department) -> None:
+    if department.chat_channel is None or department.chat_id is None:
+        return
+    session.add(
+        Outbox(
+            key=f"dispatch:{appeal.number}:{appeal.reopen_count}:{department.id}",
+            channel=department.chat_channel,
+            chat_id=department.chat_id,
+            message="notify.department_new_case",
+            params={"number": appeal.number, "category": appeal.category},
+            appeal_id=appeal.id,
+        )
+    )
+
+
+def _route(session: Session, appeal: Appeal, result: Classification) -> Department | None:
+    """Answer, assign or dispatch a new appeal; low confidence waits for the dispatcher."""
+    if result.disposition is Disposition.CONSULTATION and result.faq_answer:
+        apply(session, appeal, Action.ANSWER, SYSTEM, result.faq_answer)
+        return None
+    if result.needs_triage:
+        record(session, appeal, "triage", SYSTEM, "待人工研判")
+        return None
+    if result.disposition is not Disposition.REFERRAL:
+        apply(session, appeal, Action.ASSIGN, SYSTEM)
+        return None
+    department = department_named(session, result.department)
+    appeal.department_id = department.id
+    apply(session, appeal, Action.DISPATCH, SYSTEM, department.name)
+    _notify_department(session, appeal, department)
+    return department
+
+
+def submit(
+    session: Session,
+    *,
+    resident: Person,
+    channel: str,
+    draft: Draft,
+    classifier: Classifier,
+    policy: Policy,
+    reporter: Person | None = None,
+) -> Submitted:
+    now = utcnow()
+    today = policy.calendar.local_day(now)
+    day_start = dt.datetime.combine(today, dt.time(), tzinfo=policy.calendar.zone)
+    if submitted_today(session, resident=resident, since=day_start) >= policy.appeals_per_day:
+        raise DailyLimitReached
+    assert resident.id is not None  # noqa: S101 - persons are flushed on first contact
+    result = classifier.classify(draft.text, township=draft.grid)
+    rule = sla_rule(policy.sla, result)
+    appeal = Appeal(
+        number=next_number(session, today),
+        status=Status.SUBMITTED.value,
+        channel=channel,
+        resident_id=resident.id,
+        reporter_id=reporter.id if reporter else None,
+        text=draft.text,
+        category=result.category,
+        disposition=result.disposition.value,
+        urgency=result.urgency.value,
+        confidence=result.confidence,
+        keywords=list(result.keywords),
+        needs_triage=result.needs_triage,
+        address=draft.address,
+        latitude=draft.latitude,
+        longitude=draft.longitude,
+        phone=draft.phone,
+        grid=draft.grid,
+        accept_due_at=policy.calendar.deadline(now, rule.accept),
+        finish_due_at=policy.calendar.deadline(now, rule.finish),
+        reply_due_at=policy.calendar.deadline(now, rule.reply),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(appeal)
+    session.flush()
+    submitter = Actor.of(reporter) if reporter else Actor.of(resident)
+    record(session, appeal, "submit", submitter)
+    for photo in draft.photos:
+        _attach(session, appeal, photo)
+    if draft.phone and resident.phone != draft.phone:
+        resident.phone = draft.phone
+        session.add(resident)
+    department = _route(session, appeal, result)
+    reply_due = None if appeal.status == Status.ANSWERED else appeal.reply_due_at
+    return Submitted(appeal, result, department.name if department else None, reply_due)
+
+
+def _attach(session: Session, appeal: Appeal, photo: StoredFile) -> None:
+    assert appeal.id is not None  # noqa: S101 - flushed by the caller
+    session.add(
+        Attachment(
+            appeal_id=appeal.id,
+            path=photo.path,
+            sha256=photo.sha256,
+            size=photo.size,
+            mime=photo.mime,
+        )
+    )
+
+
+def appeals_of(session: Session, *, resident: Person, limit: int = 10) -> list[Appeal]:
+    query = (
+        select(Appeal)
+        .where(Appeal.resident_id == resident.id)
+        .order_by(col(Appeal.created_at).desc(), col(Appeal.id).desc())
+        .limit(limit)
+    )
+    return list(session.exec(query))
+
+
+def open_appeals_of(session: Session, *, resident: Person) -> list[Appeal]:
+    query = (
+        select(Appeal)
+        .where(Appeal.resident_id == resident.id, col(Appeal.status).in_(list(OPEN)))
+        .order_by(col(Appeal.created_at).desc(), col(Appeal.id).desc())
+    )
+    return list(session.exec(query))
+
+
+def own_appeal(session: Session, *, resident: Person, number: str) -> Appeal | None:
+    """The resident's appeal with that number; someone else's is as good as missing."""
+    return session.exec(
+        select(Appeal).where(Appeal.number == number, Appeal.resident_id == resident.id)
+    ).first()
+
+
+def timeline(session: Session, *, appeal: Appeal) -> list[AppealEvent]:
+    query = (
+        select(AppealEvent)
+        .where(AppealEvent.appeal_id == appeal.id)
+        .order_by(col(AppealEvent.created_at), col(AppealEvent.id))
+    )
+    return list(session.exec(query))
+
+
+def attachment_count(session: Session, *, appeal: Appeal) -> int:
+    query = select(func.count()).where(Attachment.appeal_id == appeal.id)
+    return int(session.exec(query).one())
+
+
+def supplement(
+    session: Session,
+    *,
+    resident: Person,
+    appeal: Appeal,
+    text: str | None = None,
+    photo: StoredFile | None = None,
+) -> None:
+    """Add material to an open appeal; recorded in the ledger without a status change."""
+    if Status(appeal.status) not in OPEN:
+        raise LifecycleError("state", "only an open appeal takes more material")
+    if appeal.resident_id != resident.id:
+        raise LifecycleError("forbidden", "a resident may add only to their own appeal")
+    if photo is not None:
+        _attach(session, appeal, photo)
+    record(session, appeal, "supplement", Actor.of(resident), text or "[照片]")
+
+
+def withdraw(session: Session, *, resident: Person, appeal: Appeal, reason: str) -> None:
+    apply(session, appeal, Action.WITHDRAW, Actor.of(resident), reason)
+
+
+def department_name(session: Session, department_id: int | None) -> str | None:
+    if department_id is None:
+        return None
+    department = session.get(Department, department_id)
+    return department.name if department else None
