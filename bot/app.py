@@ -45,7 +45,8 @@ def build_classifier(settings: Settings) -> Classifier:
     )
 
 
-def build(settings: Settings, secrets: Secrets) -> App:
+def build(settings: Settings, secrets: Secrets, classifier: Classifier | None = None) -> App:
+    """Wire everything; a classifier may be handed in (tests share one across apps)."""
     engine = make_engine(database_url(settings, secrets))
     ensure_schema(engine)
     sessions = session_factory(engine)
@@ -54,7 +55,7 @@ def build(settings: Settings, secrets: Secrets) -> App:
     files = FileStore(settings.storage.data_dir / "attachments", settings.limits.photo_max_bytes)
     dialog = Dialog(
         sessions=sessions,
-        classifier=build_classifier(settings),
+        classifier=classifier or build_classifier(settings),
         policy=policy,
         limits=settings.limits,
         files=files,

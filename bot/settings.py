@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -27,40 +27,56 @@ class ConfigError(Exception):
 
 
 class Center(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str
     timezone: str = "Asia/Shanghai"
 
 
 class DepartmentSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str
     kind: Literal["department", "township", "center"] = "department"
 
 
 class NlpSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     min_confidence: float = Field(default=0.35, ge=0, le=1)
     keyword_table: Path | None = None
 
 
 class StorageSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     data_dir: Path = Path("data")
 
 
 class ConsoleSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     enabled: bool = True
 
 
 class TelegramSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     enabled: bool = True
     base_url: str = "https://api.telegram.org/bot"
     base_file_url: str = "https://api.telegram.org/file/bot"
 
 
 class Channels(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     console: ConsoleSettings = ConsoleSettings()
     telegram: TelegramSettings = TelegramSettings()
 
 
 class SchedulerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     sweep_seconds: float = Field(default=5.0, gt=0)
 
 

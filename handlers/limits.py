@@ -1,9 +1,11 @@
 """Limits the dialog enforces on what a resident sends."""
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Limits(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     text_min_chars: int = Field(default=5, ge=1)
     text_max_chars: int = Field(default=2000, ge=10)
     photos_per_appeal: int = Field(default=9, ge=0)

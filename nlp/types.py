@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Disposition(StrEnum):
@@ -25,6 +25,8 @@ class Urgency(StrEnum):
 class CategorySpec(BaseModel):
     """One category of appeals as configured in config.yaml (`categories:`)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     name: str
     department: str
     disposition: Disposition = Disposition.REFERRAL
@@ -34,6 +36,8 @@ class CategorySpec(BaseModel):
 
 class FaqEntry(BaseModel):
     """A consultation answered on the spot when one of its patterns matches."""
+
+    model_config = ConfigDict(extra="forbid")
 
     patterns: list[str]
     answer: str

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Span(BaseModel):
     """A deadline length: working days on China's calendar, or plain hours."""
+
+    model_config = ConfigDict(extra="forbid")
 
     working_days: int | None = Field(default=None, ge=0)
     hours: int | None = Field(default=None, ge=1)
@@ -23,6 +25,8 @@ class Span(BaseModel):
 class SlaRule(BaseModel):
     """Sign (accept) within, finish within, reply to the resident within — counted from receipt."""
 
+    model_config = ConfigDict(extra="forbid")
+
     accept: Span
     finish: Span
     reply: Span
@@ -33,6 +37,8 @@ def _days(n: int) -> Span:
 
 
 class SlaConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     consultation: SlaRule = SlaRule(accept=_days(1), finish=_days(1), reply=_days(1))
     immediate: SlaRule = SlaRule(accept=_days(0), finish=_days(0), reply=_days(0))
     referral: SlaRule = SlaRule(accept=_days(1), finish=_days(2), reply=_days(3))
@@ -41,6 +47,8 @@ class SlaConfig(BaseModel):
 
 class CalendarConfig(BaseModel):
     """Overrides of China's statutory calendar (e.g. a local holiday or an extra working day)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     holidays: list[dt.date] = Field(default_factory=list)
     workdays: list[dt.date] = Field(default_factory=list)

@@ -1,0 +1,183 @@
+"""Rate-limited delivery of Bot API calls that post into a chat.
+
+Telegram's limits: about 30 messages/s overall, about 1 message/s to one private chat (short
+bursts are tolerated), 20 messages/min to one group. Each chat has a token bucket and all chats
+share one; a 429 (`RetryAfter`) pauses every send for the time Telegram asks; 5xx and network
+errors are retried with exponential backoff; a chat that blocked the bot (403) is reported
+through `on_blocked` and raises `Unreachable` instead of being retried.
+
+Everything here runs on the bot's event loop; callers in other threads go through
+`asyncio.run_coroutine_threadsafe` (see `TelegramChannel.outbox_sender`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+import warnings
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+from telegram.warnings import PTBDeprecationWarning
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Unreachable(Exception):
+    """The chat blocked the bot, deleted its account, or removed the bot from the group."""
+
+    def __init__(self, chat_id: str) -> None:
+        super().__init__(f"chat {chat_id} is unreachable")
+        self.chat_id = chat_id
+
+
+@dataclass(frozen=True)
+class SendLimits:
+    overall_per_second: float = 30.0
+    overall_burst: float = 30.0
+    private_per_second: float = 1.0
+    private_burst: float = 3.0  # a turn's two or three replies go out at once
+    group_per_minute: float = 20.0
+    group_burst: float = 3.0
+    max_attempts: int = 5  # for 5xx and network errors
+    max_flood_waits: int = 10  # for 429s
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+
+
+class TokenBucket:
+    """A token bucket that hands out reservations: `reserve()` says how long to wait.
+
+    Tokens may go negative; each caller waits until its own token has been refilled, so
+    concurrent callers are served in the order they asked.
+    """
+
+    def __init__(
+        self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.clock = clock
+        self.tokens = burst
+        self.updated = clock()
+
+    def reserve(self) -> float:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        self.tokens -= 1
+        return max(0.0, -self.tokens / self.rate)
+
+    def idle(self) -> bool:
+        """Full again, so forgetting it changes nothing."""
+        elapsed = self.clock() - self.updated
+        return self.tokens + elapsed * self.rate >= self.burst
+
+
+def retry_after_seconds(error: RetryAfter) -> float:
+    """The wait Telegram asked for, read without PTB's int-or-timedelta deprecation warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = error.retry_after
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    return float(value)
+
+
+def is_group(chat_id: str) -> bool:
+    """Groups, supergroups and channels have negative ids; private chats positive ones."""
+    return chat_id.startswith("-")
+
+
+BlockedHook = Callable[[str], Awaitable[None]]
+
+
+class RateLimitedSender:
+    def __init__(
+        self,
+        *,
+        limits: SendLimits | None = None,
+        on_blocked: BlockedHook | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limits = limits or SendLimits()
+        self.on_blocked = on_blocked
+        self.clock = clock
+        self._overall = TokenBucket(
+            self.limits.overall_per_second, self.limits.overall_burst, clock
+        )
+        self._chats: dict[str, TokenBucket] = {}
+        self._paused_until = 0.0
+        self.flood_waits = 0  # how many 429s were obeyed (for tests and metrics)
+
+    def _bucket(self, chat_id: str) -> TokenBucket:
+        bucket = self._chats.get(chat_id)
+        if bucket is None:
+            if len(self._chats) > 10_000:
+                self._chats = {key: b for key, b in self._chats.items() if not b.idle()}
+            limits = self.limits
+            if is_group(chat_id):
+                bucket = TokenBucket(limits.group_per_minute / 60, limits.group_burst, self.clock)
+            else:
+                bucket = TokenBucket(limits.private_per_second, limits.private_burst, self.clock)
+            self._chats[chat_id] = bucket
+        return bucket
+
+    async def _wait_turn(self, chat_id: str) -> None:
+        await _sleep(self._bucket(chat_id).reserve())
+        while (pause := self._paused_until - self.clock()) > 0:
+            await asyncio.sleep(pause)
+        await _sleep(self._overall.reserve())
+
+    async def call(self, chat_id: str, request: Callable[[], Awaitable[T]]) -> T:
+        """Run `request` (one Bot API call into `chat_id`) within the limits, retrying."""
+        attempts = 0
+        flood_waits = 0
+        while True:
+            await self._wait_turn(chat_id)
+            try:
+                return await request()
+            except RetryAfter as error:
+                flood_waits += 1
+                self.flood_waits += 1
+                if flood_waits > self.limits.max_flood_waits:
+                    raise
+                wait = retry_after_seconds(error)
+                log.warning("flood control: pausing sends for %.1f s", wait)
+                self._paused_until = max(self._paused_until, self.clock() + wait)
+            except Forbidden as error:
+                log.info("chat %s is unreachable: %s", chat_id, error.message)
+                if self.on_blocked is not None:
+                    try:
+                        await self.on_blocked(chat_id)
+                    except Exception:
+                        log.exception("could not record that chat %s is unreachable", chat_id)
+                raise Unreachable(chat_id) from error
+            except BadRequest:
+                raise  # our request is wrong; sending it again will not help
+            except NetworkError as error:  # 5xx, timeouts, connection errors
+                attempts += 1
+                if attempts >= self.limits.max_attempts:
+                    raise
+                delay = min(
+                    self.limits.backoff_max, self.limits.backoff_base * 2 ** (attempts - 1)
+                )
+                log.warning(
+                    "send to chat %s failed (%s), retry %d in %.1f s",
+                    chat_id,
+                    type(error).__name__,
+                    attempts,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+
+
+async def _sleep(seconds: float) -> None:
+    if seconds > 0:
+        await asyncio.sleep(seconds)

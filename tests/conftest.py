@@ -1,0 +1,96 @@
+"""Shared fixtures: the real config, real databases (SQLite file, PostgreSQL), a real app."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from bot.app import App, build, build_classifier
+from bot.settings import Secrets, Settings, load_settings
+from nlp.classifier import Classifier
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REQUIRE_POSTGRES = os.environ.get("APPEALBOT_REQUIRE_POSTGRES") == "1"
+
+
+def _postgres_available() -> str | None:
+    """None when the server answers, else why not."""
+    url = "postgresql+psycopg://" + POSTGRES_URL.removeprefix("postgresql://")
+    engine = create_engine(url, connect_args={"connect_timeout": 2})
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        return f"PostgreSQL at {POSTGRES_URL} does not answer: {exc.orig}"
+    finally:
+        engine.dispose()
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    reason = _postgres_available()
+    if reason is not None:
+        if REQUIRE_POSTGRES:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    yield POSTGRES_URL
+
+
+@pytest.fixture
+def postgres_schema_url(postgres_url: str) -> Iterator[str]:
+    """A database URL whose search_path is a fresh schema, dropped afterwards."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine("postgresql+psycopg://" + postgres_url.removeprefix("postgresql://"))
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{postgres_url}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'appealbot.db'}"
+    return str(request.getfixturevalue("postgres_schema_url"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    loaded = load_settings(ROOT / "config.yaml")
+    loaded.storage.data_dir = tmp_path / "data"
+    return loaded
+
+
+@pytest.fixture(scope="session")
+def classifier() -> Classifier:
+    return build_classifier(load_settings(ROOT / "config.yaml"))
+
+
+@pytest.fixture
+def app(settings: Settings, classifier: Classifier, tmp_path: Path) -> Iterator[App]:
+    """The real app on a SQLite file."""
+    built = build(settings, Secrets(database_url=f"sqlite:///{tmp_path / 'app.db'}"), classifier)
+    yield built
+    built.engine.dispose()
+
+
+@pytest.fixture
+def any_app(
+    settings: Settings, classifier: Classifier, database_url: str
+) -> Iterator[App]:
+    """The real app, once on SQLite and once on PostgreSQL."""
+    built = build(settings, Secrets(database_url=database_url), classifier)
+    yield built
+    built.engine.dispose()

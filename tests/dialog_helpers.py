@@ -1,0 +1,48 @@
+"""A resident talking to the dialog through the console adapter, as a transcript."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.channels.console import parse_line, render
+from handlers.dialog import Dialog
+from handlers.types import Inbound, Kind, Outbound
+
+# Smallest valid PNG header plus padding: the store checks content, not the file name.
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
+
+
+@dataclass
+class Resident:
+    dialog: Dialog
+    user_id: str = "u1"
+    channel: str = "console"
+    last: list[Outbound] = field(default_factory=list)
+
+    def send(self, inbound: Inbound) -> str:
+        self.last = self.dialog.handle(inbound)
+        return "\n".join(render(reply) for reply in self.last)
+
+    def say(self, line: str) -> str:
+        parsed = parse_line(line, user_id=self.user_id)
+        assert not isinstance(parsed, str), parsed
+        return self.send(parsed)
+
+    def inbound(self, kind: Kind, **fields: object) -> Inbound:
+        return Inbound(self.channel, self.user_id, self.user_id, kind, **fields)  # type: ignore[arg-type]
+
+    def photo(self, data: bytes = PNG) -> str:
+        return self.send(self.inbound(Kind.PHOTO, data=data))
+
+    def transcript(self, steps: list[tuple[str, str]]) -> None:
+        """Each (what the resident types, a fragment the answer must contain)."""
+        for line, expected in steps:
+            answer = self.say(line)
+            assert expected in answer, f"{line!r} -> {answer!r}"
+
+
+def write_png(directory: Path) -> Path:
+    path = directory / "photo.png"
+    path.write_bytes(PNG)
+    return path

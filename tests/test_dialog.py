@@ -1,0 +1,277 @@
+"""The resident dialog through the console adapter: happy paths, every bad input, restarts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import pytest
+import time_machine
+from sqlmodel import select
+
+from bot.app import App, build
+from bot.settings import Secrets, Settings
+from handlers.types import Kind
+from nlp.classifier import Classifier
+from storage.models import Appeal, AppealEvent, Attachment, Person
+from tests.dialog_helpers import PNG, Resident, write_png
+
+DESCRIPTION = "我们小区的物业不管电梯故障，老人上下楼很困难，已经两周了"
+NUMBER = re.compile(r"SQ\d{8}-\d{4}")
+
+
+def _to_confirm(resident: Resident, photo: Path | None = None) -> None:
+    resident.transcript(
+        [
+            ("我要反映", "请用文字描述"),
+            (DESCRIPTION, "如有现场照片"),
+            *([(f"/photo {photo}", "已收到第1张照片")] if photo else []),
+            ("完成", "请发送位置"),
+            ("幸福路12号幸福小区3栋", "手机号码"),
+            ("13800138000", "请确认您的诉求"),
+        ]
+    )
+
+
+def test_file_an_appeal_with_a_photo_and_follow_it(app: App, tmp_path: Path) -> None:
+    resident = Resident(app.dialog)
+    _to_confirm(resident, write_png(tmp_path))
+    answer = resident.say("1")
+    number = NUMBER.search(answer)
+    assert number, answer
+    assert "已受理" in answer and "前给您答复" in answer
+    resident.transcript(
+        [
+            ("查询进度", number.group()),
+            ("1", "提交受理"),
+        ]
+    )
+    with app.sessions() as session:
+        appeal = session.exec(select(Appeal)).one()
+        assert appeal.number == number.group()
+        assert appeal.phone == "13800138000"
+        assert appeal.address == "幸福路12号幸福小区3栋"
+        attachment = session.exec(select(Attachment)).one()
+        assert attachment.mime == "image/png" and attachment.size == len(PNG)
+        assert Path(attachment.path).read_bytes() == PNG
+        actions = [e.action for e in session.exec(select(AppealEvent))]
+        assert actions[0] == "submit"
+
+
+def test_free_text_starts_an_appeal_and_the_phone_is_remembered(app: App) -> None:
+    resident = Resident(app.dialog)
+    resident.transcript(
+        [
+            (DESCRIPTION, "如有现场照片"),
+            ("跳过", "请发送位置"),
+            ("跳过", "手机号码"),
+            ("+86 139 0013 9000", "139****9000"),
+            ("确认提交", "已受理"),
+            ("路口的井盖被人偷走了，晚上很危险", "如有现场照片"),
+            ("跳过", "请发送位置"),
+            ("跳过", "使用 139****9000"),
+            ("1", "139****9000"),
+        ]
+    )
+
+
+def test_location_point_is_kept(app: App) -> None:
+    resident = Resident(app.dialog)
+    resident.transcript([(DESCRIPTION, "照片"), ("跳过", "位置"), ("/location 28.19 112.97", "手机")])
+    resident.transcript([("13800138000", "28.19000, 112.97000"), ("1", "已受理")])
+    with app.sessions() as session:
+        appeal = session.exec(select(Appeal)).one()
+        assert (appeal.latitude, appeal.longitude) == (28.19, 112.97)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("   ", "内容不能为空"),
+        ("路灯坏", "描述太简短"),
+        ("很" * 2001, "描述太长了（2001字）"),
+    ],
+)
+def test_bad_descriptions_are_explained_and_the_step_repeats(
+    app: App, line: str, expected: str
+) -> None:
+    resident = Resident(app.dialog)
+    resident.say("我要反映")
+    answer = resident.say(line) if line.strip() else resident.send(
+        resident.inbound(Kind.TEXT, text=line)
+    )
+    assert expected in answer and "请用文字描述" in answer
+    assert "如有现场照片" in resident.say(DESCRIPTION)
+
+
+def test_a_sticker_where_text_is_wanted(app: App) -> None:
+    resident = Resident(app.dialog)
+    resident.say("我要反映")
+    answer = resident.send(resident.inbound(Kind.UNSUPPORTED))
+    assert "暂不支持语音、贴纸或文件" in answer
+
+
+def test_a_tenth_photo_is_refused_and_nothing_is_lost(app: App) -> None:
+    resident = Resident(app.dialog)
+    resident.transcript([("我要反映", "描述"), (DESCRIPTION, "最多9张")])
+    for count in range(1, 10):
+        assert f"第{count}张" in resident.photo(PNG + bytes([count]))
+    assert "最多只能上传9张" in resident.photo(PNG + b"\xff")
+    resident.transcript(
+        [("完成", "位置"), ("跳过", "手机"), ("13800138000", "照片：9张"), ("1", "已受理")]
+    )
+    with app.sessions() as session:
+        assert len(session.exec(select(Attachment)).all()) == 9
+
+
+def test_not_an_image_and_too_big_are_refused(app: App, settings: Settings) -> None:
+    resident = Resident(app.dialog)
+    resident.transcript([("我要反映", "描述"), (DESCRIPTION, "照片")])
+    assert "不是照片" in resident.photo(b"%PDF-1.4 not an image")
+    too_big = PNG + bytes(settings.limits.photo_max_bytes)
+    assert "照片太大（超过10MB）" in resident.photo(too_big)
+    assert "已收到第1张" in resident.photo()
+
+
+def test_text_in_the_photo_step_is_explained(app: App) -> None:
+    resident = Resident(app.dialog)
+    resident.transcript([("我要反映", "描述"), (DESCRIPTION, "照片")])
+    assert "这一步请发送照片" in resident.say("照片在哪里发")
+
+
+@pytest.mark.parametrize("phone", ["12345", "1380013800a", "23800138000", "138001380001"])
+def test_an_invalid_phone_is_refused(app: App, phone: str) -> None:
+    resident = Resident(app.dialog)
+    resident.transcript([(DESCRIPTION, "照片"), ("跳过", "位置"), ("跳过", "手机")])
+    answer = resident.say(phone)
+    assert f"“{phone}”不是有效的手机号码" in answer
+    assert "请确认" in resident.say("13800138000")
+
+
+def test_someone_elses_contact_is_refused(app: App) -> None:
+    resident = Resident(app.dialog)
+    resident.transcript([(DESCRIPTION, "照片"), ("跳过", "位置"), ("跳过", "手机")])
+    other = resident.inbound(Kind.CONTACT, phone="13800138000", own_contact=False)
+    assert "只能发送您本人的联系方式" in resident.send(other)
+    own = resident.inbound(Kind.CONTACT, phone="8613800138000", own_contact=True)
+    assert "138****8000" in resident.send(own)
+
+
+def test_a_choice_that_is_not_offered(app: App) -> None:
+    resident = Resident(app.dialog)
+    _to_confirm(resident)
+    assert "请从以下选项中选择" in resident.say("7")
+    assert "请从以下选项中选择" in resident.say("好的")
+    forged = resident.inbound(Kind.BUTTON, text="case:SQ20260101-0001")
+    assert "请从以下选项中选择" in resident.send(forged)
+    assert "已受理" in resident.say("确认提交")
+
+
+@pytest.mark.parametrize("steps_before", [1, 2, 3, 4, 5])
+def test_cancel_works_from_every_step(app: App, steps_before: int) -> None:
+    resident = Resident(app.dialog)
+    lines = ["我要反映", DESCRIPTION, "跳过", "跳过", "13800138000"][:steps_before]
+    for line in lines:
+        resident.say(line)
+    assert "已取消" in resident.say("/cancel")
+    assert "当前没有进行中的操作" in resident.say("取消")
+    with app.sessions() as session:
+        assert session.exec(select(Appeal)).all() == []
+
+
+def test_a_restart_mid_dialog_continues_where_the_resident_was(
+    settings: Settings, classifier: Classifier, tmp_path: Path
+) -> None:
+    secrets = Secrets(database_url=f"sqlite:///{tmp_path / 'restart.db'}")
+    first = build(settings, secrets, classifier)
+    Resident(first.dialog).transcript([(DESCRIPTION, "照片"), ("/photo " + str(write_png(tmp_path)), "第1张")])
+    first.engine.dispose()
+    second = build(settings, secrets, classifier)
+    Resident(second.dialog).transcript(
+        [("完成", "位置"), ("跳过", "手机"), ("13800138000", "照片：1张"), ("1", "已受理")]
+    )
+    second.engine.dispose()
+
+
+def test_an_idle_draft_expires(app: App, settings: Settings) -> None:
+    resident = Resident(app.dialog)
+    resident.say(DESCRIPTION)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=settings.limits.draft_idle_minutes + 1)
+    with time_machine.travel(later, tick=False):
+        answer = resident.say("完成")
+    assert "已超时作废" in answer
+
+
+def test_commands_mid_draft_keep_the_draft(app: App) -> None:
+    resident = Resident(app.dialog)
+    resident.transcript(
+        [
+            (DESCRIPTION, "照片"),
+            ("/my", "您还没有提交过诉求"),
+            ("/withdraw", "请先完成"),
+            ("跳过", "位置"),
+        ]
+    )
+    assert "已重新开始" in resident.say("/new")
+
+
+def test_a_redelivered_message_is_answered_once(app: App) -> None:
+    resident = Resident(app.dialog)
+    _to_confirm(resident)
+    confirm = resident.inbound(Kind.TEXT, text="1", message_id="update-42")
+    assert "已受理" in resident.send(confirm)
+    assert resident.send(confirm) == ""
+    with app.sessions() as session:
+        assert len(session.exec(select(Appeal)).all()) == 1
+
+
+def test_supplement_and_withdraw(app: App) -> None:
+    resident = Resident(app.dialog)
+    _to_confirm(resident)
+    resident.say("1")
+    resident.transcript(
+        [
+            ("补充材料", "请选择要补充材料的诉求"),
+            ("1", "请发送要补充的文字或照片"),
+            ("三楼也有积水", "已补充到诉求"),
+        ]
+    )
+    assert "已补充到诉求" in resident.photo()
+    resident.transcript(
+        [
+            ("完成", "共2条"),
+            ("撤回", "请选择要撤回的诉求"),
+            ("1", "撤回原因"),
+            ("问题已经解决了", "已撤回"),
+            ("撤回", "没有可以撤回的诉求"),
+            ("查询进度", "已撤回"),
+            ("1", "撤回：问题已经解决了"),
+        ]
+    )
+    with app.sessions() as session:
+        assert len(session.exec(select(Attachment)).all()) == 1
+        supplements = session.exec(
+            select(AppealEvent).where(AppealEvent.action == "supplement")
+        ).all()
+        assert [e.note for e in supplements] == ["三楼也有积水", "[照片]"]
+
+
+def test_a_resident_sees_only_their_own_appeals(app: App) -> None:
+    alice, bob = Resident(app.dialog, "alice"), Resident(app.dialog, "bob")
+    _to_confirm(alice)
+    alice.say("1")
+    assert "您还没有提交过诉求" in bob.say("查询进度")
+    assert "没有可以撤回" in bob.say("撤回")
+
+
+def test_the_daily_limit(app: App, settings: Settings) -> None:
+    resident = Resident(app.dialog)
+    for _ in range(settings.limits.appeals_per_day):
+        _to_confirm(resident)
+        assert "已受理" in resident.say("1")
+    _to_confirm(resident)
+    assert "已达到当日上限" in resident.say("1")
+    with app.sessions() as session:
+        person = session.exec(select(Person)).one()
+        assert person.phone == "13800138000"

@@ -1,0 +1,52 @@
+"""The outbox drain: sends what is due once, retries failures later, never loses a row."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import time_machine
+from sqlmodel import select
+
+from bot.app import App
+from storage.db import transaction
+from storage.models import Outbox
+from scheduler.outbox import drain
+
+
+def _queue(app: App, key: str) -> None:
+    with transaction(app.sessions) as session:
+        session.add(
+            Outbox(
+                key=key,
+                channel="console",
+                chat_id="dept-1",
+                message="notify.department_new_case",
+                params={"number": "SQ20261123-0001", "category": "城乡建设"},
+            )
+        )
+
+
+def test_due_rows_are_sent_once(any_app: App) -> None:
+    sent: list[tuple[str, str]] = []
+    _queue(any_app, "a")
+    assert drain(any_app.sessions, {"console": lambda chat, text: sent.append((chat, text))}) == 1
+    assert drain(any_app.sessions, {"console": lambda chat, text: sent.append((chat, text))}) == 0
+    assert sent == [("dept-1", "新诉求 SQ20261123-0001（城乡建设）已转交本部门，请及时签收。")]
+
+
+def test_a_failed_send_is_retried_after_backoff(any_app: App) -> None:
+    _queue(any_app, "b")
+
+    def broken(chat: str, text: str) -> None:
+        raise ConnectionError("down")
+
+    assert drain(any_app.sessions, {"console": broken}) == 0
+    with any_app.sessions() as session:
+        row = session.exec(select(Outbox)).one()
+        assert (row.attempts, row.error, row.sent_at) == (1, "ConnectionError", None)
+    sent: list[str] = []
+    assert drain(any_app.sessions, {"console": lambda chat, text: sent.append(text)}) == 0
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3)
+    with time_machine.travel(later, tick=False):
+        assert drain(any_app.sessions, {"console": lambda chat, text: sent.append(text)}) == 1
+    assert len(sent) == 1
