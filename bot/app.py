@@ -15,7 +15,7 @@ from nlp.classifier import Classifier
 from storage.db import ensure_schema, make_engine, session_factory, sqlite_url
 from storage.files import FileStore
 from workflow.calendar import WorkCalendar
-from workflow.service import Policy
+from workflow.followup import Policy
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def build(settings: Settings, secrets: Secrets, classifier: Classifier | None = 
     ensure_schema(engine)
     sessions = session_factory(engine)
     calendar = WorkCalendar(settings.calendar, settings.center.timezone)
-    policy = Policy(settings.sla, calendar, settings.limits.appeals_per_day)
+    policy = Policy(settings.sla, calendar, settings.follow_up, settings.limits.appeals_per_day)
     files = FileStore(settings.storage.data_dir / "attachments", settings.limits.photo_max_bytes)
     dialog = Dialog(
         sessions=sessions,

@@ -50,10 +50,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     app = build(settings, load_secrets())
     senders = {console.CHANNEL: console.notify(sys.stdout)}
     clock = start_clock(
-        app.sessions,
-        senders,
-        sweep_seconds=settings.scheduler.sweep_seconds,
-        timezone=settings.center.timezone,
+        app.sessions, app.dialog.policy, senders, sweep_seconds=settings.scheduler.sweep_seconds
     )
     try:
         console.serve(

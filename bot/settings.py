@@ -16,7 +16,7 @@ from pydantic_settings import (
 
 from handlers.limits import Limits
 from nlp.types import CategorySpec, FaqEntry
-from workflow.policy import CalendarConfig, SlaConfig
+from workflow.policy import CalendarConfig, FollowUp, SlaConfig
 
 DEFAULT_CONFIG = Path("config.yaml")
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "your-token-here", "xxx", "token"}
@@ -95,6 +95,7 @@ class Settings(BaseSettings):
     nlp: NlpSettings = NlpSettings()
     sla: SlaConfig = SlaConfig()
     calendar: CalendarConfig = CalendarConfig()
+    follow_up: FollowUp = FollowUp()
     limits: Limits = Limits()
     storage: StorageSettings = StorageSettings()
     channels: Channels = Channels()

@@ -29,8 +29,9 @@ from storage.files import FileRejected, FileStore, StoredFile
 from storage.models import Appeal, Conversation, Person, ProcessedUpdate
 from storage.types import utcnow
 from workflow import service
-from workflow.lifecycle import OPEN, LifecycleError, Status
-from workflow.service import Classifier, DailyLimitReached, Draft, Policy
+from workflow.followup import RATINGS, Policy, transition
+from workflow.lifecycle import OPEN, Action, Actor, LifecycleError, Status, record
+from workflow.service import Classifier, DailyLimitReached, Draft
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ COMMAND_WORDS = {
     "撤回": "withdraw",
     "帮助": "help",
 }
+RATE_PREFIX = "rate:"
 DRAFT_STEPS = frozenset({"describe", "photos", "location", "phone", "confirm"})
 
 
@@ -145,6 +147,9 @@ class Dialog:
             "pick": self._pick,
             "supplement": self._supplement,
             "withdraw_reason": self._withdraw_reason,
+            "rate": self._rate,
+            "rate_reason": self._rate_reason,
+            "rate_comment": self._rate_comment,
         }
 
     # -- the turn -----------------------------------------------------------------------
@@ -208,7 +213,11 @@ class Dialog:
 
     def _dispatch(self, turn: Turn) -> None:
         command = self._command(turn)
-        if command == "cancel":
+        inbound = turn.inbound
+        if inbound.kind is Kind.BUTTON and inbound.text.startswith(RATE_PREFIX):
+            # A rating button from a callback message: valid from any step, checked below.
+            self._rate(turn, inbound.text)
+        elif command == "cancel":
             self._cancel(turn)
         elif command is not None and turn.step in DRAFT_STEPS:
             self._command_mid_draft(turn, command)
@@ -635,13 +644,101 @@ class Dialog:
             turn.say(t("withdraw.ask_reason"), Option(t("option.cancel"), CANCEL))
             return
         try:
-            service.withdraw(turn.session, resident=turn.person, appeal=appeal, reason=reason)
+            service.withdraw(
+                turn.session,
+                resident=turn.person,
+                appeal=appeal,
+                reason=reason,
+                policy=self.policy,
+            )
         except LifecycleError:
             turn.goto(IDLE)
             turn.say(t("case.gone"))
             return
         turn.goto(IDLE)
         turn.say(t("withdraw.done", number=appeal.number))
+
+    # -- satisfaction -------------------------------------------------------------------
+
+    def _rate(self, turn: Turn, value: str | None = None) -> None:
+        picked = value or turn.choice() or ""
+        number, _, rating = picked.removeprefix(RATE_PREFIX).partition(":")
+        appeal = service.own_appeal(turn.session, resident=turn.person, number=number)
+        if not picked.startswith(RATE_PREFIX) or appeal is None or rating not in RATINGS:
+            if turn.step == "rate":
+                self._idle(Turn(turn.session, turn.inbound, turn.person, IDLE, {}, turn.replies))
+                turn.goto(IDLE)
+            else:
+                turn.say(t("option_expired"))
+            return
+        if appeal.status != Status.RESOLVED:
+            if turn.step == "rate":
+                turn.goto(IDLE)
+            turn.say(t("rate.already", number=appeal.number))
+            return
+        if rating == RATINGS[-1]:
+            turn.goto("rate_reason", number=appeal.number)
+            turn.say(t("rate.ask_reason"), Option(t("option.cancel"), CANCEL))
+            return
+        appeal.rating = rating
+        transition(
+            turn.session, appeal, Action.RATE, Actor.of(turn.person), rating, policy=self.policy
+        )
+        turn.goto("rate_comment", number=appeal.number)
+        turn.say(t("rate.ask_comment"), Option(t("option.skip"), SKIP))
+
+    def _rate_reason(self, turn: Turn) -> None:
+        if turn.choice() == CANCEL:
+            self._cancel(turn)
+            return
+        number = str(turn.data.get("number", ""))
+        appeal = service.own_appeal(turn.session, resident=turn.person, number=number)
+        if appeal is None or appeal.status != Status.RESOLVED:
+            turn.goto(IDLE)
+            turn.say(t("rate.already", number=number))
+            return
+        problem = self._text_problem(turn.inbound, 1)
+        if problem is not None:
+            turn.say(problem)
+            turn.say(t("rate.ask_reason"), Option(t("option.cancel"), CANCEL))
+            return
+        appeal.rating = RATINGS[-1]
+        reason = turn.inbound.text.strip()
+        actor = Actor.of(turn.person)
+        transition(
+            turn.session,
+            appeal,
+            Action.REOPEN,
+            actor,
+            reason,
+            policy=self.policy,
+            tell_resident=False,
+        )
+        turn.goto(IDLE)
+        deadline = self._deadline(appeal.reply_due_at) if appeal.reply_due_at else ""
+        turn.say(t("rate.reopened", number=appeal.number, deadline=deadline))
+
+    def _rate_comment(self, turn: Turn) -> None:
+        number = str(turn.data.get("number", ""))
+        turn.goto(IDLE)
+        appeal = service.own_appeal(turn.session, resident=turn.person, number=number)
+        inbound = turn.inbound
+        if appeal is not None and turn.choice() != SKIP and inbound.kind is Kind.TEXT:
+            comment = inbound.text.strip()[: self.limits.text_max_chars]
+            if comment:
+                record(turn.session, appeal, "comment", Actor.of(turn.person), comment)
+        turn.say(t("rate.thanks", number=number))
+
+
+def await_rating(session: Session, person: Person, options: list[list[str]]) -> None:
+    """Let a numbered reply answer a callback, unless the resident is busy with something else."""
+    key = (person.channel, person.external_id)
+    row = session.get(Conversation, key)
+    if row is not None and row.step != IDLE:
+        return
+    row = row or Conversation(channel=key[0], external_id=key[1], step="rate")
+    row.step, row.data, row.updated_at = "rate", {"offered": options}, utcnow()
+    session.add(row)
 
 
 def _normalise_phone(raw: str) -> str:

@@ -96,9 +96,29 @@ MESSAGES: dict[str, str] = {
     "console.photo_usage": "用法：/photo 图片路径",
     "console.photo_missing": "找不到或无法读取文件：{path}",
     "console.location_usage": "用法：/location 纬度 经度（例如 /location 28.19 112.97）",
+    # satisfaction
+    "rate.ask_reason": "很抱歉没有让您满意。请说明不满意的原因，我们将交由原部门重新办理。",
+    "rate.ask_comment": "感谢您的评价！如有意见或建议可直接回复，不需要请回复“跳过”。",
+    "rate.thanks": "感谢您的评价，诉求 {number} 已办结归档。",
+    "rate.reopened": "已收到您的意见，诉求 {number} 已交由原部门重新办理，我们将在 {deadline} 前答复您。",
+    "rate.already": "诉求 {number} 已经评价过了，感谢您的反馈。",
     # notifications
     "notify.department_new_case": "新诉求 {number}（{category}）已转交本部门，请及时签收。",
+    "notify.department_reopened": "诉求 {number}（{category}）群众评价不满意，已退回重办。原因：{note}",
+    "notify.dispatched": "您的诉求 {number} 已转交 {department} 办理。",
+    "notify.signed": "您的诉求 {number} 已由 {department} 签收，正在办理。",
+    "notify.resolved": "您的诉求 {number} 已办结。办理结果：{note}",
+    "notify.merged": "您的诉求 {number} 与此前的同类诉求合并办理：{note}",
+    "notify.reopened": "您的诉求 {number} 已重新交办，我们会尽快处理。",
+    "notify.rate_request": "您的诉求 {number} 已办结，请对办理结果进行评价（回复序号即可）：",
+    "notify.remind": "提醒：诉求 {number}（{category}）的{stage}期限为 {due}，请抓紧办理。",
+    "notify.overdue": "督办：诉求 {number}（{category}）已超过{stage}期限（{due}），请立即办理并反馈。",
+    "notify.escalate": "升级督办：诉求 {number}（{category}）办理严重超期（期限 {due}），责任单位：{department}。",
+    # telegram
+    "telegram.command.start": "开始使用",
 }
+
+STAGE = {"accept": "签收", "finish": "办结"}
 
 STATUS = {
     "submitted": "待分派",
@@ -132,6 +152,12 @@ ACTION = {
     "merge": "合并",
     "archive": "归档",
     "supplement": "补充材料",
+    "remind": "到期提醒",
+    "supervise": "督办",
+    "escalate": "升级督办",
+    "callback": "回访",
+    "unreachable": "无法联系群众",
+    "comment": "评价意见",
 }
 
 DISPOSITION = {
@@ -141,7 +167,19 @@ DISPOSITION = {
 }
 
 # Actions whose note the resident may read; others (e.g. a department's reason) stay internal.
-PUBLIC_NOTES = frozenset({"answer", "dispatch", "resolve", "supplement", "withdraw", "merge"})
+PUBLIC_NOTES = frozenset(
+    {
+        "answer",
+        "dispatch",
+        "resolve",
+        "supplement",
+        "withdraw",
+        "merge",
+        "rate",
+        "reopen",
+        "comment",
+    }
+)
 
 
 def t(key: str, **params: Any) -> str:

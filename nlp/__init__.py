@@ -1,1 +1,1 @@
-"""Appeal text classification: jieba tokens and keyword tables -> disposition, category, urgency."""
+"""Appeal text classification: jieba tokens and keyword tables -> disposition, category."""

@@ -10,13 +10,14 @@ from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, col, select
 
 from handlers.messages import t
+from handlers.types import Option, Outbound
 from storage.db import transaction
 from storage.models import Outbox
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
-Sender = Callable[[str, str], None]
+Sender = Callable[[str, Outbound], None]
 MAX_ATTEMPTS = 8
 
 
@@ -35,6 +36,11 @@ def _claim(session: Session, now: dt.datetime, limit: int) -> list[Outbox]:
     return list(session.exec(query))
 
 
+def render(row: Outbox) -> Outbound:
+    options = tuple(Option(label, value) for label, value in row.options)
+    return Outbound(t(row.message, **row.params), options)
+
+
 def drain(
     sessions: sessionmaker[Session], senders: Mapping[str, Sender], *, limit: int = 100
 ) -> int:
@@ -47,7 +53,7 @@ def drain(
             if sender is None:
                 continue
             try:
-                sender(row.chat_id, t(row.message, **row.params))
+                sender(row.chat_id, render(row))
             except Exception as exc:  # a channel failure must not stop the others
                 row.attempts += 1
                 row.error = type(exc).__name__

@@ -77,6 +77,7 @@ class Appeal(SQLModel, table=True):
     grid: str | None = Field(default=None, max_length=50)
     merged_into_id: int | None = Field(default=None, foreign_key="appeal.id")
     reopen_count: int = 0
+    rating: str | None = Field(default=None, max_length=10)
     accept_due_at: dt.datetime | None = _time(default=None)
     finish_due_at: dt.datetime | None = _time(default=None)
     reply_due_at: dt.datetime | None = _time(default=None)
@@ -118,6 +119,7 @@ class Timer(SQLModel, table=True):
     appeal_id: int = Field(foreign_key="appeal.id", index=True)
     kind: str = Field(max_length=30)
     key: str = Field(unique=True, max_length=100)
+    step: int = 0  # which callback attempt, for kinds that repeat
     due_at: dt.datetime = _time()
     done_at: dt.datetime | None = _time(default=None)
     attempts: int = 0
@@ -132,6 +134,7 @@ class Outbox(SQLModel, table=True):
     chat_id: str = Field(max_length=100)
     message: str = Field(max_length=60)
     params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    options: list[list[str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     appeal_id: int | None = Field(default=None, foreign_key="appeal.id")
     created_at: dt.datetime = _time(default_factory=utcnow)
     next_attempt_at: dt.datetime = _time(default_factory=utcnow)

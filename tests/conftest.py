@@ -87,9 +87,7 @@ def app(settings: Settings, classifier: Classifier, tmp_path: Path) -> Iterator[
 
 
 @pytest.fixture
-def any_app(
-    settings: Settings, classifier: Classifier, database_url: str
-) -> Iterator[App]:
+def any_app(settings: Settings, classifier: Classifier, database_url: str) -> Iterator[App]:
     """The real app, once on SQLite and once on PostgreSQL."""
     built = build(settings, Secrets(database_url=database_url), classifier)
     yield built

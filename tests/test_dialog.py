@@ -78,7 +78,9 @@ def test_free_text_starts_an_appeal_and_the_phone_is_remembered(app: App) -> Non
 
 def test_location_point_is_kept(app: App) -> None:
     resident = Resident(app.dialog)
-    resident.transcript([(DESCRIPTION, "照片"), ("跳过", "位置"), ("/location 28.19 112.97", "手机")])
+    resident.transcript(
+        [(DESCRIPTION, "照片"), ("跳过", "位置"), ("/location 28.19 112.97", "手机")]
+    )
     resident.transcript([("13800138000", "28.19000, 112.97000"), ("1", "已受理")])
     with app.sessions() as session:
         appeal = session.exec(select(Appeal)).one()
@@ -98,8 +100,10 @@ def test_bad_descriptions_are_explained_and_the_step_repeats(
 ) -> None:
     resident = Resident(app.dialog)
     resident.say("我要反映")
-    answer = resident.say(line) if line.strip() else resident.send(
-        resident.inbound(Kind.TEXT, text=line)
+    answer = (
+        resident.say(line)
+        if line.strip()
+        else resident.send(resident.inbound(Kind.TEXT, text=line))
     )
     assert expected in answer and "请用文字描述" in answer
     assert "如有现场照片" in resident.say(DESCRIPTION)
@@ -185,7 +189,9 @@ def test_a_restart_mid_dialog_continues_where_the_resident_was(
 ) -> None:
     secrets = Secrets(database_url=f"sqlite:///{tmp_path / 'restart.db'}")
     first = build(settings, secrets, classifier)
-    Resident(first.dialog).transcript([(DESCRIPTION, "照片"), ("/photo " + str(write_png(tmp_path)), "第1张")])
+    Resident(first.dialog).transcript(
+        [(DESCRIPTION, "照片"), ("/photo " + str(write_png(tmp_path)), "第1张")]
+    )
     first.engine.dispose()
     second = build(settings, secrets, classifier)
     Resident(second.dialog).transcript(

@@ -173,9 +173,7 @@ def test_a_resident_acts_only_on_their_own_appeal(
     assert appeal.status == Status.WITHDRAWN
 
 
-@pytest.mark.parametrize(
-    "action", [action for action, tr in TRANSITIONS.items() if tr.needs_note]
-)
+@pytest.mark.parametrize("action", [action for action, tr in TRANSITIONS.items() if tr.needs_note])
 def test_transitions_that_need_a_note_refuse_an_empty_one(
     session: Session, world: dict[str, object], action: Action
 ) -> None:

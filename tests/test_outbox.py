@@ -8,9 +8,10 @@ import time_machine
 from sqlmodel import select
 
 from bot.app import App
+from handlers.types import Outbound
+from scheduler.outbox import drain
 from storage.db import transaction
 from storage.models import Outbox
-from scheduler.outbox import drain
 
 
 def _queue(app: App, key: str) -> None:
@@ -29,15 +30,15 @@ def _queue(app: App, key: str) -> None:
 def test_due_rows_are_sent_once(any_app: App) -> None:
     sent: list[tuple[str, str]] = []
     _queue(any_app, "a")
-    assert drain(any_app.sessions, {"console": lambda chat, text: sent.append((chat, text))}) == 1
-    assert drain(any_app.sessions, {"console": lambda chat, text: sent.append((chat, text))}) == 0
+    assert drain(any_app.sessions, {"console": lambda chat, reply: sent.append((chat, reply.text))}) == 1
+    assert drain(any_app.sessions, {"console": lambda chat, reply: sent.append((chat, reply.text))}) == 0
     assert sent == [("dept-1", "新诉求 SQ20261123-0001（城乡建设）已转交本部门，请及时签收。")]
 
 
 def test_a_failed_send_is_retried_after_backoff(any_app: App) -> None:
     _queue(any_app, "b")
 
-    def broken(chat: str, text: str) -> None:
+    def broken(chat: str, reply: Outbound) -> None:
         raise ConnectionError("down")
 
     assert drain(any_app.sessions, {"console": broken}) == 0
@@ -45,8 +46,8 @@ def test_a_failed_send_is_retried_after_backoff(any_app: App) -> None:
         row = session.exec(select(Outbox)).one()
         assert (row.attempts, row.error, row.sent_at) == (1, "ConnectionError", None)
     sent: list[str] = []
-    assert drain(any_app.sessions, {"console": lambda chat, text: sent.append(text)}) == 0
+    assert drain(any_app.sessions, {"console": lambda chat, reply: sent.append(reply.text)}) == 0
     later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3)
     with time_machine.travel(later, tick=False):
-        assert drain(any_app.sessions, {"console": lambda chat, text: sent.append(text)}) == 1
+        assert drain(any_app.sessions, {"console": lambda chat, reply: sent.append(reply.text)}) == 1
     assert len(sent) == 1

@@ -54,9 +54,7 @@ def test_environment_overrides_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.center.name == "测试综治中心"
 
 
-def test_config_path_from_the_environment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_config_path_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _config(tmp_path, {"center": {"name": "环境变量指定的中心"}})
     monkeypatch.setenv("APPEALBOT_CONFIG", str(path))
     assert load_settings().center.name == "环境变量指定的中心"
@@ -79,7 +77,15 @@ def test_the_cli_says_which_key_and_exits_2(
 
 def test_a_missing_file_exits_2_without_traceback(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "--config", str(tmp_path / "nope.yaml"), "db", "upgrade"],
+        [
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "--config",
+            str(tmp_path / "nope.yaml"),
+            "db",
+            "upgrade",
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,

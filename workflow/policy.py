@@ -52,3 +52,17 @@ class CalendarConfig(BaseModel):
 
     holidays: list[dt.date] = Field(default_factory=list)
     workdays: list[dt.date] = Field(default_factory=list)
+
+
+class FollowUp(BaseModel):
+    """Reminders before deadlines, supervision past them, and satisfaction callbacks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    remind_at: float = Field(default=0.75, gt=0, lt=1)  # share of a deadline's span
+    escalate_after_hours: float = Field(default=24, ge=0)  # past the finish deadline
+    callback_delay_hours: float = Field(default=24, ge=0)
+    callback_retries: int = Field(default=2, ge=0)
+    callback_retry_hours: float = Field(default=24, gt=0)
+    quiet_start: dt.time = dt.time(21, 0)  # no calls to residents from here...
+    quiet_end: dt.time = dt.time(8, 0)  # ...until here, local time

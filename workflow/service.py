@@ -14,12 +14,11 @@ from sqlmodel import Session, col, func, select
 
 from nlp.types import Classification, Disposition
 from storage.files import StoredFile
-from storage.models import Appeal, AppealEvent, Attachment, Department, Outbox, Person
+from storage.models import Appeal, AppealEvent, Attachment, Department, Person
 from storage.types import utcnow
-from workflow.calendar import WorkCalendar
-from workflow.lifecycle import OPEN, SYSTEM, Action, Actor, LifecycleError, Status, apply, record
+from workflow.followup import Policy, set_deadlines, transition
+from workflow.lifecycle import OPEN, SYSTEM, Action, Actor, LifecycleError, Status, record
 from workflow.numbering import next_number
-from workflow.policy import SlaConfig, SlaRule
 
 
 class Classifier(Protocol):
@@ -45,13 +44,6 @@ class Submitted:
     classification: Classification
     department: str | None
     reply_due_at: dt.datetime | None
-
-
-@dataclass(frozen=True)
-class Policy:
-    sla: SlaConfig
-    calendar: WorkCalendar
-    appeals_per_day: int
 
 
 class DailyLimitReached(Exception):
@@ -83,17 +75,6 @@ def department_named(session: Session, name: str) -> Department:
     return department
 
 
-def sla_rule(sla: SlaConfig, classification: Classification) -> SlaRule:
-    rule = sla.categories.get(classification.category)
-    if rule is not None:
-        return rule
-    return {
-        Disposition.CONSULTATION: sla.consultation,
-        Disposition.IMMEDIATE: sla.immediate,
-        Disposition.REFERRAL: sla.referral,
-    }[classification.disposition]
-
-
 def submitted_today(session: Session, *, resident: Person, since: dt.datetime) -> int:
     query = select(func.count()).where(
         Appeal.resident_id == resident.id, Appeal.created_at >= since
@@ -101,36 +82,31 @@ def submitted_today(session: Session, *, resident: Person, since: dt.datetime) -
     return int(session.exec(query).one())
 
 
-def _notify_department(session: Session, appeal: Appeal, department: Department) -> None:
-    if department.chat_channel is None or department.chat_id is None:
-        return
-    session.add(
-        Outbox(
-            key=f"dispatch:{appeal.number}:{appeal.reopen_count}:{department.id}",
-            channel=department.chat_channel,
-            chat_id=department.chat_id,
-            message="notify.department_new_case",
-            params={"number": appeal.number, "category": appeal.category},
-            appeal_id=appeal.id,
-        )
-    )
-
-
-def _route(session: Session, appeal: Appeal, result: Classification) -> Department | None:
+def _route(
+    session: Session, appeal: Appeal, result: Classification, policy: Policy
+) -> Department | None:
     """Answer, assign or dispatch a new appeal; low confidence waits for the dispatcher."""
     if result.disposition is Disposition.CONSULTATION and result.faq_answer:
-        apply(session, appeal, Action.ANSWER, SYSTEM, result.faq_answer)
+        transition(session, appeal, Action.ANSWER, SYSTEM, result.faq_answer, policy=policy)
         return None
     if result.needs_triage:
         record(session, appeal, "triage", SYSTEM, "待人工研判")
         return None
     if result.disposition is not Disposition.REFERRAL:
-        apply(session, appeal, Action.ASSIGN, SYSTEM)
+        transition(session, appeal, Action.ASSIGN, SYSTEM, policy=policy)
         return None
     department = department_named(session, result.department)
     appeal.department_id = department.id
-    apply(session, appeal, Action.DISPATCH, SYSTEM, department.name)
-    _notify_department(session, appeal, department)
+    # The resident learns where it went from the answer to their confirmation.
+    transition(
+        session,
+        appeal,
+        Action.DISPATCH,
+        SYSTEM,
+        department.name,
+        policy=policy,
+        tell_resident=False,
+    )
     return department
 
 
@@ -151,7 +127,6 @@ def submit(
         raise DailyLimitReached
     assert resident.id is not None  # noqa: S101 - persons are flushed on first contact
     result = classifier.classify(draft.text, township=draft.grid)
-    rule = sla_rule(policy.sla, result)
     appeal = Appeal(
         number=next_number(session, today),
         status=Status.SUBMITTED.value,
@@ -170,12 +145,10 @@ def submit(
         longitude=draft.longitude,
         phone=draft.phone,
         grid=draft.grid,
-        accept_due_at=policy.calendar.deadline(now, rule.accept),
-        finish_due_at=policy.calendar.deadline(now, rule.finish),
-        reply_due_at=policy.calendar.deadline(now, rule.reply),
         created_at=now,
         updated_at=now,
     )
+    set_deadlines(appeal, sla=policy.sla, calendar=policy.calendar, start=now)
     session.add(appeal)
     session.flush()
     submitter = Actor.of(reporter) if reporter else Actor.of(resident)
@@ -185,7 +158,7 @@ def submit(
     if draft.phone and resident.phone != draft.phone:
         resident.phone = draft.phone
         session.add(resident)
-    department = _route(session, appeal, result)
+    department = _route(session, appeal, result, policy)
     reply_due = None if appeal.status == Status.ANSWERED else appeal.reply_due_at
     return Submitted(appeal, result, department.name if department else None, reply_due)
 
@@ -261,8 +234,10 @@ def supplement(
     record(session, appeal, "supplement", Actor.of(resident), text or "[照片]")
 
 
-def withdraw(session: Session, *, resident: Person, appeal: Appeal, reason: str) -> None:
-    apply(session, appeal, Action.WITHDRAW, Actor.of(resident), reason)
+def withdraw(
+    session: Session, *, resident: Person, appeal: Appeal, reason: str, policy: Policy
+) -> None:
+    transition(session, appeal, Action.WITHDRAW, Actor.of(resident), reason, policy=policy)
 
 
 def department_name(session: Session, department_id: int | None) -> str | None:

@@ -79,11 +79,11 @@ def serve(
         out.flush()
 
 
-def notify(out: TextIO) -> Callable[[str, str], None]:
+def notify(out: TextIO) -> Callable[[str, Outbound], None]:
     """A sender for outbox notifications addressed to console chats."""
 
-    def send(chat_id: str, text: str) -> None:
-        out.write(f"[通知 → {chat_id}] {text}\n")
+    def send(chat_id: str, reply: Outbound) -> None:
+        out.write(f"[通知 → {chat_id}] {render(reply)}\n")
         out.flush()
 
     return send

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 11:04:18.352948
+Create Date: 2026-11-23 11:11:40.313045
 """
 
 from collections.abc import Sequence
@@ -96,6 +96,7 @@ def upgrade() -> None:
         sa.Column("grid", sqlmodel.sql.sqltypes.AutoString(length=50), nullable=True),
         sa.Column("merged_into_id", sa.Integer(), nullable=True),
         sa.Column("reopen_count", sa.Integer(), nullable=False),
+        sa.Column("rating", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=True),
         sa.Column("accept_due_at", storage.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("finish_due_at", storage.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("reply_due_at", storage.types.UTCDateTime(timezone=True), nullable=True),
@@ -180,6 +181,7 @@ def upgrade() -> None:
         sa.Column("chat_id", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
         sa.Column("message", sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
         sa.Column("params", sa.JSON(), nullable=False),
+        sa.Column("options", sa.JSON(), nullable=False),
         sa.Column("appeal_id", sa.Integer(), nullable=True),
         sa.Column("created_at", storage.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("next_attempt_at", storage.types.UTCDateTime(timezone=True), nullable=False),
@@ -202,6 +204,7 @@ def upgrade() -> None:
         sa.Column("appeal_id", sa.Integer(), nullable=False),
         sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=30), nullable=False),
         sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("step", sa.Integer(), nullable=False),
         sa.Column("due_at", storage.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("done_at", storage.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),

@@ -1,0 +1,203 @@
+"""The timer sweep: claims due timer rows and acts on them, each exactly once.
+
+A timer is claimed with FOR UPDATE SKIP LOCKED (PostgreSQL; SQLite serialises writers), acted
+on and marked done in one transaction, so two sweepers never act twice and a sweep after
+downtime fires each missed timer once. Every action re-checks the appeal's state first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session, col, select
+
+from handlers.dialog import await_rating
+from handlers.messages import STAGE
+from storage.db import transaction
+from storage.models import Appeal, Department, Person, Timer
+from storage.types import utcnow
+from workflow.followup import (
+    Policy,
+    center_of,
+    leaders,
+    notify,
+    outside_quiet_hours,
+    rating_options,
+    schedule_callback,
+    transition,
+)
+from workflow.lifecycle import SYSTEM, Action, Status, record
+
+log = logging.getLogger(__name__)
+
+PENDING = {
+    "accept": frozenset({Status.DISPATCHED, Status.ASSIGNED, Status.REOPENED}),
+    "finish": frozenset(
+        {Status.DISPATCHED, Status.ASSIGNED, Status.SIGNED, Status.REOPENED, Status.RETURNED}
+    ),
+}
+
+
+def _claim(session: Session, now: dt.datetime, limit: int) -> list[Timer]:
+    query = (
+        select(Timer)
+        .where(col(Timer.done_at).is_(None), Timer.due_at <= now)
+        .order_by(col(Timer.due_at), col(Timer.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(session.exec(query))
+
+
+class Sweeper:
+    def __init__(self, sessions: sessionmaker[Session], policy: Policy) -> None:
+        self.sessions = sessions
+        self.policy = policy
+        self.actions: dict[str, Callable[[Session, Timer, Appeal, dt.datetime], bool]] = {
+            "remind_accept": self._remind,
+            "remind_finish": self._remind,
+            "overdue_accept": self._overdue,
+            "overdue_finish": self._overdue,
+            "escalate": self._escalate,
+            "callback": self._callback,
+            "close_unrated": self._close_unrated,
+        }
+
+    def sweep(self, *, limit: int = 1000) -> int:
+        """Act on due timers; returns how many were done."""
+        done = 0
+        with transaction(self.sessions) as session:
+            now = utcnow()
+            for timer in _claim(session, now, limit):
+                appeal = session.get(Appeal, timer.appeal_id)
+                action = self.actions.get(timer.kind)
+                if appeal is None or action is None:
+                    log.warning("timer %s of unknown kind %s or appeal", timer.id, timer.kind)
+                elif not action(session, timer, appeal, now):
+                    continue  # postponed: the timer stays pending with a new due time
+                timer.done_at = now
+                session.add(timer)
+                done += 1
+        return done
+
+    def _due(self, appeal: Appeal, stage: str) -> dt.datetime | None:
+        return appeal.accept_due_at if stage == "accept" else appeal.finish_due_at
+
+    def _local(self, moment: dt.datetime | None) -> str:
+        if moment is None:
+            return ""
+        return (
+            (moment - dt.timedelta(minutes=1))
+            .astimezone(self.policy.calendar.zone)
+            .strftime("%m-%d %H:%M")
+        )
+
+    def _department(self, session: Session, appeal: Appeal) -> Department | None:
+        return session.get(Department, appeal.department_id) if appeal.department_id else None
+
+    def _remind(self, session: Session, timer: Timer, appeal: Appeal, now: dt.datetime) -> bool:
+        stage = timer.kind.removeprefix("remind_")
+        if Status(appeal.status) not in PENDING[stage]:
+            return True
+        due = self._due(appeal, stage)
+        params = {"stage": STAGE[stage], "due": self._local(due)}
+        department = self._department(session, appeal)
+        notify(
+            session,
+            appeal=appeal,
+            to=department,
+            message="notify.remind",
+            params=params,
+            key=timer.kind,
+        )
+        record(session, appeal, "remind", SYSTEM, f"{STAGE[stage]}期限 {self._local(due)}")
+        return True
+
+    def _overdue(self, session: Session, timer: Timer, appeal: Appeal, now: dt.datetime) -> bool:
+        stage = timer.kind.removeprefix("overdue_")
+        due = self._due(appeal, stage)
+        if Status(appeal.status) not in PENDING[stage] or due is None or due > now:
+            return True  # handled in time, or the deadline moved (reopened)
+        params = {"stage": STAGE[stage], "due": self._local(due)}
+        for to in (self._department(session, appeal), center_of(session)):
+            key = f"{timer.kind}:{to.id if to else 0}"
+            notify(session, appeal=appeal, to=to, message="notify.overdue", params=params, key=key)
+        record(session, appeal, "supervise", SYSTEM, f"超过{STAGE[stage]}期限")
+        return True
+
+    def _escalate(self, session: Session, timer: Timer, appeal: Appeal, now: dt.datetime) -> bool:
+        due = appeal.finish_due_at
+        if Status(appeal.status) not in PENDING["finish"] or due is None or due > now:
+            return True
+        department = self._department(session, appeal)
+        params = {"due": self._local(due), "department": department.name if department else "—"}
+        for leader in leaders(session):
+            key = f"escalate:{leader.id}"
+            notify(
+                session,
+                appeal=appeal,
+                to=leader,
+                message="notify.escalate",
+                params=params,
+                key=key,
+            )
+        record(session, appeal, "escalate", SYSTEM, "办理超期，报送值班领导")
+        return True
+
+    def _callback(self, session: Session, timer: Timer, appeal: Appeal, now: dt.datetime) -> bool:
+        if appeal.status != Status.RESOLVED:
+            return True
+        follow_up = self.policy.follow_up
+        allowed = outside_quiet_hours(now, follow_up, self.policy.calendar)
+        if allowed > now:
+            timer.due_at = allowed
+            session.add(timer)
+            return False
+        resident = session.get(Person, appeal.resident_id)
+        options = rating_options(appeal)
+        reached = (
+            resident is not None
+            and not resident.unreachable
+            and notify(
+                session,
+                appeal=appeal,
+                to=resident,
+                message="notify.rate_request",
+                options=options,
+                key=f"callback{timer.step}",
+            )
+        )
+        if reached and resident is not None:
+            await_rating(session, resident, options)
+        record(
+            session,
+            appeal,
+            "callback" if reached else "unreachable",
+            SYSTEM,
+            f"第{timer.step}次回访",
+        )
+        later = now + dt.timedelta(hours=follow_up.callback_retry_hours)
+        if timer.step <= follow_up.callback_retries:
+            schedule_callback(
+                session, appeal, follow_up, self.policy.calendar, after=later, step=timer.step + 1
+            )
+        else:
+            session.add(
+                Timer(
+                    appeal_id=timer.appeal_id,
+                    kind="close_unrated",
+                    key=f"{appeal.id}:close_unrated:{appeal.reopen_count}:0",
+                    due_at=later,
+                )
+            )
+        return True
+
+    def _close_unrated(
+        self, session: Session, timer: Timer, appeal: Appeal, now: dt.datetime
+    ) -> bool:
+        if appeal.status == Status.RESOLVED:
+            transition(session, appeal, Action.CLOSE, SYSTEM, "未评价", policy=self.policy)
+        return True

@@ -1,0 +1,210 @@
+"""What a transition sets in motion: deadline timers, callbacks and notifications.
+
+`transition` is how the service moves an appeal: it applies the lifecycle transition and, in
+the same transaction, writes the timer and outbox rows that follow from it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, select
+
+from storage.models import Appeal, AppealEvent, Department, Outbox, Person, Role, Timer
+from storage.types import utcnow
+from workflow.calendar import WorkCalendar
+from workflow.lifecycle import Action, Actor, apply
+from workflow.policy import FollowUp, SlaConfig, SlaRule
+
+RATINGS = ("满意", "基本满意", "不满意")
+
+
+def sla_rule(sla: SlaConfig, *, category: str, disposition: str) -> SlaRule:
+    rule = sla.categories.get(category)
+    if rule is not None:
+        return rule
+    rules: dict[str, SlaRule] = {
+        "consultation": sla.consultation,
+        "immediate": sla.immediate,
+        "referral": sla.referral,
+    }
+    return rules[disposition]
+
+
+def set_deadlines(
+    appeal: Appeal, *, sla: SlaConfig, calendar: WorkCalendar, start: dt.datetime
+) -> None:
+    rule = sla_rule(sla, category=appeal.category, disposition=appeal.disposition)
+    appeal.accept_due_at = calendar.deadline(start, rule.accept)
+    appeal.finish_due_at = calendar.deadline(start, rule.finish)
+    appeal.reply_due_at = calendar.deadline(start, rule.reply)
+
+
+def _timer(session: Session, appeal: Appeal, kind: str, due: dt.datetime, step: int = 0) -> None:
+    assert appeal.id is not None  # noqa: S101 - flushed before timers are written
+    key = f"{appeal.id}:{kind}:{appeal.reopen_count}:{step}"
+    if session.exec(select(Timer).where(Timer.key == key)).first() is None:
+        session.add(Timer(appeal_id=appeal.id, kind=kind, key=key, step=step, due_at=due))
+
+
+def schedule_deadline_timers(
+    session: Session, appeal: Appeal, follow_up: FollowUp, now: dt.datetime
+) -> None:
+    """A reminder at `remind_at` of each span, 督办 at each deadline, escalation after."""
+    stages = {"accept": appeal.accept_due_at, "finish": appeal.finish_due_at}
+    for stage, due in stages.items():
+        if due is None:
+            continue
+        _timer(session, appeal, f"remind_{stage}", now + (due - now) * follow_up.remind_at)
+        _timer(session, appeal, f"overdue_{stage}", due)
+    if appeal.finish_due_at is not None:
+        escalate = appeal.finish_due_at + dt.timedelta(hours=follow_up.escalate_after_hours)
+        _timer(session, appeal, "escalate", escalate)
+
+
+def outside_quiet_hours(
+    moment: dt.datetime, follow_up: FollowUp, calendar: WorkCalendar
+) -> dt.datetime:
+    """The moment itself, or the end of the quiet hours it falls in (local time)."""
+    local = moment.astimezone(calendar.zone)
+    start, end = follow_up.quiet_start, follow_up.quiet_end
+    clock = local.time()
+    quiet = (start <= clock or clock < end) if start > end else (start <= clock < end)
+    if not quiet:
+        return moment
+    day = local.date() if clock < end else local.date() + dt.timedelta(days=1)
+    return dt.datetime.combine(day, end, tzinfo=calendar.zone).astimezone(dt.UTC)
+
+
+def schedule_callback(
+    session: Session,
+    appeal: Appeal,
+    follow_up: FollowUp,
+    calendar: WorkCalendar,
+    *,
+    after: dt.datetime,
+    step: int,
+) -> None:
+    _timer(session, appeal, "callback", outside_quiet_hours(after, follow_up, calendar), step)
+
+
+def notify(
+    session: Session,
+    *,
+    appeal: Appeal,
+    to: Person | Department | None,
+    message: str,
+    params: dict[str, Any] | None = None,
+    options: list[list[str]] | None = None,
+    key: str,
+) -> bool:
+    """Queue a message for a person's or a department's chat; False if it has none."""
+    if to is None:
+        return False
+    channel, chat_id = (
+        (to.chat_channel, to.chat_id) if isinstance(to, Department) else (to.channel, to.chat_id)
+    )
+    if channel is None or chat_id is None:
+        return False
+    full_key = f"{appeal.number}:{key}:{appeal.reopen_count}"
+    if session.exec(select(Outbox).where(Outbox.key == full_key)).first() is not None:
+        return True
+    session.add(
+        Outbox(
+            key=full_key,
+            channel=channel,
+            chat_id=chat_id,
+            message=message,
+            params={"number": appeal.number, "category": appeal.category, **(params or {})},
+            options=options or [],
+            appeal_id=appeal.id,
+        )
+    )
+    return True
+
+
+def center_of(session: Session) -> Department | None:
+    return session.exec(select(Department).where(Department.kind == "center")).first()
+
+
+def leaders(session: Session) -> list[Person]:
+    return list(session.exec(select(Person).where(Person.role == Role.LEADER.value)))
+
+
+def rating_options(appeal: Appeal) -> list[list[str]]:
+    return [[label, f"rate:{appeal.number}:{label}"] for label in RATINGS]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The center's rules a transition needs: deadlines, calendar, follow-ups, limits."""
+
+    sla: SlaConfig
+    calendar: WorkCalendar
+    follow_up: FollowUp
+    appeals_per_day: int
+
+
+def transition(
+    session: Session,
+    appeal: Appeal,
+    action: Action,
+    actor: Actor,
+    note: str | None = None,
+    *,
+    policy: Policy,
+    tell_resident: bool = True,
+) -> AppealEvent:
+    """Apply a lifecycle transition and write the timers and notifications it causes."""
+    event = apply(session, appeal, action, actor, note)
+    now = utcnow()
+    if action is Action.REOPEN:
+        set_deadlines(appeal, sla=policy.sla, calendar=policy.calendar, start=now)
+    if action in (Action.DISPATCH, Action.ASSIGN, Action.REOPEN):
+        schedule_deadline_timers(session, appeal, policy.follow_up, now)
+    if action is Action.RESOLVE:
+        after = now + dt.timedelta(hours=policy.follow_up.callback_delay_hours)
+        schedule_callback(session, appeal, policy.follow_up, policy.calendar, after=after, step=1)
+    _tell_department(session, appeal, action, note)
+    if tell_resident:
+        _tell_resident(session, appeal, action, note)
+    return event
+
+
+def _tell_department(session: Session, appeal: Appeal, action: Action, note: str | None) -> None:
+    messages = {
+        Action.DISPATCH: "notify.department_new_case",
+        Action.REOPEN: "notify.department_reopened",
+    }
+    if action in messages and appeal.department_id is not None:
+        department = session.get(Department, appeal.department_id)
+        params = {"note": note or ""}
+        notify(
+            session,
+            appeal=appeal,
+            to=department,
+            message=messages[action],
+            params=params,
+            key=action.value,
+        )
+
+
+RESIDENT_MESSAGES = {
+    Action.DISPATCH: "notify.dispatched",
+    Action.SIGN: "notify.signed",
+    Action.RESOLVE: "notify.resolved",
+    Action.MERGE: "notify.merged",
+    Action.REOPEN: "notify.reopened",
+}
+
+
+def _tell_resident(session: Session, appeal: Appeal, action: Action, note: str | None) -> None:
+    message = RESIDENT_MESSAGES.get(action)
+    if message is None:
+        return
+    department = session.get(Department, appeal.department_id) if appeal.department_id else None
+    params = {"note": note or "", "department": department.name if department else ""}
+    resident = session.get(Person, appeal.resident_id)
+    notify(session, appeal=appeal, to=resident, message=message, params=params, key=action.value)
