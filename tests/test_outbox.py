@@ -30,8 +30,14 @@ def _queue(app: App, key: str) -> None:
 def test_due_rows_are_sent_once(any_app: App) -> None:
     sent: list[tuple[str, str]] = []
     _queue(any_app, "a")
-    assert drain(any_app.sessions, {"console": lambda chat, reply: sent.append((chat, reply.text))}) == 1
-    assert drain(any_app.sessions, {"console": lambda chat, reply: sent.append((chat, reply.text))}) == 0
+    assert (
+        drain(any_app.sessions, {"console": lambda chat, reply: sent.append((chat, reply.text))})
+        == 1
+    )
+    assert (
+        drain(any_app.sessions, {"console": lambda chat, reply: sent.append((chat, reply.text))})
+        == 0
+    )
     assert sent == [("dept-1", "新诉求 SQ20261123-0001（城乡建设）已转交本部门，请及时签收。")]
 
 
@@ -49,5 +55,7 @@ def test_a_failed_send_is_retried_after_backoff(any_app: App) -> None:
     assert drain(any_app.sessions, {"console": lambda chat, reply: sent.append(reply.text)}) == 0
     later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3)
     with time_machine.travel(later, tick=False):
-        assert drain(any_app.sessions, {"console": lambda chat, reply: sent.append(reply.text)}) == 1
+        assert (
+            drain(any_app.sessions, {"console": lambda chat, reply: sent.append(reply.text)}) == 1
+        )
     assert len(sent) == 1
