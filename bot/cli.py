@@ -1,8 +1,9 @@
-"""The `appealbot` command line: run, db upgrade, classify, nlp train|eval."""
+"""The `appealbot` command line: run, db upgrade, report, classify, nlp train|eval."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -12,7 +13,9 @@ from bot.app import build, build_classifier, configure_logging, database_url
 from bot.channels import console
 from bot.settings import ConfigError, Settings, load_secrets, load_settings
 from scheduler.clock import start_clock
+from scheduler.reports import PERIODS, build_report, format_text
 from storage.db import SchemaOutdated, make_engine, upgrade
+from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     classify = commands.add_parser("classify", help="classify texts (one per line, or JSONL)")
     classify.add_argument("file", nargs="?", type=Path, help="input file (default: stdin)")
     classify.add_argument("--categories", help="comma-separated candidate categories")
+
+    report = commands.add_parser("report", help="print a day/week/month report")
+    report.add_argument("--period", choices=PERIODS, default="day")
+    report.add_argument("--format", choices=["text", "json"], default="text")
 
     nlp = commands.add_parser("nlp", help="the classifier's keyword table")
     nlp_commands = nlp.add_subparsers(dest="nlp_command", required=True)
@@ -65,6 +72,23 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(settings: Settings, args: argparse.Namespace) -> int:
+    app = build(settings, load_secrets())
+    with app.sessions() as session:
+        report = build_report(
+            session,
+            period=args.period,
+            now=utcnow(),
+            calendar=app.dialog.policy.calendar,
+            remind_at=settings.follow_up.remind_at,
+        )
+    if args.format == "json":
+        print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
+    else:
+        print(format_text(report))
+    return 0
+
+
 def _categories(raw: str | None) -> list[str] | None:
     return [name.strip() for name in raw.split(",") if name.strip()] if raw else None
 
@@ -78,6 +102,8 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         upgrade(make_engine(database_url(settings, load_secrets())))
         print("database schema is up to date")
         return 0
+    if args.command == "report":
+        return _report(settings, args)
     if args.command == "classify":
         lines = args.file.open(encoding="utf-8") if args.file else sys.stdin
         with lines:

@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from storage.models import Appeal, AppealEvent, Department, Outbox, Person, Role, Timer
 from storage.types import utcnow
 from workflow.calendar import WorkCalendar
-from workflow.lifecycle import Action, Actor, apply
+from workflow.lifecycle import OPEN, Action, Actor, Status, apply
 from workflow.policy import FollowUp, SlaConfig, SlaRule
 
 RATINGS = ("满意", "基本满意", "不满意")
@@ -62,6 +62,16 @@ def schedule_deadline_timers(
     if appeal.finish_due_at is not None:
         escalate = appeal.finish_due_at + dt.timedelta(hours=follow_up.escalate_after_hours)
         _timer(session, appeal, "escalate", escalate)
+
+
+def deadline_flag(appeal: Appeal, now: dt.datetime, remind_at: float) -> str:
+    """'red' for an open appeal past its finish deadline, 'yellow' past the reminder point."""
+    due = appeal.finish_due_at
+    if Status(appeal.status) not in OPEN or due is None:
+        return ""
+    if now > due:
+        return "red"
+    return "yellow" if now >= appeal.created_at + (due - appeal.created_at) * remind_at else ""
 
 
 def outside_quiet_hours(

@@ -1,0 +1,293 @@
+"""Daily, weekly and monthly reports: intake, 办结率, 按期办结率, 响应率, 满意率, 化解率, overdue.
+
+A report covers received appeals in a period of local time: `day` is today so far, `week`
+the last complete Monday-Sunday week, `month` the last complete calendar month. Rates are
+None when their denominator is empty.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session, col, select
+
+from handlers.messages import STATUS, t
+from storage.db import transaction
+from storage.models import Appeal, AppealEvent, Department, Outbox
+from storage.types import utcnow
+from workflow.calendar import WorkCalendar
+from workflow.followup import RATINGS, Policy, center_of, deadline_flag, notify, transition
+from workflow.lifecycle import OPEN, SYSTEM, Action, Status
+
+FINISHED = frozenset(
+    {Status.ANSWERED, Status.RESOLVED, Status.RATED, Status.CLOSED, Status.ARCHIVED}
+)
+NOT_COUNTED = frozenset({Status.WITHDRAWN, Status.MERGED})
+DISPUTES = "矛盾纠纷"
+PERIODS = ("day", "week", "month")
+FLAGS = {"red": "🔴超期", "yellow": "🟡临期"}
+
+
+def period_bounds(
+    period: str, now: dt.datetime, calendar: WorkCalendar
+) -> tuple[dt.datetime, dt.datetime]:
+    today = calendar.local_day(now)
+    if period == "day":
+        start, end = today, today + dt.timedelta(days=1)
+    elif period == "week":
+        end = today - dt.timedelta(days=today.weekday())
+        start = end - dt.timedelta(days=7)
+    elif period == "month":
+        end = today.replace(day=1)
+        start = (end - dt.timedelta(days=1)).replace(day=1)
+    else:
+        raise ValueError(f"unknown period {period!r}; choose one of {', '.join(PERIODS)}")
+
+    def local_midnight(day: dt.date) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time(), tzinfo=calendar.zone).astimezone(dt.UTC)
+
+    return local_midnight(start), local_midnight(end)
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+@dataclass
+class DepartmentRow:
+    department: str
+    received: int = 0
+    finished: int = 0
+    on_time: int = 0
+    overdue: int = 0
+    reopened: int = 0
+
+
+@dataclass
+class Report:
+    period: str
+    start: str
+    end: str
+    received: int
+    by_channel: dict[str, int]
+    by_category: dict[str, int]
+    by_disposition: dict[str, int]
+    by_grid: dict[str, int]
+    on_days_off: int
+    finish_rate: float | None  # 办结率
+    on_time_rate: float | None  # 按期办结率
+    response_rate: float | None  # 响应率
+    satisfaction_rate: float | None  # 满意率
+    dispute_resolution_rate: float | None  # 化解率
+    overdue: list[dict[str, str]] = field(default_factory=list)
+    departments: list[DepartmentRow] = field(default_factory=list)
+    keywords: list[tuple[str, int]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _first_times(events: list[AppealEvent]) -> dict[tuple[int, str], dt.datetime]:
+    """When each appeal was first signed / finished."""
+    firsts: dict[tuple[int, str], dt.datetime] = {}
+    for event in events:
+        kind = "finish" if event.action in ("resolve", "answer") else event.action
+        firsts.setdefault((event.appeal_id, kind), event.created_at)
+    return firsts
+
+
+def build_report(
+    session: Session, *, period: str, now: dt.datetime, calendar: WorkCalendar, remind_at: float
+) -> Report:
+    start, end = period_bounds(period, now, calendar)
+    appeals = list(
+        session.exec(select(Appeal).where(Appeal.created_at >= start, Appeal.created_at < end))
+    )
+    ids = [a.id for a in appeals]
+    events = (
+        list(
+            session.exec(
+                select(AppealEvent)
+                .where(
+                    col(AppealEvent.appeal_id).in_(ids),
+                    col(AppealEvent.action).in_(["sign", "resolve", "answer"]),
+                )
+                .order_by(col(AppealEvent.created_at))
+            )
+        )
+        if ids
+        else []
+    )
+    firsts = _first_times(events)
+    names = {d.id: d.name for d in session.exec(select(Department))}
+    counted = [a for a in appeals if Status(a.status) not in NOT_COUNTED]
+    rows: dict[str, DepartmentRow] = {}
+    on_time = late_or_open = signed_in_time = dispatched = 0
+    overdue: list[dict[str, str]] = []
+    for appeal in counted:
+        assert appeal.id is not None  # noqa: S101 - loaded rows have ids
+        row = rows.setdefault(
+            names.get(appeal.department_id, "综治中心"),
+            DepartmentRow(names.get(appeal.department_id, "综治中心")),
+        )
+        row.received += 1
+        row.reopened += appeal.reopen_count
+        finished_at = firsts.get((appeal.id, "finish"))
+        if Status(appeal.status) in FINISHED:
+            row.finished += 1
+        if finished_at is not None:
+            late_or_open += 1
+            if appeal.finish_due_at is None or finished_at <= appeal.finish_due_at:
+                on_time += 1
+                row.on_time += 1
+        level = deadline_flag(appeal, now, remind_at)
+        if level == "red" and finished_at is None:
+            late_or_open += 1
+            row.overdue += 1
+        if level:
+            overdue.append(
+                {
+                    "number": appeal.number,
+                    "department": row.department,
+                    "status": STATUS[appeal.status],
+                    "level": level,
+                }
+            )
+        if appeal.department_id is not None:
+            dispatched += 1
+            signed_at = firsts.get((appeal.id, "sign"))
+            if signed_at is not None and (
+                appeal.accept_due_at is None or signed_at <= appeal.accept_due_at
+            ):
+                signed_in_time += 1
+    rated = [a for a in counted if a.rating]
+    disputes = [a for a in counted if a.category == DISPUTES]
+    keywords = Counter(k for a in counted for k in a.keywords)
+    return Report(
+        period=period,
+        start=start.astimezone(calendar.zone).date().isoformat(),
+        end=(end.astimezone(calendar.zone).date() - dt.timedelta(days=1)).isoformat(),
+        received=len(appeals),
+        by_channel=dict(Counter(a.channel for a in appeals)),
+        by_category=dict(Counter(a.category for a in appeals)),
+        by_disposition=dict(Counter(a.disposition for a in appeals)),
+        by_grid=dict(Counter(a.grid or "—" for a in appeals)),
+        on_days_off=sum(
+            1 for a in appeals if not calendar.is_workday(calendar.local_day(a.created_at))
+        ),
+        finish_rate=_rate(sum(1 for a in counted if Status(a.status) in FINISHED), len(counted)),
+        on_time_rate=_rate(on_time, late_or_open),
+        response_rate=_rate(signed_in_time, dispatched),
+        satisfaction_rate=_rate(sum(1 for a in rated if a.rating != "不满意"), len(rated)),
+        dispute_resolution_rate=_rate(
+            sum(1 for a in disputes if Status(a.status) in FINISHED), len(disputes)
+        ),
+        overdue=overdue,
+        departments=sorted(rows.values(), key=lambda r: (-r.received, r.department)),
+        keywords=keywords.most_common(10),
+    )
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+def _counts(counter: dict[str, int]) -> str:
+    return "、".join(f"{k} {v}" for k, v in sorted(counter.items(), key=lambda kv: -kv[1])) or "—"
+
+
+def format_text(report: Report) -> str:
+    lines = [
+        t(
+            "report.head",
+            period=t(f"report.period.{report.period}"),
+            start=report.start,
+            end=report.end,
+        ),
+        t("report.received", count=report.received, off=report.on_days_off),
+        t("report.by_channel", counts=_counts(report.by_channel)),
+        t("report.by_category", counts=_counts(report.by_category)),
+        t("report.by_disposition", counts=_counts(report.by_disposition)),
+        t("report.by_grid", counts=_counts(report.by_grid)),
+        t(
+            "report.rates",
+            finish=_percent(report.finish_rate),
+            on_time=_percent(report.on_time_rate),
+            response=_percent(report.response_rate),
+            satisfaction=_percent(report.satisfaction_rate),
+            disputes=_percent(report.dispute_resolution_rate),
+        ),
+        t("report.departments"),
+    ]
+    lines.extend(t("report.department_row", **asdict(row)) for row in report.departments)
+    lines.append(t("report.overdue", count=len(report.overdue)))
+    lines.extend(
+        f"  {FLAGS[o['level']]} {o['number']} {o['department']} {o['status']}"
+        for o in report.overdue
+    )
+    lines.append(
+        t("report.keywords", words="、".join(f"{w}({n})" for w, n in report.keywords) or "—")
+    )
+    return "\n".join(lines)
+
+
+def post(session: Session, report: Report) -> bool:
+    """Queue the report for the center's chat; False when the center has no chat bound."""
+    center = center_of(session)
+    if center is None or center.chat_channel is None or center.chat_id is None:
+        return False
+    key = f"report:{report.period}:{report.start}"
+    if session.exec(select(Outbox).where(Outbox.key == key)).first() is None:
+        session.add(
+            Outbox(
+                key=key,
+                channel=center.chat_channel,
+                chat_id=center.chat_id,
+                message="report.post",
+                params={"text": format_text(report)},
+            )
+        )
+    return True
+
+
+def look_back(session: Session, *, policy: Policy, start: dt.datetime, end: dt.datetime) -> int:
+    """回头看: last period's unresolved cases are chased, dissatisfied ones sent back."""
+    appeals = session.exec(
+        select(Appeal).where(Appeal.created_at >= start, Appeal.created_at < end)
+    )
+    chased = 0
+    for appeal in appeals:
+        status = Status(appeal.status)
+        if status in OPEN and appeal.department_id is not None:
+            department = session.get(Department, appeal.department_id)
+            notify(
+                session, appeal=appeal, to=department, message="notify.look_back", key="look_back"
+            )
+        elif appeal.rating == RATINGS[-1] and status in (Status.RATED, Status.CLOSED):
+            transition(session, appeal, Action.REOPEN, SYSTEM, "回头看：群众不满意", policy=policy)
+        else:
+            continue
+        chased += 1
+    return chased
+
+
+def run_report(sessions: sessionmaker[Session], policy: Policy, period: str) -> Report:
+    """The scheduled job: build, post to the center's chat, and on the monthly run look back."""
+    with transaction(sessions) as session:
+        now = utcnow()
+        report = build_report(
+            session,
+            period=period,
+            now=now,
+            calendar=policy.calendar,
+            remind_at=policy.follow_up.remind_at,
+        )
+        post(session, report)
+        if period == "month":
+            start, end = period_bounds(period, now, policy.calendar)
+            look_back(session, policy=policy, start=start, end=end)
+    return report

@@ -1,0 +1,143 @@
+"""Reports: the rates are computed from the ledger, posted to the center, and 回头看 acts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from zoneinfo import ZoneInfo
+
+import time_machine
+from sqlmodel import Session, select
+
+from bot.app import App
+from scheduler.reports import build_report, format_text, look_back, period_bounds, run_report
+from storage.db import transaction
+from storage.models import Appeal, Department, Outbox, Person, Role
+from storage.types import utcnow
+from workflow import service
+from workflow.followup import transition
+from workflow.lifecycle import SYSTEM, Action, Actor, Status
+from workflow.service import Draft
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def _at(day: int, hour: int = 10) -> dt.datetime:
+    return dt.datetime(2026, 11, day, hour, tzinfo=SHANGHAI)
+
+
+def _referral(app: App, session: Session, category: str, department: Department) -> Appeal:
+    resident = service.person_for(session, channel="console", external_id="r")
+    submitted = service.submit(
+        session,
+        resident=resident,
+        channel="console",
+        draft=Draft(text="小区门口道路破损严重，雨天积水，行人车辆通行困难", grid="东湖3网格"),
+        classifier=app.dialog.classifier,
+        policy=app.dialog.policy,
+    )
+    appeal = submitted.appeal
+    appeal.category, appeal.disposition = category, "referral"
+    if appeal.status != Status.DISPATCHED:
+        appeal.status = Status.SUBMITTED.value
+        appeal.department_id = department.id
+        transition(
+            session, appeal, Action.DISPATCH, SYSTEM, department.name, policy=app.dialog.policy
+        )
+    appeal.department_id = department.id
+    return appeal
+
+
+def _staff(session: Session, department: Department) -> Actor:
+    person = Person(channel="console", external_id=f"staff{department.id}", role=Role.STAFF.value)
+    person.department_id = department.id
+    session.add(person)
+    session.flush()
+    return Actor.of(person)
+
+
+def test_a_week_of_cases(app: App) -> None:
+    policy = app.dialog.policy
+    with time_machine.travel(_at(16), tick=False) as clock:
+        with transaction(app.sessions) as session:
+            roads = Department(name="住建局", chat_channel="console", chat_id="dept")
+            center = Department(
+                name="综治中心", kind="center", chat_channel="console", chat_id="center"
+            )
+            session.add_all([roads, center])
+            session.flush()
+            staff = _staff(session, roads)
+            on_time = _referral(app, session, "城乡建设", roads)
+            late = _referral(app, session, "城乡建设", roads)
+            dispute = _referral(app, session, "矛盾纠纷", roads)
+            transition(session, on_time, Action.SIGN, staff, policy=policy)
+            transition(session, on_time, Action.RESOLVE, staff, "已修复路面", policy=policy)
+            on_time.rating = "满意"
+            transition(
+                session,
+                on_time,
+                Action.RATE,
+                Actor(Role.RESIDENT, on_time.resident_id),
+                "满意",
+                policy=policy,
+            )
+        clock.move_to(_at(21))  # a Saturday
+        with transaction(app.sessions) as session:
+            roads = session.exec(select(Department).where(Department.name == "住建局")).one()
+            weekend = _referral(app, session, "城乡建设", roads)
+            weekend_number = weekend.number
+            late = session.exec(select(Appeal).where(Appeal.id == late.id)).one()
+            staff = Actor(Role.STAFF, None, roads.id)
+            transition(session, late, Action.SIGN, staff, policy=policy)
+            transition(session, late, Action.RESOLVE, staff, "已修复", policy=policy)
+        clock.move_to(_at(23, 9))  # Monday: the report of last week
+        with app.sessions() as session:
+            report = build_report(
+                session, period="week", now=utcnow(), calendar=policy.calendar, remind_at=0.75
+            )
+        assert (report.start, report.end) == ("2026-11-16", "2026-11-22")
+        assert report.received == 4
+        assert report.on_days_off == 1
+        assert report.by_grid == {"东湖3网格": 4}
+        assert report.finish_rate == 0.5  # two of four resolved
+        # on time: one of (two resolved + the open dispute past its deadline + the weekend case
+        # whose deadline, Tuesday, has not come yet)
+        assert report.on_time_rate == round(1 / 3, 4)
+        assert report.response_rate == 0.25
+        assert report.satisfaction_rate == 1.0
+        assert report.dispute_resolution_rate == 0.0
+        flags = {o["number"]: o["level"] for o in report.overdue}
+        assert flags[dispute.number] == "red" and weekend_number not in flags
+        text = format_text(report)
+        assert "【周报】2026-11-16 至 2026-11-22" in text and "按期办结率 33.3%" in text
+        assert json.loads(json.dumps(report.as_json(), ensure_ascii=False))["received"] == 4
+        run_report(app.sessions, policy, "week")
+        run_report(app.sessions, policy, "week")  # a second run posts nothing twice
+        with app.sessions() as session:
+            posts = session.exec(select(Outbox).where(Outbox.chat_id == "center")).all()
+        assert len([p for p in posts if p.message == "report.post"]) == 1
+
+
+def test_monthly_look_back_chases_open_cases_and_reopens_dissatisfied_ones(app: App) -> None:
+    policy = app.dialog.policy
+    with time_machine.travel(_at(10), tick=False) as clock:
+        with transaction(app.sessions) as session:
+            roads = Department(name="住建局", chat_channel="console", chat_id="dept")
+            session.add(roads)
+            session.flush()
+            staff = _staff(session, roads)
+            still_open = _referral(app, session, "城乡建设", roads)
+            unhappy = _referral(app, session, "城乡建设", roads)
+            transition(session, unhappy, Action.SIGN, staff, policy=policy)
+            transition(session, unhappy, Action.RESOLVE, staff, "已处理", policy=policy)
+            transition(session, unhappy, Action.CLOSE, SYSTEM, "未评价", policy=policy)
+            unhappy.rating = "不满意"
+        clock.move_to(dt.datetime(2026, 12, 1, 9, 30, tzinfo=SHANGHAI))
+        start, end = period_bounds("month", utcnow(), policy.calendar)
+        with transaction(app.sessions) as session:
+            assert look_back(session, policy=policy, start=start, end=end) == 2
+        with app.sessions() as session:
+            reopened = session.get(Appeal, unhappy.id)
+            assert reopened is not None and reopened.status == Status.REOPENED
+            chased = session.exec(select(Outbox).where(Outbox.message == "notify.look_back")).all()
+            assert [c.params["number"] for c in chased] == [still_open.number]
