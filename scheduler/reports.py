@@ -264,9 +264,8 @@ def look_back(session: Session, *, policy: Policy, start: dt.datetime, end: dt.d
         status = Status(appeal.status)
         if status in OPEN and appeal.department_id is not None:
             department = session.get(Department, appeal.department_id)
-            notify(
-                session, appeal=appeal, to=department, message="notify.look_back", key="look_back"
-            )
+            cause = f"look_back:{start.date()}:{appeal.id}"
+            notify(session, appeal=appeal, to=department, message="notify.look_back", cause=cause)
         elif appeal.rating == RATINGS[-1] and status in (Status.RATED, Status.CLOSED):
             transition(session, appeal, Action.REOPEN, SYSTEM, "回头看：群众不满意", policy=policy)
         else:

@@ -21,7 +21,6 @@ from storage.models import Appeal, Department, Person, Timer
 from storage.types import utcnow
 from workflow.followup import (
     Policy,
-    center_of,
     leaders,
     notify,
     outside_quiet_hours,
@@ -56,6 +55,8 @@ class Sweeper:
     def __init__(self, sessions: sessionmaker[Session], policy: Policy) -> None:
         self.sessions = sessions
         self.policy = policy
+        self._departments: dict[int | None, Department] = {}
+        self._center: Department | None = None
         self.actions: dict[str, Callable[[Session, Timer, Appeal, dt.datetime], bool]] = {
             "remind_accept": self._remind,
             "remind_finish": self._remind,
@@ -69,10 +70,19 @@ class Sweeper:
     def sweep(self, *, limit: int = 1000) -> int:
         """Act on due timers; returns how many were done."""
         done = 0
-        with transaction(self.sessions) as session:
+        with transaction(self.sessions) as session, session.no_autoflush:
             now = utcnow()
-            for timer in _claim(session, now, limit):
-                appeal = session.get(Appeal, timer.appeal_id)
+            timers = _claim(session, now, limit)
+            ids = {timer.appeal_id for timer in timers}
+            appeals = {
+                a.id: a for a in session.exec(select(Appeal).where(col(Appeal.id).in_(ids)))
+            }
+            self._departments = {d.id: d for d in session.exec(select(Department))}
+            self._center = next(
+                (d for d in self._departments.values() if d.kind == "center"), None
+            )
+            for timer in timers:
+                appeal = appeals.get(timer.appeal_id)
                 action = self.actions.get(timer.kind)
                 if appeal is None or action is None:
                     log.warning("timer %s of unknown kind %s or appeal", timer.id, timer.kind)
@@ -96,7 +106,7 @@ class Sweeper:
         )
 
     def _department(self, session: Session, appeal: Appeal) -> Department | None:
-        return session.get(Department, appeal.department_id) if appeal.department_id else None
+        return self._departments.get(appeal.department_id)
 
     def _remind(self, session: Session, timer: Timer, appeal: Appeal, now: dt.datetime) -> bool:
         stage = timer.kind.removeprefix("remind_")
@@ -111,7 +121,7 @@ class Sweeper:
             to=department,
             message="notify.remind",
             params=params,
-            key=timer.kind,
+            cause=f"t{timer.id}",
         )
         record(session, appeal, "remind", SYSTEM, f"{STAGE[stage]}期限 {self._local(due)}")
         return True
@@ -122,9 +132,11 @@ class Sweeper:
         if Status(appeal.status) not in PENDING[stage] or due is None or due > now:
             return True  # handled in time, or the deadline moved (reopened)
         params = {"stage": STAGE[stage], "due": self._local(due)}
-        for to in (self._department(session, appeal), center_of(session)):
-            key = f"{timer.kind}:{to.id if to else 0}"
-            notify(session, appeal=appeal, to=to, message="notify.overdue", params=params, key=key)
+        for to in (self._department(session, appeal), self._center):
+            cause = f"t{timer.id}"
+            notify(
+                session, appeal=appeal, to=to, message="notify.overdue", params=params, cause=cause
+            )
         record(session, appeal, "supervise", SYSTEM, f"超过{STAGE[stage]}期限")
         return True
 
@@ -135,14 +147,13 @@ class Sweeper:
         department = self._department(session, appeal)
         params = {"due": self._local(due), "department": department.name if department else "—"}
         for leader in leaders(session):
-            key = f"escalate:{leader.id}"
             notify(
                 session,
                 appeal=appeal,
                 to=leader,
                 message="notify.escalate",
                 params=params,
-                key=key,
+                cause=f"t{timer.id}",
             )
         record(session, appeal, "escalate", SYSTEM, "办理超期，报送值班领导")
         return True
@@ -167,7 +178,7 @@ class Sweeper:
                 to=resident,
                 message="notify.rate_request",
                 options=options,
-                key=f"callback{timer.step}",
+                cause=f"t{timer.id}",
             )
         )
         if reached and resident is not None:

@@ -108,22 +108,24 @@ def notify(
     message: str,
     params: dict[str, Any] | None = None,
     options: list[list[str]] | None = None,
-    key: str,
+    cause: str,
 ) -> bool:
-    """Queue a message for a person's or a department's chat; False if it has none."""
+    """Queue a message for a person's or a department's chat; False if it has none.
+
+    `cause` names what caused it (an event or a timer), so (cause, recipient) is unique and
+    a cause that is handled again cannot send twice.
+    """
     if to is None:
         return False
-    channel, chat_id = (
-        (to.chat_channel, to.chat_id) if isinstance(to, Department) else (to.channel, to.chat_id)
-    )
+    if isinstance(to, Department):
+        channel, chat_id, recipient = to.chat_channel, to.chat_id, f"d{to.id}"
+    else:
+        channel, chat_id, recipient = to.channel, to.chat_id, f"p{to.id}"
     if channel is None or chat_id is None:
         return False
-    full_key = f"{appeal.number}:{key}:{appeal.reopen_count}"
-    if session.exec(select(Outbox).where(Outbox.key == full_key)).first() is not None:
-        return True
     session.add(
         Outbox(
-            key=full_key,
+            key=f"{cause}:{recipient}",
             channel=channel,
             chat_id=chat_id,
             message=message,
@@ -177,13 +179,16 @@ def transition(
     if action is Action.RESOLVE:
         after = now + dt.timedelta(hours=policy.follow_up.callback_delay_hours)
         schedule_callback(session, appeal, policy.follow_up, policy.calendar, after=after, step=1)
-    _tell_department(session, appeal, action, note)
+    session.flush()  # the event's id names the cause of the notifications below
+    _tell_department(session, appeal, action, event, note)
     if tell_resident:
-        _tell_resident(session, appeal, action, note)
+        _tell_resident(session, appeal, action, event, note)
     return event
 
 
-def _tell_department(session: Session, appeal: Appeal, action: Action, note: str | None) -> None:
+def _tell_department(
+    session: Session, appeal: Appeal, action: Action, event: AppealEvent, note: str | None
+) -> None:
     messages = {
         Action.DISPATCH: "notify.department_new_case",
         Action.REOPEN: "notify.department_reopened",
@@ -197,7 +202,7 @@ def _tell_department(session: Session, appeal: Appeal, action: Action, note: str
             to=department,
             message=messages[action],
             params=params,
-            key=action.value,
+            cause=f"e{event.id}",
         )
 
 
@@ -210,11 +215,15 @@ RESIDENT_MESSAGES = {
 }
 
 
-def _tell_resident(session: Session, appeal: Appeal, action: Action, note: str | None) -> None:
+def _tell_resident(
+    session: Session, appeal: Appeal, action: Action, event: AppealEvent, note: str | None
+) -> None:
     message = RESIDENT_MESSAGES.get(action)
     if message is None:
         return
     department = session.get(Department, appeal.department_id) if appeal.department_id else None
     params = {"note": note or "", "department": department.name if department else ""}
     resident = session.get(Person, appeal.resident_id)
-    notify(session, appeal=appeal, to=resident, message=message, params=params, key=action.value)
+    notify(
+        session, appeal=appeal, to=resident, message=message, params=params, cause=f"e{event.id}"
+    )
