@@ -38,9 +38,9 @@ def database_url(settings: Settings, secrets: Secrets) -> str:
 
 def build_classifier(settings: Settings) -> Classifier:
     return Classifier(
-        categories=settings.categories,
-        faq=settings.faq,
-        keyword_table=settings.nlp.keyword_table,
+        settings.categories,
+        settings.faq,
+        keywords_path=settings.nlp.keyword_table,
         min_confidence=settings.nlp.min_confidence,
     )
 

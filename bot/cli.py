@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-from bot.app import build, build_classifier, configure_logging, database_url
+from bot.app import App, build, build_classifier, configure_logging, database_url
 from bot.channels import console
+from bot.channels.telegram import CHANNEL as TELEGRAM
+from bot.channels.telegram import TelegramChannel, install_token_redaction
 from bot.settings import ConfigError, Settings, load_secrets, load_settings
+from bot.web import build_web_app, serve
 from scheduler.clock import start_clock
+from scheduler.outbox import Sender
 from scheduler.reports import PERIODS, build_report, format_text
 from storage.db import SchemaOutdated, make_engine, upgrade
 from storage.types import utcnow
@@ -54,22 +60,46 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
-    app = build(settings, load_secrets())
-    senders = {console.CHANNEL: console.notify(sys.stdout)}
+    secrets = load_secrets()
+    app = build(settings, secrets)
+    token = secrets.telegram_bot_token if settings.channels.telegram.enabled else None
+    if token is None:
+        log.info("no channel credentials: starting the console channel")
+        with _clock(app, {console.CHANNEL: console.notify(sys.stdout)}):
+            interactive = sys.stdin.isatty()
+            console.serve(
+                app.dialog.handle, sys.stdin, sys.stdout, user_id=args.user, echo=not interactive
+            )
+        return 0
+    install_token_redaction(token)
+    webhook_url = settings.channels.telegram.webhook_url
+    channel = TelegramChannel.from_app(app, token, webhook=webhook_url is not None)
+    with _clock(app, {TELEGRAM: channel.outbox_sender()}):
+        if webhook_url is None:
+            asyncio.run(channel.run_polling())
+        else:
+            web = build_web_app(
+                telegram=channel,
+                webhook_secret=secrets.telegram_webhook_secret,
+                webhook_url=webhook_url,
+            )
+            asyncio.run(serve(web, host=settings.server.host, port=settings.server.port))
+    return 0
+
+
+@contextmanager
+def _clock(app: App, senders: Mapping[str, Sender]) -> Iterator[None]:
+    """Run the clock (timer sweep, outbox, reports) while the channels serve."""
     clock = start_clock(
-        app.sessions, app.dialog.policy, senders, sweep_seconds=settings.scheduler.sweep_seconds
+        app.sessions,
+        app.dialog.policy,
+        senders,
+        sweep_seconds=app.settings.scheduler.sweep_seconds,
     )
     try:
-        console.serve(
-            app.dialog.handle,
-            sys.stdin,
-            sys.stdout,
-            user_id=args.user,
-            echo=not sys.stdin.isatty(),
-        )
+        yield
     finally:
         clock.shutdown(wait=False)
-    return 0
 
 
 def _report(settings: Settings, args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from pydantic_settings import (
 )
 
 from handlers.limits import Limits
+from nlp.keywords import KEYWORDS_PATH
 from nlp.types import CategorySpec, FaqEntry
 from workflow.policy import CalendarConfig, FollowUp, SlaConfig
 
@@ -44,7 +45,7 @@ class NlpSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     min_confidence: float = Field(default=0.35, ge=0, le=1)
-    keyword_table: Path | None = None
+    keyword_table: Path = KEYWORDS_PATH  # the table `appealbot nlp train` writes
 
 
 class StorageSettings(BaseModel):
@@ -65,6 +66,18 @@ class TelegramSettings(BaseModel):
     enabled: bool = True
     base_url: str = "https://api.telegram.org/bot"
     base_file_url: str = "https://api.telegram.org/file/bot"
+    # The public https URL of /telegram; when set, webhook mode on the web server instead
+    # of long polling.
+    webhook_url: str | None = None
+
+
+class ServerSettings(BaseModel):
+    """The one ASGI app (webhooks, /healthz)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
 
 
 class Channels(BaseModel):
@@ -99,6 +112,7 @@ class Settings(BaseSettings):
     limits: Limits = Limits()
     storage: StorageSettings = StorageSettings()
     channels: Channels = Channels()
+    server: ServerSettings = ServerSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
 
     @classmethod

@@ -219,6 +219,10 @@ class Dialog:
             self._rate(turn, inbound.text)
         elif command == "cancel":
             self._cancel(turn)
+        elif inbound.kind is Kind.BUTTON and command is None and turn.choice() is None:
+            # A stale or forged button: it grants nothing; say so and ask again.
+            turn.say(t("option_expired"))
+            self._prompt(turn)
         elif command is not None and turn.step in DRAFT_STEPS:
             self._command_mid_draft(turn, command)
         elif command is not None:

@@ -133,6 +133,17 @@ MESSAGES: dict[str, str] = {
     "notify.escalate": "升级督办：诉求 {number}（{category}）办理严重超期（期限 {due}），责任单位：{department}。",
     # telegram
     "telegram.command.start": "开始使用",
+    # wechat
+    "wechat.subscribed": "感谢关注！",
+    "wechat.location_hint": "（点击输入框旁的“+”，选择“位置”即可发送定位）",
+    "wechat.choice": "{index} {label}",
+    "wechat.choice_separator": "，",
+    "wechat.reply_with": "回复 {choices}",
+    "wechat.choice_line": "{index}. {label}",
+    "wechat.reply_with_number": "请回复序号选择。",
+    "wechat.menu.consult": "咨询",
+    "wechat.template_hint": "在公众号内回复任意消息即可继续办理。",
+    "wechat.undeliverable": "微信消息无法送达，请电话联系群众。",
 }
 
 STAGE = {"accept": "签收", "finish": "办结"}

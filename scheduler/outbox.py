@@ -1,4 +1,10 @@
-"""Delivers outbox rows through the channel senders; a failed send is retried with backoff."""
+"""Delivers outbox rows through the channel senders; a failed send is retried with backoff.
+
+Rows are leased (their next attempt pushed past the lease) in one short transaction, sent with
+no transaction open — a slow or rate-limited channel never holds a database lock — and marked
+sent or failed afterwards. A process that dies mid-send leaves the lease to expire, and the
+row is sent again: delivery is at least once.
+"""
 
 from __future__ import annotations
 
@@ -19,21 +25,7 @@ log = logging.getLogger(__name__)
 
 Sender = Callable[[str, Outbound], None]
 MAX_ATTEMPTS = 8
-
-
-def _claim(session: Session, now: dt.datetime, limit: int) -> list[Outbox]:
-    query = (
-        select(Outbox)
-        .where(
-            col(Outbox.sent_at).is_(None),
-            Outbox.next_attempt_at <= now,
-            Outbox.attempts < MAX_ATTEMPTS,
-        )
-        .order_by(col(Outbox.next_attempt_at), col(Outbox.id))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return list(session.exec(query))
+LEASE = dt.timedelta(minutes=5)
 
 
 def render(row: Outbox) -> Outbound:
@@ -41,26 +33,55 @@ def render(row: Outbox) -> Outbound:
     return Outbound(t(row.message, **row.params), options)
 
 
+def _lease(sessions: sessionmaker[Session], channels: set[str], limit: int) -> list[Outbox]:
+    with transaction(sessions) as session:
+        now = utcnow()
+        query = (
+            select(Outbox)
+            .where(
+                col(Outbox.sent_at).is_(None),
+                Outbox.next_attempt_at <= now,
+                Outbox.attempts < MAX_ATTEMPTS,
+                col(Outbox.channel).in_(channels),
+            )
+            .order_by(col(Outbox.next_attempt_at), col(Outbox.id))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        rows = list(session.exec(query))
+        for row in rows:
+            row.next_attempt_at = now + LEASE
+            session.add(row)
+        return rows
+
+
+def _finish(sessions: sessionmaker[Session], row_id: int | None, error: str | None) -> None:
+    with transaction(sessions) as session:
+        row = session.get(Outbox, row_id)
+        if row is None:
+            return
+        now = utcnow()
+        if error is None:
+            row.sent_at = now
+        else:
+            row.attempts += 1
+            row.error = error
+            row.next_attempt_at = now + dt.timedelta(seconds=2**row.attempts)
+        session.add(row)
+
+
 def drain(
     sessions: sessionmaker[Session], senders: Mapping[str, Sender], *, limit: int = 100
 ) -> int:
-    """Send what is due; returns how many rows were sent."""
+    """Send what is due on the channels we have senders for; returns how many were sent."""
     sent = 0
-    with transaction(sessions) as session:
-        now = utcnow()
-        for row in _claim(session, now, limit):
-            sender = senders.get(row.channel)
-            if sender is None:
-                continue
-            try:
-                sender(row.chat_id, render(row))
-            except Exception as exc:  # a channel failure must not stop the others
-                row.attempts += 1
-                row.error = type(exc).__name__
-                row.next_attempt_at = now + dt.timedelta(seconds=2**row.attempts)
-                log.warning("outbox %s to %s failed: %s", row.id, row.channel, row.error)
-            else:
-                row.sent_at = now
-                sent += 1
-            session.add(row)
+    for row in _lease(sessions, set(senders), limit):
+        try:
+            senders[row.channel](row.chat_id, render(row))
+        except Exception as exc:  # a channel failure must not stop the others
+            log.warning("outbox %s to %s failed: %s", row.id, row.channel, type(exc).__name__)
+            _finish(sessions, row.id, type(exc).__name__)
+        else:
+            _finish(sessions, row.id, None)
+            sent += 1
     return sent

@@ -109,6 +109,14 @@ def test_bad_descriptions_are_explained_and_the_step_repeats(
     assert "如有现场照片" in resident.say(DESCRIPTION)
 
 
+def test_a_stale_button_is_not_taken_as_text(app: App) -> None:
+    resident = Resident(app.dialog)
+    resident.say("我要反映")
+    answer = resident.send(resident.inbound(Kind.BUTTON, text="confirm"))
+    assert "该选项已失效" in answer and "请用文字描述" in answer
+    assert "如有现场照片" in resident.say(DESCRIPTION)
+
+
 def test_a_sticker_where_text_is_wanted(app: App) -> None:
     resident = Resident(app.dialog)
     resident.say("我要反映")
@@ -168,7 +176,8 @@ def test_a_choice_that_is_not_offered(app: App) -> None:
     assert "请从以下选项中选择" in resident.say("7")
     assert "请从以下选项中选择" in resident.say("好的")
     forged = resident.inbound(Kind.BUTTON, text="case:SQ20260101-0001")
-    assert "请从以下选项中选择" in resident.send(forged)
+    answer = resident.send(forged)
+    assert "该选项已失效" in answer and "请确认您的诉求" in answer
     assert "已受理" in resident.say("确认提交")
 
 

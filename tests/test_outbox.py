@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from bot.app import App
 from handlers.types import Outbound
-from scheduler.outbox import drain
+from scheduler.outbox import LEASE, _lease, drain
 from storage.db import transaction
 from storage.models import Outbox
 
@@ -59,3 +59,25 @@ def test_a_failed_send_is_retried_after_backoff(any_app: App) -> None:
             drain(any_app.sessions, {"console": lambda chat, reply: sent.append(reply.text)}) == 1
         )
     assert len(sent) == 1
+
+
+def test_a_row_leased_by_a_sender_that_died_is_sent_after_the_lease(any_app: App) -> None:
+    _queue(any_app, "c")
+    leased = _lease(any_app.sessions, {"console"}, 10)  # a drain that died before sending
+    assert [row.key for row in leased] == ["c"]
+    sent: list[str] = []
+    assert drain(any_app.sessions, {"console": lambda chat, reply: sent.append(reply.text)}) == 0
+    later = dt.datetime.now(dt.UTC) + LEASE + dt.timedelta(seconds=1)
+    with time_machine.travel(later, tick=False):
+        assert (
+            drain(any_app.sessions, {"console": lambda chat, reply: sent.append(reply.text)}) == 1
+        )
+    assert len(sent) == 1
+
+
+def test_rows_for_a_channel_without_a_sender_wait(app: App) -> None:
+    _queue(app, "d")
+    assert drain(app.sessions, {}) == 0
+    with app.sessions() as session:
+        row = session.exec(select(Outbox)).one()
+        assert (row.attempts, row.sent_at) == (0, None)

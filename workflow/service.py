@@ -60,8 +60,11 @@ def person_for(
         person = Person(channel=channel, external_id=external_id, chat_id=chat_id)
         session.add(person)
         session.flush()
-    elif chat_id is not None and person.chat_id != chat_id:
-        person.chat_id = chat_id
+        return person
+    if person.unreachable or (chat_id is not None and person.chat_id != chat_id):
+        # Writing to us again means we can reach them again (e.g. they unblocked the bot).
+        person.unreachable = False
+        person.chat_id = chat_id or person.chat_id
         session.add(person)
     return person
 

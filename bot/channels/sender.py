@@ -131,7 +131,10 @@ class RateLimitedSender:
 
     async def _wait_turn(self, chat_id: str) -> None:
         await _sleep(self._bucket(chat_id).reserve())
-        while (pause := self._paused_until - self.clock()) > 0:
+        for _ in range(self.limits.max_flood_waits + 1):  # a pause may be extended meanwhile
+            pause = self._paused_until - self.clock()
+            if pause <= 0:
+                break
             await asyncio.sleep(pause)
         await _sleep(self._overall.reserve())
 

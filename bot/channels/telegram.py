@@ -1,0 +1,610 @@
+"""The Telegram channel: python-telegram-bot v22 updates in, `Outbound` replies out.
+
+The adapter wraps a PTB `Application` (it never subclasses SDK classes) and holds no business
+rule: it turns an update into an `Inbound`, runs the synchronous dialog in a worker thread and
+renders the replies. One catch-all handler puts each update in its chat's lane; a lane is
+worked by one task, so one resident's updates are handled strictly in order while different
+residents are served concurrently. A lane also gathers the photos of an album (one
+`media_group_id`, delivered as separate updates) for a moment, so the resident gets one answer
+for the whole album. Every message into a chat goes through the rate-limited sender.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session, or_, select
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
+from telegram.constants import ChatType
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import Application, CallbackContext, TypeHandler
+
+from bot.channels.sender import RateLimitedSender, SendLimits, Unreachable
+from bot.settings import Settings, TelegramSettings
+from handlers.limits import Limits
+from handlers.messages import t
+from handlers.types import Inbound, Kind, Outbound
+from scheduler.outbox import Sender
+from storage.db import transaction
+from storage.models import Person
+
+log = logging.getLogger(__name__)
+
+# Opt in to PTB's future behaviour: time periods (RetryAfter.retry_after...) as timedelta.
+# Without it PTB itself emits a deprecation warning on every 429 it receives.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
+
+CHANNEL = "telegram"
+TEXT_MAX = 4096
+CALLBACK_DATA_MAX = 64  # bytes
+ALLOWED_UPDATES = ("message", "callback_query")
+# Command name → catalog key of its description in the client's command menu.
+COMMANDS = (
+    ("start", "telegram.command.start"),
+    ("new", "menu.new"),
+    ("my", "menu.my"),
+    ("cancel", "option.cancel"),
+    ("help", "menu.help"),
+)
+COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@(\w+))?(?:\s+(.*))?$", re.DOTALL)
+
+Handle = Callable[[Inbound], list[Outbound]]
+PtbApplication = Application[Any, Any, Any, Any, Any, Any]
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
+
+
+class DialogLike(Protocol):
+    def handle(self, inbound: Inbound) -> list[Outbound]: ...
+
+
+class Core(Protocol):
+    """What the channel needs of the composition root (`bot.app.App` fits)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def sessions(self) -> sessionmaker[Session]: ...
+
+    @property
+    def dialog(self) -> DialogLike: ...
+
+
+@dataclass
+class _Lane:
+    """The updates of one chat waiting to be handled, and the task working through them."""
+
+    items: deque[Update] = field(default_factory=deque)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+
+class TokenRedaction(logging.Filter):
+    """Replaces the bot token wherever it would appear in a log line, tracebacks included."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.token in message:
+            record.msg, record.args = message.replace(self.token, "<token>"), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text and self.token in record.exc_text:
+            record.exc_text = record.exc_text.replace(self.token, "<token>")
+        return True
+
+
+def install_token_redaction(token: str) -> None:
+    """Belt and braces over `configure_logging`: redact the token on every root handler."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, TokenRedaction) for f in handler.filters):
+            handler.addFilter(TokenRedaction(token))
+
+
+def parse_command(text: str) -> tuple[str, str] | None:
+    """("start", "grid_0042") for "/start grid_0042"; None if the text is not a command."""
+    match = COMMAND.match(text.strip())
+    if match is None:
+        return None
+    return match.group(1).lower(), (match.group(3) or "").strip()
+
+
+def _rows(buttons: list[Any], width: int) -> list[list[Any]]:
+    return [buttons[i : i + width] for i in range(0, len(buttons), width)]
+
+
+def _chunks(text: str) -> list[str]:
+    """Split a text longer than Telegram's limit at line ends."""
+    if len(text) <= TEXT_MAX:
+        return [text]
+    chunks: list[str] = []
+    current = ""
+    for line in text.splitlines(keepends=True):
+        while len(line) > TEXT_MAX:
+            if current:
+                chunks.append(current)
+                current = ""
+            chunks.append(line[:TEXT_MAX])
+            line = line[TEXT_MAX:]
+        if len(current) + len(line) > TEXT_MAX:
+            chunks.append(current)
+            current = ""
+        current += line
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def render(reply: Outbound) -> tuple[str, Markup | None]:
+    """The text and keyboard of one reply.
+
+    Options become inline buttons carrying the option value. A request for the phone or the
+    location becomes a one-time reply keyboard; options sent along with it become plain
+    buttons of that keyboard (their label comes back as text, which the dialog accepts).
+    """
+    options = reply.options
+    labels_short = all(len(o.label) <= 8 for o in options)
+    if reply.request_contact or reply.request_location:
+        rows: list[list[KeyboardButton]] = []
+        if reply.request_contact:
+            rows.append([KeyboardButton(t("option.share_phone"), request_contact=True)])
+        if reply.request_location:
+            rows.append([KeyboardButton(t("option.share_location"), request_location=True)])
+        plain = [KeyboardButton(o.label) for o in options]
+        rows.extend(_rows(plain, 2 if labels_short else 1))
+        markup = ReplyKeyboardMarkup(rows, resize_keyboard=True, one_time_keyboard=True)
+        return reply.text, markup
+    if not options:
+        return reply.text, None
+    if any(len(o.value.encode()) > CALLBACK_DATA_MAX for o in options):
+        # Too long for a button: fall back to numbered options, which the dialog also accepts.
+        lines = [reply.text]
+        lines.extend(f"{i}. {o.label}" for i, o in enumerate(options, start=1))
+        return "\n".join(lines), None
+    buttons = [InlineKeyboardButton(o.label, callback_data=o.value) for o in options]
+    return reply.text, InlineKeyboardMarkup(_rows(buttons, 3 if labels_short else 1))
+
+
+def merge_album_replies(turns: Sequence[list[Outbound]]) -> list[Outbound]:
+    """One answer for several photos handled together.
+
+    The last turn's replies stand; earlier turns contribute only plain notices (a photo
+    refused, say), since their prompts and buttons are superseded by the last one.
+    """
+    answered = [replies for replies in turns if replies]
+    if len(answered) <= 1:
+        return answered[0] if answered else []
+    merged: list[Outbound] = []
+    for replies in answered[:-1]:
+        merged.extend(
+            r for r in replies if not (r.options or r.request_contact or r.request_location)
+        )
+    merged.extend(answered[-1])
+    seen: set[str] = set()
+    unique = []
+    for reply in merged:
+        if reply.text not in seen:
+            seen.add(reply.text)
+            unique.append(reply)
+    return unique
+
+
+class TelegramChannel:
+    """Serves the resident dialog on Telegram, by long polling or behind `bot.web`'s webhook."""
+
+    def __init__(
+        self,
+        *,
+        handle: Handle,
+        sessions: sessionmaker[Session],
+        token: str,
+        telegram: TelegramSettings,
+        limits: Limits,
+        webhook: bool = False,
+        album_delay: float = 1.0,
+        send_limits: SendLimits | None = None,
+        poll_timeout: int = 10,
+        workers: int | None = None,
+    ) -> None:
+        self.handle = handle
+        # Dialog turns run in these threads. SQLite takes one writer at a time and its busy
+        # handler sleeps in steps of up to 100 ms, so more threads only add waiting there.
+        if workers is None:
+            bind = sessions.kw.get("bind")
+            workers = 1 if bind is not None and bind.dialect.name == "sqlite" else 8
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="telegram-dialog")
+        self.sessions = sessions
+        self.limits = limits
+        self.webhook = webhook
+        self.album_delay = album_delay
+        self.poll_timeout = poll_timeout
+        self.outbox_timeout = 120.0
+        self.sender = RateLimitedSender(limits=send_limits, on_blocked=self._blocked)
+        builder = (
+            Application.builder()
+            .token(token)
+            .base_url(telegram.base_url)
+            .base_file_url(telegram.base_file_url)
+            .job_queue(None)
+            .concurrent_updates(False)  # the handler only files updates into lanes
+        )
+        if webhook:
+            builder = builder.updater(None)
+        self.application: PtbApplication = builder.build()
+        self.application.add_handler(TypeHandler(Update, self._on_update))
+        self.application.add_error_handler(self._on_error)
+        self._lanes: dict[str, _Lane] = {}
+        self._reply_keyboards: set[str] = set()  # chats that may still show a reply keyboard
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._running = False
+
+    @classmethod
+    def from_app(cls, app: Core, token: str, **options: Any) -> TelegramChannel:
+        settings = app.settings
+        return cls(
+            handle=app.dialog.handle,
+            sessions=app.sessions,
+            token=token,
+            telegram=settings.channels.telegram,
+            limits=settings.limits,
+            **options,
+        )
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    async def start(self, *, webhook_url: str | None = None, secret: str | None = None) -> None:
+        """Connect, register the commands, and start taking updates."""
+        application = self.application
+        await application.initialize()
+        await self._set_commands()
+        if self.webhook and webhook_url is not None:
+            await application.bot.set_webhook(
+                webhook_url, secret_token=secret, allowed_updates=list(ALLOWED_UPDATES)
+            )
+        await application.start()
+        if not self.webhook and application.updater is not None:
+            await application.updater.start_polling(
+                timeout=self.poll_timeout,
+                allowed_updates=list(ALLOWED_UPDATES),
+                error_callback=self._polling_error,
+            )
+        self._loop = asyncio.get_running_loop()
+        self._running = True
+        log.info("telegram channel running (%s)", "webhook" if self.webhook else "polling")
+
+    async def stop(self, *, drain_timeout: float = 30.0) -> None:
+        """Stop taking updates, finish the ones taken, then disconnect."""
+        if not self._running:
+            return
+        self._running = False
+        application = self.application
+        if application.updater is not None and application.updater.running:
+            await application.updater.stop()
+        await application.stop()
+        tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=drain_timeout)
+            for task in pending:
+                task.cancel()
+        await application.shutdown()
+        self._executor.shutdown(wait=False)
+        self._loop = None
+        log.info("telegram channel stopped")
+
+    async def run_polling(self, stop: asyncio.Event | None = None) -> None:
+        """Poll until `stop` is set (or the task is cancelled, e.g. by Ctrl-C)."""
+        await self.start()
+        try:
+            await (stop or asyncio.Event()).wait()
+        finally:
+            await self.stop()
+
+    async def feed(self, data: dict[str, Any]) -> None:
+        """Queue one update received by the webhook (the decoded JSON body)."""
+        update = Update.de_json(data, self.application.bot)
+        await self.application.update_queue.put(update)
+
+    async def _set_commands(self) -> None:
+        commands = [BotCommand(name, t(key)) for name, key in COMMANDS]
+        try:
+            await self.application.bot.set_my_commands(commands)
+        except TelegramError as error:
+            log.warning("could not register the commands: %s", type(error).__name__)
+
+    def _polling_error(self, error: TelegramError) -> None:
+        log.warning("polling failed: %s: %s", type(error).__name__, error.message)
+
+    async def _on_error(
+        self, update: object, context: CallbackContext[Any, Any, Any, Any]
+    ) -> None:
+        update_id = update.update_id if isinstance(update, Update) else None
+        log.error("telegram update %s failed", update_id, exc_info=context.error)
+
+    # -- lanes --------------------------------------------------------------------------
+
+    async def _on_update(
+        self, update: Update, context: CallbackContext[Any, Any, Any, Any]
+    ) -> None:
+        chat = update.effective_chat
+        if update.message is None and update.callback_query is None:
+            return  # edits, channel posts, member updates...
+        if chat is None or chat.type != ChatType.PRIVATE or update.effective_user is None:
+            log.debug("ignoring update %s from a non-private chat", update.update_id)
+            return
+        key = str(chat.id)
+        lane = self._lanes.get(key)
+        if lane is None:
+            lane = self._lanes[key] = _Lane()
+        lane.items.append(update)
+        lane.arrived.set()
+        if lane.task is None:
+            lane.task = asyncio.create_task(self._work(key, lane), name=f"telegram-chat-{key}")
+
+    async def _work(self, key: str, lane: _Lane) -> None:
+        try:
+            while lane.items:
+                first = lane.items.popleft()
+                batch = [first]
+                group = _media_group(first)
+                if group is not None:
+                    await self._gather_album(lane, group, batch)
+                await self._process(key, batch)
+        finally:
+            lane.task = None
+            if not lane.items and self._lanes.get(key) is lane:
+                del self._lanes[key]
+
+    async def _gather_album(self, lane: _Lane, group: str, batch: list[Update]) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.album_delay
+        while True:
+            while lane.items and _media_group(lane.items[0]) == group:
+                batch.append(lane.items.popleft())
+            remaining = deadline - loop.time()
+            if lane.items or remaining <= 0:
+                return
+            lane.arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lane.arrived.wait(), remaining)
+
+    async def _process(self, chat_id: str, batch: list[Update]) -> None:
+        turns = [await self._turn(update) for update in batch]
+        replies = merge_album_replies(turns)
+        for reply in replies:
+            try:
+                await self._send(chat_id, reply)
+            except Unreachable:
+                return
+            except Exception:
+                log.exception("could not deliver a reply for update %s", batch[-1].update_id)
+                return
+
+    async def _turn(self, update: Update) -> list[Outbound]:
+        try:
+            converted = await self._convert(update)
+            if converted is None:
+                return []
+            if isinstance(converted, list):
+                return converted
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, self.handle, converted)
+        except Exception:
+            log.exception("telegram update %s failed", update.update_id)
+            return [Outbound(t("error.sorry"))]
+
+    # -- updates → Inbound --------------------------------------------------------------
+
+    async def _convert(self, update: Update) -> Inbound | list[Outbound] | None:
+        user, chat = update.effective_user, update.effective_chat
+        assert user is not None and chat is not None  # checked in _on_update  # noqa: S101
+
+        def inbound(kind: Kind, **fields: Any) -> Inbound:
+            return Inbound(
+                CHANNEL,
+                str(user.id),
+                str(chat.id),
+                kind,
+                message_id=str(update.update_id),
+                **fields,
+            )
+
+        query = update.callback_query
+        if query is not None:
+            return await self._button(update, inbound)
+        message = update.message
+        if message is None:
+            return None
+        if message.text is not None:
+            command = parse_command(message.text)
+            if command is not None:
+                return inbound(Kind.COMMAND, text=command[0], args=command[1])
+            return inbound(Kind.TEXT, text=message.text)
+        if message.photo:
+            largest = message.photo[-1]
+            return await self._photo(largest.file_id, largest.file_size, inbound)
+        document = message.document
+        if document is not None:
+            if (document.mime_type or "").startswith("image/"):
+                return await self._photo(document.file_id, document.file_size, inbound)
+            return inbound(Kind.UNSUPPORTED)
+        if message.venue is not None:
+            venue = message.venue
+            address = " ".join(part for part in (venue.title, venue.address) if part)
+            return inbound(
+                Kind.LOCATION,
+                latitude=venue.location.latitude,
+                longitude=venue.location.longitude,
+                address=address or None,
+            )
+        if message.location is not None:
+            location = message.location
+            return inbound(Kind.LOCATION, latitude=location.latitude, longitude=location.longitude)
+        if message.contact is not None:
+            contact = message.contact
+            return inbound(
+                Kind.CONTACT,
+                phone=contact.phone_number,
+                own_contact=contact.user_id is not None and contact.user_id == user.id,
+            )
+        return inbound(Kind.UNSUPPORTED)
+
+    def _too_big(self, size: int | None) -> list[Outbound] | None:
+        if size is not None and size > self.limits.photo_max_bytes:
+            max_mb = self.limits.photo_max_bytes // (1024 * 1024)
+            return [Outbound(t("bad.photo_size", max_mb=max_mb))]
+        return None
+
+    async def _photo(
+        self, file_id: str, size: int | None, inbound: Callable[..., Inbound]
+    ) -> Inbound | list[Outbound]:
+        """Download a photo, unless Telegram already says it is over the limit."""
+        refusal = self._too_big(size)
+        if refusal is not None:
+            return refusal
+        file = await self.application.bot.get_file(file_id)
+        refusal = self._too_big(file.file_size)
+        if refusal is not None:
+            return refusal
+        data = bytes(await file.download_as_bytearray())
+        return self._too_big(len(data)) or inbound(Kind.PHOTO, data=data)
+
+    async def _button(
+        self, update: Update, inbound: Callable[..., Inbound]
+    ) -> Inbound | list[Outbound]:
+        query = update.callback_query
+        assert query is not None  # noqa: S101
+        value = query.data or ""
+        message = query.message if isinstance(query.message, Message) else None
+        if message is not None:
+            markup = message.reply_markup
+            shown = {
+                button.callback_data
+                for row in (markup.inline_keyboard if markup else ())
+                for button in row
+            }
+            if value not in shown:
+                # Not a button of that message (forged, or its keyboard is gone): no turn.
+                await self._answer(query.answer(t("option_expired")))
+                return []
+        # Stop the client's spinner and take the keyboard away so it cannot be pressed twice;
+        # the dialog still checks the value against what it offered.
+        await self._answer(query.answer())
+        if message is not None:
+            chat_id = str(message.chat.id)
+            try:
+                await self.sender.call(chat_id, lambda: message.edit_reply_markup(None))
+            except (BadRequest, Unreachable) as error:
+                log.debug("keyboard not removed: %s", type(error).__name__)
+        return inbound(Kind.BUTTON, text=value)
+
+    async def _answer(self, answering: Any) -> None:
+        try:
+            await answering
+        except TelegramError as error:  # an old query cannot be answered any more
+            log.debug("callback query not answered: %s", type(error).__name__)
+
+    # -- Outbound → messages ------------------------------------------------------------
+
+    async def _send(self, chat_id: str, reply: Outbound) -> None:
+        bot = self.application.bot
+        text, markup = render(reply)
+        if isinstance(markup, ReplyKeyboardMarkup):
+            self._reply_keyboards.add(chat_id)
+        elif markup is None and chat_id in self._reply_keyboards:
+            markup = ReplyKeyboardRemove()
+            self._reply_keyboards.discard(chat_id)
+        chunks = _chunks(text)
+        for index, chunk in enumerate(chunks):
+            keyboard = markup if index == len(chunks) - 1 else None
+
+            async def send_chunk(chunk: str = chunk, keyboard: Markup | None = keyboard) -> None:
+                await bot.send_message(chat_id, chunk, reply_markup=keyboard)
+
+            await self.sender.call(chat_id, send_chunk)
+        for path in reply.photos:
+            data = await asyncio.to_thread(Path(path).read_bytes)
+
+            async def send_photo(data: bytes = data) -> None:
+                await bot.send_photo(chat_id, photo=data)
+
+            await self.sender.call(chat_id, send_photo)
+
+    def outbox_sender(self) -> Sender:
+        """A synchronous sender for `scheduler.outbox.drain`, which runs in another thread.
+
+        Each call is scheduled onto the bot's event loop, so notifications share the rate
+        limiter (and the HTTP connection pool) with the replies, and blocks until sent.
+        """
+
+        def send(chat_id: str, reply: Outbound) -> None:
+            loop = self._loop
+            if loop is None or loop.is_closed():
+                raise RuntimeError("the telegram channel is not running")
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is loop:
+                raise RuntimeError("outbox_sender must not be called on the bot's event loop")
+            # Raises `Unreachable` if the chat blocked the bot.
+            future = asyncio.run_coroutine_threadsafe(self._send(chat_id, reply), loop)
+            future.result(timeout=self.outbox_timeout)
+
+        return send
+
+    # -- blocked residents --------------------------------------------------------------
+
+    async def _blocked(self, chat_id: str) -> None:
+        self._reply_keyboards.discard(chat_id)
+        await asyncio.to_thread(self._mark_unreachable, chat_id)
+
+    def _mark_unreachable(self, chat_id: str) -> None:
+        with transaction(self.sessions) as session:
+            people = session.exec(
+                select(Person).where(
+                    Person.channel == CHANNEL,
+                    or_(Person.external_id == chat_id, Person.chat_id == chat_id),
+                )
+            ).all()
+            for person in people:
+                person.unreachable = True
+                session.add(person)
+        log.info("marked %d person(s) of chat %s unreachable", len(people), chat_id)
+
+
+def _media_group(update: Update) -> str | None:
+    message = update.message
+    return message.media_group_id if message is not None else None
+
+
+async def run_polling(app: Core, token: str, *, stop: asyncio.Event | None = None) -> None:
+    """Serve the dialog by long polling until `stop` is set or the task is cancelled."""
+    install_token_redaction(token)
+    await TelegramChannel.from_app(app, token).run_polling(stop)

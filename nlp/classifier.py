@@ -1,0 +1,192 @@
+"""Classify an appeal: category (keyword scores), disposition, department and urgency.
+
+Scoring is linear: a category's score is the sum over the message's distinct tokens of
+weight x (1 + ln count), with weights from the keyword table (`data/keywords.tsv`, learned by
+`nlp.train`) and from `CategorySpec.keywords` in config (which override table rows of the
+same category and are the only weights of categories absent from the table). The confidence
+is the softmax probability of the winner over the candidate categories (scores divided by
+WEIGHT_SCALE, i.e. back to logits); it is 0 when no keyword matched at all. Below
+`min_confidence` the result asks for triage and lists the top three candidates.
+
+Departments may contain "{township}": it is replaced by the `township` argument, or by
+`township_fallback` (default "属地乡镇（街道）", "the township in charge") when none is known,
+so the text stays readable and staff route it by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
+
+from nlp import rules
+from nlp.keywords import KEYWORDS_PATH, WEIGHT_SCALE, read_table, softmax, term_weights
+from nlp.tokenizer import TextTokenizer, default_tokenizer
+from nlp.types import CategorySpec, Classification, Disposition, FaqEntry, Urgency
+
+logger = logging.getLogger(__name__)
+
+# Only the start of a message is scored; appeals longer than this are rare (< 0.1 %).
+MAX_CHARS = 5000
+TOWNSHIP_FALLBACK = "属地乡镇（街道）"
+EXPLAINING_KEYWORDS = 5
+CANDIDATES = 3
+
+
+class Classifier:
+    """Keyword-table classifier; build once at start-up, then call `classify` per message."""
+
+    def __init__(
+        self,
+        categories: Sequence[CategorySpec],
+        faq: Sequence[FaqEntry] = (),
+        *,
+        keywords_path: Path = KEYWORDS_PATH,
+        min_confidence: float = 0.4,
+        tokenizer: TextTokenizer | None = None,
+        township_fallback: str = TOWNSHIP_FALLBACK,
+        max_chars: int = MAX_CHARS,
+    ) -> None:
+        if not categories:
+            raise ValueError("at least one category is needed")
+        self.tokenizer = tokenizer or default_tokenizer()
+        self.categories = tuple(categories)
+        self.names = tuple(spec.name for spec in self.categories)
+        if len(set(self.names)) != len(self.names):
+            raise ValueError("duplicate category names")
+        self.min_confidence = min_confidence
+        self.township_fallback = township_fallback
+        self.max_chars = max_chars
+        normalize = self.tokenizer.normalize
+        self.faq = tuple(
+            FaqEntry(patterns=[normalize(p) for p in entry.patterns], answer=entry.answer)
+            for entry in faq
+        )
+        self.weights = self._merge_weights(read_table(keywords_path))
+        self._index = self._build_index()
+
+    def _merge_weights(self, table: Mapping[str, Mapping[str, float]]) -> list[dict[str, float]]:
+        """Per category (config order): table weights, then config keywords on top."""
+        unknown = sorted(set(table) - set(self.names))
+        if unknown:
+            logger.warning("keyword table categories not in config, ignored: %s", unknown)
+        merged = []
+        for spec in self.categories:
+            weights = dict(table.get(spec.name, {}))
+            for keyword, weight in spec.keywords.items():
+                token = self.tokenizer.normalize(keyword.strip())
+                if not self.tokenizer.is_single_token(token):
+                    self.tokenizer.add_word(token)
+                weights[token] = weight
+            merged.append(weights)
+        return merged
+
+    def _build_index(self) -> dict[str, tuple[tuple[int, float], ...]]:
+        """Token -> ((category index, weight), ...), for one lookup per token."""
+        index: dict[str, list[tuple[int, float]]] = {}
+        for position, weights in enumerate(self.weights):
+            for token, weight in weights.items():
+                if weight:
+                    index.setdefault(token, []).append((position, weight))
+        return {token: tuple(entries) for token, entries in index.items()}
+
+    def classify(
+        self,
+        text: str,
+        *,
+        categories: Collection[str] | None = None,
+        township: str | None = None,
+    ) -> Classification:
+        """Classify a raw message; `categories` restricts the candidates by name."""
+        normalized = self.tokenizer.normalize(text[: self.max_chars])
+        tokens = self.tokenizer.content_tokens(self.tokenizer.lcut(normalized))
+        return self._decide(normalized, tokens, categories, township)
+
+    def classify_tokens(
+        self,
+        tokens: Sequence[str],
+        *,
+        categories: Collection[str] | None = None,
+        township: str | None = None,
+    ) -> Classification:
+        """Classify a message that is already segmented (rules see the joined tokens)."""
+        normalize = self.tokenizer.normalize
+        normalized = normalize("".join(tokens)[: self.max_chars])
+        content = self.tokenizer.content_tokens(normalize(token) for token in tokens)
+        return self._decide(normalized, content, categories, township)
+
+    def _allowed(self, categories: Collection[str] | None) -> list[int]:
+        if categories is None:
+            return list(range(len(self.names)))
+        allowed = [position for position, name in enumerate(self.names) if name in categories]
+        if not allowed:
+            raise ValueError(f"none of the categories {sorted(categories)} is configured")
+        return allowed
+
+    def scores(self, tokens: Sequence[str]) -> list[float]:
+        """Score of every configured category (config order) for content tokens."""
+        totals = [0.0] * len(self.names)
+        index = self._index
+        for token, tf in term_weights(tokens).items():
+            for position, weight in index.get(token, ()):
+                totals[position] += weight * tf
+        return totals
+
+    def explain(self, tokens: Sequence[str], category: str) -> tuple[str, ...]:
+        """The tokens contributing most to a category's score, strongest first."""
+        weights = self.weights[self.names.index(category)]
+        contributions = [
+            (weights[token] * tf, token)
+            for token, tf in term_weights(tokens).items()
+            if weights.get(token, 0.0) > 0
+        ]
+        contributions.sort(key=lambda item: (-item[0], item[1]))
+        return tuple(token for _, token in contributions[:EXPLAINING_KEYWORDS])
+
+    def _decide(
+        self,
+        text: str,
+        tokens: Sequence[str],
+        categories: Collection[str] | None,
+        township: str | None,
+    ) -> Classification:
+        allowed = self._allowed(categories)
+        totals = self.scores(tokens)
+        ranked = sorted(allowed, key=lambda position: (-totals[position], position))
+        probabilities = softmax([totals[position] / WEIGHT_SCALE for position in ranked])
+        confidence = probabilities[0] if totals[ranked[0]] > 0 else 0.0
+        spec = self.categories[ranked[0]]
+        urgency = rules.detect_urgency(text)
+        faq = rules.match_faq(text, self.faq)
+        needs_triage = confidence < self.min_confidence
+        candidates = tuple(
+            (self.names[position], round(probability, 4))
+            for position, probability in zip(ranked, probabilities, strict=True)
+        )[:CANDIDATES]
+        return Classification(
+            category=spec.name,
+            disposition=self._disposition(spec, text, urgency, faq),
+            department=self._department(spec, township),
+            urgency=urgency,
+            confidence=round(confidence, 4),
+            keywords=self.explain(tokens, spec.name),
+            candidates=candidates if needs_triage else (),
+            needs_triage=needs_triage,
+            faq_answer=faq.answer if faq else None,
+        )
+
+    @staticmethod
+    def _disposition(
+        spec: CategorySpec, text: str, urgency: Urgency, faq: FaqEntry | None
+    ) -> Disposition:
+        if faq is not None:
+            return Disposition.CONSULTATION
+        if urgency is Urgency.NORMAL and rules.is_consultation(text):
+            return Disposition.CONSULTATION
+        return spec.disposition
+
+    def _department(self, spec: CategorySpec, township: str | None) -> str:
+        if "{township}" not in spec.department:
+            return spec.department
+        return spec.department.replace("{township}", township or self.township_fallback)
+

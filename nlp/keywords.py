@@ -1,0 +1,78 @@
+"""The keyword table (`data/keywords.tsv`): reading, writing, token features, junk filter.
+
+The table is the classifier's model: one row per (category, keyword, weight). A message's
+score for a category is the sum over its distinct tokens of weight x (1 + ln count).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+KEYWORDS_PATH = Path(__file__).parent / "data" / "keywords.tsv"
+
+# Tokens no person would accept as a keyword: place codes (A3, G5, K1), numbers, masked
+# digits (0000), single ASCII letters, URL and markup debris, punctuation.
+_JUNK = re.compile(
+    r"[a-z]{1,2}\d*|[\d.%]+|[\W_]+|x000d|https?|www|com|cn|html?",
+    re.IGNORECASE,
+)
+
+KeywordTable = dict[str, dict[str, float]]
+
+# Table weights are logits x WEIGHT_SCALE, so that the strongest learned keywords weigh
+# about 2-3, the same range as hand-written config keywords. The classifier divides scores
+# by it again before the softmax that yields the confidence.
+WEIGHT_SCALE = 3.0
+
+
+def is_keyword_candidate(token: str) -> bool:
+    """True when a token may appear in the keyword table."""
+    return not _JUNK.fullmatch(token)
+
+
+def term_weights(tokens: Iterable[str]) -> dict[str, float]:
+    """Saturated term frequency 1 + ln(count) of each distinct token."""
+    return {token: 1.0 + math.log(count) for token, count in Counter(tokens).items()}
+
+
+def read_table(path: Path = KEYWORDS_PATH) -> KeywordTable:
+    """Read a keyword TSV (category, keyword, weight; '#' lines and the header are skipped)."""
+    table: KeywordTable = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#") or line.startswith("category\t"):
+            continue
+        parts = line.split("\t")
+        if len(parts) != 3:
+            raise ValueError(f"{path}:{number}: expected category<TAB>keyword<TAB>weight")
+        category, keyword, weight = parts
+        table.setdefault(category, {})[keyword] = float(weight)
+    return table
+
+
+def write_table(path: Path, table: Mapping[str, Mapping[str, float]], comment: str) -> int:
+    """Write the table sorted by category, then weight (descending), then keyword.
+
+    Returns the number of rows written.
+    """
+    lines = [f"# {line}".rstrip() for line in comment.splitlines()]
+    lines.append("category\tkeyword\tweight")
+    rows = 0
+    for category in sorted(table):
+        ranked = sorted(table[category].items(), key=lambda item: (-item[1], item[0]))
+        for keyword, weight in ranked:
+            lines.append(f"{category}\t{keyword}\t{weight:.3f}")
+            rows += 1
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return rows
+
+
+def softmax(values: Sequence[float]) -> list[float]:
+    """Probabilities proportional to exp(value)."""
+    top = max(values)
+    exps = [math.exp(value - top) for value in values]
+    total = sum(exps)
+    return [value / total for value in exps]

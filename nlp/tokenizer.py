@@ -1,0 +1,115 @@
+"""Our own jieba tokenizer: governance user dictionary, stop words, text normalisation.
+
+jieba's global tokenizer is never touched. `create_tokenizer()` builds a private
+`jieba.Tokenizer`, keeps jieba's prefix-dictionary cache in a persistent directory
+(`$XDG_CACHE_HOME/appealbot` or `~/.cache/appealbot`) so that later processes load it in
+a fraction of a second, and adds the terms of `data/userdict.txt`. Build it once at start-up
+(or use `default_tokenizer()`, which does so lazily once per process) and share it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import jieba
+
+logger = logging.getLogger(__name__)
+
+DATA_DIR = Path(__file__).parent / "data"
+USERDICT_PATH = DATA_DIR / "userdict.txt"
+STOPWORDS_PATH = DATA_DIR / "stopwords.txt"
+T2S_PATH = DATA_DIR / "t2s.tsv"
+CACHE_FILE_NAME = "jieba.cache"
+
+# jieba logs its dictionary loading to stderr at DEBUG; our logging is configured elsewhere.
+logging.getLogger("jieba").setLevel(logging.WARNING)
+
+
+def default_cache_dir() -> Path:
+    """Persistent directory for jieba's dictionary cache."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "appealbot"
+
+
+def read_lines(path: Path) -> list[str]:
+    """Non-empty, non-comment lines of a UTF-8 data file, stripped."""
+    lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def load_translation(path: Path = T2S_PATH) -> dict[int, str]:
+    """`str.translate` table: Traditional -> simplified characters, full-width ASCII -> ASCII."""
+    table: dict[int, str] = {code: chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)}
+    table[0x3000] = " "
+    for line in read_lines(path):
+        traditional, simplified = line.split("\t")
+        table[ord(traditional)] = simplified
+    return table
+
+
+class TextTokenizer:
+    """A private jieba tokenizer with our user dictionary, stop words and normaliser."""
+
+    def __init__(
+        self,
+        *,
+        userdict: Path = USERDICT_PATH,
+        stopwords: Path = STOPWORDS_PATH,
+        translation: Path = T2S_PATH,
+        cache_dir: Path | None = None,
+    ) -> None:
+        started = time.perf_counter()
+        directory = cache_dir or default_cache_dir()
+        self.jieba = jieba.Tokenizer()
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self.jieba.tmp_dir = str(directory)
+        except OSError:
+            logger.warning("cannot create %s; jieba cache goes to the temp dir", directory)
+        self.jieba.cache_file = CACHE_FILE_NAME
+        self.jieba.initialize()
+        for line in read_lines(userdict):
+            self.add_word(*line.split())
+        self.stopwords = frozenset(read_lines(stopwords))
+        self.translation = load_translation(translation)
+        logger.debug("tokenizer ready in %.3f s", time.perf_counter() - started)
+
+    def add_word(self, word: str, freq: str | int | None = None, tag: str | None = None) -> None:
+        """Add a term to this tokenizer's dictionary (not to jieba's global one)."""
+        self.jieba.add_word(word, int(freq) if freq is not None else None, tag)
+
+    def is_single_token(self, word: str) -> bool:
+        """True when the word is segmented as one token."""
+        return self.jieba.lcut(word) == [word]
+
+    def normalize(self, text: str) -> str:
+        """Traditional -> simplified, full-width -> half-width, ASCII lower case."""
+        return text.translate(self.translation).lower()
+
+    def lcut(self, text: str) -> list[str]:
+        """Bare jieba segmentation (accurate mode with HMM), no normalisation or filtering."""
+        result: list[str] = self.jieba.lcut(text)
+        return result
+
+    def content_tokens(self, tokens: Iterable[str]) -> list[str]:
+        """Tokens without whitespace, punctuation-only tokens and stop words."""
+        return [
+            token
+            for token in (raw.strip() for raw in tokens)
+            if token and token not in self.stopwords and any(ch.isalnum() for ch in token)
+        ]
+
+    def tokens(self, text: str) -> list[str]:
+        """Normalised, segmented content tokens of a text."""
+        return self.content_tokens(self.lcut(self.normalize(text)))
+
+
+@functools.cache
+def default_tokenizer() -> TextTokenizer:
+    """The process-wide tokenizer with the packaged data files, built on first use."""
+    return TextTokenizer()
