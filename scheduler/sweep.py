@@ -21,6 +21,7 @@ from storage.models import Appeal, Department, Person, Timer
 from storage.types import utcnow
 from workflow.followup import (
     Policy,
+    add_timer,
     leaders,
     notify,
     outside_quiet_hours,
@@ -191,19 +192,19 @@ class Sweeper:
             f"第{timer.step}次回访",
         )
         later = now + dt.timedelta(hours=follow_up.callback_retry_hours)
+        cause = f"t{timer.id}"
         if timer.step <= follow_up.callback_retries:
             schedule_callback(
-                session, appeal, follow_up, self.policy.calendar, after=later, step=timer.step + 1
+                session,
+                appeal,
+                follow_up,
+                self.policy.calendar,
+                after=later,
+                step=timer.step + 1,
+                cause=cause,
             )
         else:
-            session.add(
-                Timer(
-                    appeal_id=timer.appeal_id,
-                    kind="close_unrated",
-                    key=f"{appeal.id}:close_unrated:{appeal.reopen_count}:0",
-                    due_at=later,
-                )
-            )
+            add_timer(session, appeal, "close_unrated", later, cause=cause)
         return True
 
     def _close_unrated(

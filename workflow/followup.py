@@ -42,26 +42,29 @@ def set_deadlines(
     appeal.reply_due_at = calendar.deadline(start, rule.reply)
 
 
-def _timer(session: Session, appeal: Appeal, kind: str, due: dt.datetime, step: int = 0) -> None:
+def add_timer(
+    session: Session, appeal: Appeal, kind: str, due: dt.datetime, *, cause: str, step: int = 0
+) -> None:
+    """A timer caused by an event or another timer; (cause, kind) is its idempotency key."""
     assert appeal.id is not None  # noqa: S101 - flushed before timers are written
-    key = f"{appeal.id}:{kind}:{appeal.reopen_count}:{step}"
-    if session.exec(select(Timer).where(Timer.key == key)).first() is None:
-        session.add(Timer(appeal_id=appeal.id, kind=kind, key=key, step=step, due_at=due))
+    key = f"{cause}:{kind}"
+    session.add(Timer(appeal_id=appeal.id, kind=kind, key=key, step=step, due_at=due))
 
 
 def schedule_deadline_timers(
-    session: Session, appeal: Appeal, follow_up: FollowUp, now: dt.datetime
+    session: Session, appeal: Appeal, follow_up: FollowUp, now: dt.datetime, *, cause: str
 ) -> None:
     """A reminder at `remind_at` of each span, 督办 at each deadline, escalation after."""
     stages = {"accept": appeal.accept_due_at, "finish": appeal.finish_due_at}
     for stage, due in stages.items():
         if due is None:
             continue
-        _timer(session, appeal, f"remind_{stage}", now + (due - now) * follow_up.remind_at)
-        _timer(session, appeal, f"overdue_{stage}", due)
+        remind = now + (due - now) * follow_up.remind_at
+        add_timer(session, appeal, f"remind_{stage}", remind, cause=cause)
+        add_timer(session, appeal, f"overdue_{stage}", due, cause=cause)
     if appeal.finish_due_at is not None:
         escalate = appeal.finish_due_at + dt.timedelta(hours=follow_up.escalate_after_hours)
-        _timer(session, appeal, "escalate", escalate)
+        add_timer(session, appeal, "escalate", escalate, cause=cause)
 
 
 def deadline_flag(appeal: Appeal, now: dt.datetime, remind_at: float) -> str:
@@ -96,8 +99,10 @@ def schedule_callback(
     *,
     after: dt.datetime,
     step: int,
+    cause: str,
 ) -> None:
-    _timer(session, appeal, "callback", outside_quiet_hours(after, follow_up, calendar), step)
+    due = outside_quiet_hours(after, follow_up, calendar)
+    add_timer(session, appeal, "callback", due, cause=cause, step=step)
 
 
 def notify(
@@ -171,15 +176,18 @@ def transition(
 ) -> AppealEvent:
     """Apply a lifecycle transition and write the timers and notifications it causes."""
     event = apply(session, appeal, action, actor, note)
+    session.flush()  # the event's id names the cause of the timers and notifications below
+    cause = f"e{event.id}"
     now = utcnow()
     if action is Action.REOPEN:
         set_deadlines(appeal, sla=policy.sla, calendar=policy.calendar, start=now)
     if action in (Action.DISPATCH, Action.ASSIGN, Action.REOPEN):
-        schedule_deadline_timers(session, appeal, policy.follow_up, now)
+        schedule_deadline_timers(session, appeal, policy.follow_up, now, cause=cause)
     if action is Action.RESOLVE:
         after = now + dt.timedelta(hours=policy.follow_up.callback_delay_hours)
-        schedule_callback(session, appeal, policy.follow_up, policy.calendar, after=after, step=1)
-    session.flush()  # the event's id names the cause of the notifications below
+        schedule_callback(
+            session, appeal, policy.follow_up, policy.calendar, after=after, step=1, cause=cause
+        )
     _tell_department(session, appeal, action, event, note)
     if tell_resident:
         _tell_resident(session, appeal, action, event, note)
