@@ -7,16 +7,23 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from starlette.routing import BaseRoute
 
 from bot.app import App, build, build_classifier, configure_logging, database_url
 from bot.channels import console
 from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.channels.telegram import TelegramChannel, install_token_redaction
-from bot.settings import ConfigError, Settings, load_secrets, load_settings
+from bot.channels.wechat import CHANNEL as WECHAT
+from bot.channels.wechat import build_api, create_menu, wechat_routes
+from bot.channels.wechat_api import WechatApiError
+from bot.settings import ConfigError, Secrets, Settings, load_secrets, load_settings
 from bot.web import build_web_app, serve
+from nlp import commands as nlp_commands
 from scheduler.clock import start_clock
 from scheduler.outbox import Sender
 from scheduler.reports import PERIODS, build_report, format_text
@@ -44,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     classify.add_argument("file", nargs="?", type=Path, help="input file (default: stdin)")
     classify.add_argument("--categories", help="comma-separated candidate categories")
 
+    wechat = commands.add_parser("wechat", help="the WeChat official account")
+    wechat.add_argument("action", choices=["menu"], help="create the account's menu")
+
     report = commands.add_parser("report", help="print a day/week/month report")
     report.add_argument("--period", choices=PERIODS, default="day")
     report.add_argument("--format", choices=["text", "json"], default="text")
@@ -56,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     evaluate = nlp_commands.add_parser("eval", help="accuracy and F1 on a labeled file")
     evaluate.add_argument("file", type=Path)
     evaluate.add_argument("--categories", help="comma-separated candidate categories")
+    evaluate.add_argument(
+        "--resegment",
+        action="store_true",
+        help="join pre-segmented tokens and segment them again with our tokenizer (raw text)",
+    )
     return parser
 
 
@@ -63,28 +78,51 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     secrets = load_secrets()
     app = build(settings, secrets)
     token = secrets.telegram_bot_token if settings.channels.telegram.enabled else None
-    if token is None:
-        log.info("no channel credentials: starting the console channel")
+    if token is None and not settings.channels.wechat.enabled:
+        log.info("no messenger channel configured: starting the console channel")
         with _clock(app, {console.CHANNEL: console.notify(sys.stdout)}):
             interactive = sys.stdin.isatty()
             console.serve(
                 app.dialog.handle, sys.stdin, sys.stdout, user_id=args.user, echo=not interactive
             )
         return 0
-    install_token_redaction(token)
-    webhook_url = settings.channels.telegram.webhook_url
-    channel = TelegramChannel.from_app(app, token, webhook=webhook_url is not None)
-    with _clock(app, {TELEGRAM: channel.outbox_sender()}):
-        if webhook_url is None:
-            asyncio.run(channel.run_polling())
-        else:
-            web = build_web_app(
-                telegram=channel,
-                webhook_secret=secrets.telegram_webhook_secret,
-                webhook_url=webhook_url,
-            )
-            asyncio.run(serve(web, host=settings.server.host, port=settings.server.port))
+    asyncio.run(_serve_messengers(app, secrets, token))
     return 0
+
+
+async def _serve_messengers(app: App, secrets: Secrets, token: str | None) -> None:
+    """Telegram (polling or webhook) and WeChat, on one event loop and one web app."""
+    settings = app.settings
+    senders: dict[str, Sender] = {}
+    telegram = None
+    webhook_url = settings.channels.telegram.webhook_url
+    if token is not None:
+        install_token_redaction(token)
+        telegram = TelegramChannel.from_app(app, token, webhook=webhook_url is not None)
+        senders[TELEGRAM] = telegram.outbox_sender()
+    routes: Sequence[BaseRoute] = ()
+    wechat = None
+    if settings.channels.wechat.enabled:
+        wechat, routes = wechat_routes(app, settings.channels.wechat, secrets)
+        senders[WECHAT] = wechat.outbox_sender()
+    hooked = telegram if webhook_url is not None else None
+    jobs: list[Coroutine[Any, Any, None]] = []
+    if hooked is not None or wechat is not None:
+        web = build_web_app(
+            telegram=hooked,
+            webhook_secret=secrets.telegram_webhook_secret,
+            webhook_url=webhook_url,
+            routes=routes,
+        )
+        jobs.append(serve(web, host=settings.server.host, port=settings.server.port))
+    if telegram is not None and hooked is None:
+        jobs.append(telegram.run_polling())
+    with _clock(app, senders):
+        try:
+            await asyncio.gather(*jobs)
+        finally:
+            if wechat is not None:
+                await wechat.aclose()
 
 
 @contextmanager
@@ -124,7 +162,6 @@ def _categories(raw: str | None) -> list[str] | None:
 
 
 def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
-    from nlp import commands as nlp_commands
 
     if args.command == "run":
         return _run(settings, args)
@@ -134,6 +171,14 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     if args.command == "report":
         return _report(settings, args)
+    if args.command == "wechat":
+        try:
+            menu = create_menu(build_api(settings.channels.wechat, load_secrets()))
+        except WechatApiError as exc:
+            print(f"appealbot: WeChat refused the menu: {exc}", file=sys.stderr)
+            return 1
+        print(json.dumps(menu, ensure_ascii=False, indent=2))
+        return 0
     if args.command == "classify":
         lines = args.file.open(encoding="utf-8") if args.file else sys.stdin
         with lines:
@@ -142,10 +187,14 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
             )
         return 0
     if args.nlp_command == "train":
-        nlp_commands.train_command(args.data, args.out, sys.stdout)
+        nlp_commands.train_command(args.data, args.out or settings.nlp.keyword_table, sys.stdout)
         return 0
     nlp_commands.eval_command(
-        build_classifier(settings), args.file, sys.stdout, _categories(args.categories)
+        build_classifier(settings),
+        args.file,
+        sys.stdout,
+        categories=_categories(args.categories),
+        resegment=args.resegment,
     )
     return 0
 

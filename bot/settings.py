@@ -14,6 +14,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from bot.channels.wechat_api import WechatSettings
 from handlers.limits import Limits
 from nlp.keywords import KEYWORDS_PATH
 from nlp.types import CategorySpec, FaqEntry
@@ -85,6 +86,7 @@ class Channels(BaseModel):
 
     console: ConsoleSettings = ConsoleSettings()
     telegram: TelegramSettings = TelegramSettings()
+    wechat: WechatSettings = WechatSettings()
 
 
 class SchedulerSettings(BaseModel):
@@ -150,6 +152,7 @@ class Secrets(BaseSettings):
     wechat_appid: str | None = None
     wechat_appsecret: str | None = None
     wechat_encoding_aes_key: str | None = None
+    wechat_encoding_aes_key_previous: str | None = None  # still decrypts during a key change
 
     @model_validator(mode="after")
     def _no_placeholders(self) -> Secrets:

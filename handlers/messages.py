@@ -127,6 +127,7 @@ MESSAGES: dict[str, str] = {
     "notify.merged": "您的诉求 {number} 与此前的同类诉求合并办理：{note}",
     "notify.reopened": "您的诉求 {number} 已重新交办，我们会尽快处理。",
     "notify.rate_request": "您的诉求 {number} 已办结，请对办理结果进行评价（回复序号即可）：",
+    "outbox.undeliverable": "消息无法送达群众（已屏蔽、取消关注或超出可发送时限），请电话联系。",
     "notify.look_back": "回头看：诉求 {number}（{category}）上月至今仍未办结，请尽快办理并反馈。",
     "notify.remind": "提醒：诉求 {number}（{category}）的{stage}期限为 {due}，请抓紧办理。",
     "notify.overdue": "督办：诉求 {number}（{category}）已超过{stage}期限（{due}），请立即办理并反馈。",
@@ -143,7 +144,6 @@ MESSAGES: dict[str, str] = {
     "wechat.reply_with_number": "请回复序号选择。",
     "wechat.menu.consult": "咨询",
     "wechat.template_hint": "在公众号内回复任意消息即可继续办理。",
-    "wechat.undeliverable": "微信消息无法送达，请电话联系群众。",
 }
 
 STAGE = {"accept": "签收", "finish": "办结"}

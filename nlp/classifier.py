@@ -16,11 +16,13 @@ so the text stays readable and staff route it by hand.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping, Sequence
+import math
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from nlp import rules
-from nlp.keywords import KEYWORDS_PATH, WEIGHT_SCALE, read_table, softmax, term_weights
+from nlp.keywords import KEYWORDS_PATH, WEIGHT_SCALE, read_table, softmax
 from nlp.tokenizer import TextTokenizer, default_tokenizer
 from nlp.types import CategorySpec, Classification, Disposition, FaqEntry, Urgency
 
@@ -42,7 +44,7 @@ class Classifier:
         faq: Sequence[FaqEntry] = (),
         *,
         keywords_path: Path = KEYWORDS_PATH,
-        min_confidence: float = 0.4,
+        min_confidence: float = 0.25,
         tokenizer: TextTokenizer | None = None,
         township_fallback: str = TOWNSHIP_FALLBACK,
         max_chars: int = MAX_CHARS,
@@ -78,6 +80,10 @@ class Classifier:
                 if not self.tokenizer.is_single_token(token):
                     self.tokenizer.add_word(token)
                 weights[token] = weight
+                # User-dictionary terms such as 聚众赌博 hide the keyword 赌博 inside one token.
+                for word in self.tokenizer.user_words:
+                    if token in word and word not in weights:
+                        weights[word] = weight
             merged.append(weights)
         return merged
 
@@ -99,8 +105,7 @@ class Classifier:
     ) -> Classification:
         """Classify a raw message; `categories` restricts the candidates by name."""
         normalized = self.tokenizer.normalize(text[: self.max_chars])
-        tokens = self.tokenizer.content_tokens(self.tokenizer.lcut(normalized))
-        return self._decide(normalized, tokens, categories, township)
+        return self._decide(normalized, self.tokenizer.lcut(normalized), categories, township)
 
     def classify_tokens(
         self,
@@ -112,8 +117,9 @@ class Classifier:
         """Classify a message that is already segmented (rules see the joined tokens)."""
         normalize = self.tokenizer.normalize
         normalized = normalize("".join(tokens)[: self.max_chars])
-        content = self.tokenizer.content_tokens(normalize(token) for token in tokens)
-        return self._decide(normalized, content, categories, township)
+        return self._decide(
+            normalized, [normalize(token) for token in tokens], categories, township
+        )
 
     def _allowed(self, categories: Collection[str] | None) -> list[int]:
         if categories is None:
@@ -123,21 +129,33 @@ class Classifier:
             raise ValueError(f"none of the categories {sorted(categories)} is configured")
         return allowed
 
-    def scores(self, tokens: Sequence[str]) -> list[float]:
-        """Score of every configured category (config order) for content tokens."""
+    def matched(self, tokens: Iterable[str]) -> dict[str, float]:
+        """1 + ln(count) of the tokens that carry a weight in some category.
+
+        Stop words and punctuation need no filtering: they have no weight.
+        """
+        index = self._index
+        return {
+            token: 1.0 + math.log(count)
+            for token, count in Counter(tokens).items()
+            if token in index
+        }
+
+    def scores(self, matched: Mapping[str, float]) -> list[float]:
+        """Score of every configured category (config order) from `matched` tokens."""
         totals = [0.0] * len(self.names)
         index = self._index
-        for token, tf in term_weights(tokens).items():
-            for position, weight in index.get(token, ()):
+        for token, tf in matched.items():
+            for position, weight in index[token]:
                 totals[position] += weight * tf
         return totals
 
-    def explain(self, tokens: Sequence[str], category: str) -> tuple[str, ...]:
-        """The tokens contributing most to a category's score, strongest first."""
+    def explain(self, matched: Mapping[str, float], category: str) -> tuple[str, ...]:
+        """The matched tokens contributing most to a category's score, strongest first."""
         weights = self.weights[self.names.index(category)]
         contributions = [
             (weights[token] * tf, token)
-            for token, tf in term_weights(tokens).items()
+            for token, tf in matched.items()
             if weights.get(token, 0.0) > 0
         ]
         contributions.sort(key=lambda item: (-item[0], item[1]))
@@ -151,7 +169,8 @@ class Classifier:
         township: str | None,
     ) -> Classification:
         allowed = self._allowed(categories)
-        totals = self.scores(tokens)
+        matched = self.matched(tokens)
+        totals = self.scores(matched)
         ranked = sorted(allowed, key=lambda position: (-totals[position], position))
         probabilities = softmax([totals[position] / WEIGHT_SCALE for position in ranked])
         confidence = probabilities[0] if totals[ranked[0]] > 0 else 0.0
@@ -169,7 +188,7 @@ class Classifier:
             department=self._department(spec, township),
             urgency=urgency,
             confidence=round(confidence, 4),
-            keywords=self.explain(tokens, spec.name),
+            keywords=self.explain(matched, spec.name),
             candidates=candidates if needs_triage else (),
             needs_triage=needs_triage,
             faq_answer=faq.answer if faq else None,
@@ -189,4 +208,3 @@ class Classifier:
         if "{township}" not in spec.department:
             return spec.department
         return spec.department.replace("{township}", township or self.township_fallback)
-

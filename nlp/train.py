@@ -64,7 +64,9 @@ class TrainSummary:
     seconds: float
 
     def __str__(self) -> str:
-        labels = ", ".join(f"{label} {count}" for label, count in sorted(self.label_counts.items()))
+        labels = ", ".join(
+            f"{label} {count}" for label, count in sorted(self.label_counts.items())
+        )
         return (
             f"{self.examples} examples ({labels}); vocabulary {self.vocabulary}; "
             f"{self.rows} table rows; training accuracy {self.train_accuracy:.3f}; "

@@ -28,13 +28,11 @@ from bot.channels.wechat import (
     MENU_MY,
     MENU_NEW,
     LastInbound,
-    Undeliverable,
     WechatChannel,
     WechatSettings,
     chunks,
     create_menu,
     passive_text,
-    record_unreachable,
     render,
     sign,
 )
@@ -42,7 +40,7 @@ from bot.channels.wechat_api import RedisTokenStore, WechatApi, WechatApiError
 from bot.settings import Secrets, Settings
 from handlers.messages import t
 from handlers.types import Inbound, Kind, Option, Outbound
-from scheduler.outbox import drain
+from scheduler.outbox import Undeliverable, drain
 from storage.db import transaction
 from storage.models import Appeal, AppealEvent, Attachment, Outbox, Person, ProcessedUpdate
 from tests.dialog_helpers import PNG
@@ -547,6 +545,20 @@ async def test_notifications_outside_the_window_use_the_template(
     assert len(fake.sent(TEMPLATE)) == 2
 
 
+def _queue_notice(app: App, appeal_id: int) -> None:
+    with transaction(app.sessions) as session:
+        session.add(
+            Outbox(
+                key="notice",
+                channel="wechat",
+                chat_id=OPENID,
+                message="notify.signed",
+                params={"number": "SQ20250101-0001", "department": "住建局"},
+                appeal_id=appeal_id,
+            )
+        )
+
+
 @pytest.mark.parametrize("code", [45015, 45047])
 async def test_no_template_means_undeliverable_and_the_ledger_says_phone(
     make_channel: Factory, fake: FakeWechat, app: App, code: int
@@ -556,26 +568,26 @@ async def test_no_template_means_undeliverable_and_the_ledger_says_phone(
     with pytest.raises(Undeliverable) as raised:
         await asyncio.to_thread(channel.deliver, OPENID, notice())
     assert not raised.value.unsubscribed
-    appeal_id = _an_appeal(app)
-    with transaction(app.sessions) as session:
-        record_unreachable(session, chat_id=OPENID, appeal_id=appeal_id, error=raised.value)
+    _queue_notice(app, _an_appeal(app))
+    fake.fail(CUSTOM, code)
+    sender = {"wechat": channel.outbox_sender()}
+    assert await asyncio.to_thread(drain, app.sessions, sender) == 0
+    assert await asyncio.to_thread(drain, app.sessions, sender) == 0  # given up, not retried
     with app.sessions() as session:
         events = session.exec(select(AppealEvent).where(AppealEvent.action == "unreachable"))
         (event,) = events.all()
-        assert event.note == t("wechat.undeliverable")
+        assert event.note == t("outbox.undeliverable")
+        row = session.exec(select(Outbox).where(Outbox.key == "notice")).one()
+        assert row.sent_at is None and (row.error or "").startswith("Undeliverable")
 
 
 async def test_an_unsubscribed_resident_is_marked_unreachable(
     make_channel: Factory, fake: FakeWechat, app: App
 ) -> None:
     channel = make_channel(template_id="TPL_1")
+    _queue_notice(app, _an_appeal(app))
     fake.fail(CUSTOM, 43004)
-    with pytest.raises(Undeliverable) as raised:
-        await asyncio.to_thread(channel.deliver, OPENID, notice())
-    assert raised.value.unsubscribed
-    appeal_id = _an_appeal(app)
-    with transaction(app.sessions) as session:
-        record_unreachable(session, chat_id=OPENID, appeal_id=appeal_id, error=raised.value)
+    assert await asyncio.to_thread(drain, app.sessions, {"wechat": channel.outbox_sender()}) == 0
     with app.sessions() as session:
         person = session.exec(select(Person).where(Person.external_id == OPENID)).one()
         assert person.unreachable

@@ -250,6 +250,7 @@ class TelegramChannel:
             .base_file_url(telegram.base_file_url)
             .job_queue(None)
             .concurrent_updates(False)  # the handler only files updates into lanes
+            .connection_pool_size(int(os.environ.get("TGPOOL", "256")))
         )
         if webhook:
             builder = builder.updater(None)

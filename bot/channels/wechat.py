@@ -16,8 +16,8 @@ appeal.
 
 Notifications (the outbox) go through the customer-service API within 48 h of the resident's
 last message, later through a configured template message; when neither is possible the
-sender raises `Undeliverable` and `record_unreachable` notes in the ledger that the resident
-must be phoned.
+sender raises `scheduler.outbox.Undeliverable` and the outbox notes in the ledger that the
+resident must be phoned.
 """
 
 from __future__ import annotations
@@ -65,9 +65,9 @@ from bot.channels.wechat_api import WechatSettings as WechatSettings  # re-expor
 from bot.settings import ConfigError, Secrets, Settings
 from handlers.messages import t
 from handlers.types import Inbound, Kind, Outbound
+from scheduler.outbox import Undeliverable
 from storage.db import transaction
-from storage.models import Appeal, Person
-from workflow.lifecycle import SYSTEM, record
+from storage.models import Person
 
 log = logging.getLogger(__name__)
 
@@ -114,16 +114,6 @@ class Core(Protocol):
 
     @property
     def dialog(self) -> DialogLike: ...
-
-
-class Undeliverable(Exception):
-    """WeChat will not take a message to this resident now; someone has to phone them."""
-
-    def __init__(self, chat_id: str, reason: str, *, unsubscribed: bool = False) -> None:
-        super().__init__(f"cannot reach {chat_id} on WeChat: {reason}")
-        self.chat_id = chat_id
-        self.reason = reason
-        self.unsubscribed = unsubscribed
 
 
 # -- signatures, decryption, parsing ------------------------------------------------------
@@ -362,20 +352,6 @@ def mark_unreachable(session: Session, openid: str, unreachable: bool = True) ->
     return len(people)
 
 
-def record_unreachable(
-    session: Session, *, chat_id: str, appeal_id: int | None, error: Undeliverable
-) -> None:
-    """Note in the ledger that the resident must be phoned (call from the outbox drain, in
-    its transaction, when a sender raised `Undeliverable` for a row)."""
-    if error.unsubscribed:
-        mark_unreachable(session, chat_id)
-    if appeal_id is None:
-        return
-    appeal = session.get(Appeal, appeal_id)
-    if appeal is not None:
-        record(session, appeal, "unreachable", SYSTEM, t("wechat.undeliverable"))
-
-
 # -- the channel --------------------------------------------------------------------------
 
 
@@ -408,7 +384,7 @@ class WechatChannel:
         self.settings = settings
         self._token = secrets.wechat_token
         self.appid = secrets.wechat_appid or ""
-        previous = previous_aes_key or getattr(secrets, "wechat_encoding_aes_key_previous", None)
+        previous = previous_aes_key or secrets.wechat_encoding_aes_key_previous
         self._keys: list[tuple[str, bytes]] = []
         for key in (secrets.wechat_encoding_aes_key, previous):
             if key:

@@ -1,0 +1,108 @@
+"""Benchmark: `python -m nlp.bench [VALID_CSV]`.
+
+Prints macro-F1 on the validation file (pre-segmented tokens, and raw text re-segmented by
+our tokenizer), throughput of bare jieba segmentation (`TextTokenizer.lcut`) against
+`Classifier.classify` on the same raw texts, and the cold start of a new process (import,
+build the Classifier, classify one message).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from nlp.classifier import Classifier
+from nlp.dataset import read_examples
+from nlp.evaluate import evaluate
+from nlp.types import CategorySpec, Disposition
+
+VALID_CSV = Path("/work/shared/data/teddy2020c_valid_tokens.csv")
+DATA_CATEGORIES = (
+    "城乡建设",
+    "劳动和社会保障",
+    "教育文体",
+    "商贸旅游",
+    "环境保护",
+    "卫生计生",
+    "交通运输",
+)
+
+# The categories of config.yaml as the lead describes them (departments are placeholders).
+BENCH_CATEGORIES = [
+    *(CategorySpec(name=name, department="住建局") for name in DATA_CATEGORIES),
+    CategorySpec(
+        name="矛盾纠纷",
+        department="{township}司法所",
+        keywords={"纠纷": 2, "邻居": 1.5, "离婚": 2, "借钱不还": 3, "吵架": 2},
+    ),
+    CategorySpec(
+        name="治安",
+        department="派出所",
+        keywords={"偷": 2, "盗窃": 3, "打架": 2.5, "诈骗": 2.5, "赌博": 3},
+    ),
+    CategorySpec(
+        name="民政救助",
+        department="民政局",
+        keywords={"低保": 3, "救助": 2, "残疾": 2, "养老": 1.5, "困难": 1},
+    ),
+    CategorySpec(
+        name="政务服务咨询",
+        department="政务服务中心",
+        disposition=Disposition.CONSULTATION,
+        keywords={"办理": 1.5, "证明": 1.5, "手续": 1.5, "材料": 1, "流程": 1.5},
+    ),
+]
+
+COLD_START = (
+    "import time; started = time.perf_counter(); "
+    "from nlp.bench import BENCH_CATEGORIES; from nlp.classifier import Classifier; "
+    "Classifier(BENCH_CATEGORIES).classify('小区门口占道经营，油烟很大'); "
+    "print(time.perf_counter() - started)"
+)
+
+
+def chars_per_second(
+    function: Callable[[str], object], texts: Sequence[str], rounds: int
+) -> float:
+    """Best of `rounds` passes over the texts."""
+    total = sum(len(text) for text in texts)
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for text in texts:
+            function(text)
+        best = min(best, time.perf_counter() - started)
+    return total / best
+
+
+def cold_start_seconds(runs: int = 3) -> float:
+    """Median wall time of a fresh process building a Classifier and classifying once."""
+    times = sorted(
+        float(subprocess.check_output([sys.executable, "-c", COLD_START], text=True))  # noqa: S603
+        for _ in range(runs)
+    )
+    return times[len(times) // 2]
+
+
+def main(argv: Sequence[str]) -> int:
+    valid = Path(argv[0]) if argv else VALID_CSV
+    classifier = Classifier(BENCH_CATEGORIES)
+    examples = read_examples(valid)
+    segmented = evaluate(classifier, examples, categories=DATA_CATEGORIES)
+    raw = evaluate(classifier, examples, categories=DATA_CATEGORIES, resegment=True)
+    print(f"macro-F1 segmented {segmented.macro_f1:.4f} (accuracy {segmented.accuracy:.4f})")
+    print(f"macro-F1 raw text  {raw.macro_f1:.4f} (accuracy {raw.accuracy:.4f})")
+    texts = [example.joined_text for example in examples]
+    bare = chars_per_second(classifier.tokenizer.lcut, texts, rounds=3)
+    full = chars_per_second(classifier.classify, texts, rounds=3)
+    print(f"bare jieba lcut    {bare:,.0f} chars/s")
+    print(f"classify           {full:,.0f} chars/s ({full / bare:.1%} of bare jieba)")
+    print(f"cold start         {cold_start_seconds():.3f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

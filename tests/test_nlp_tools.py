@@ -1,0 +1,144 @@
+"""Training, evaluation and the command functions on tiny hand-made files."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from conftest_nlp import make_categories, shared_classifier
+
+from nlp.classifier import Classifier
+from nlp.commands import classify_stream, eval_command, train_command
+from nlp.dataset import read_examples
+from nlp.evaluate import score_predictions
+from nlp.keywords import read_table
+from nlp.tokenizer import TextTokenizer, default_tokenizer
+from nlp.train import TrainParams, train
+
+TINY_TRAIN = """label,tokens
+环境,工厂 排放 污水 河水 发臭
+环境,养殖场 污水 臭味 A3 2019
+环境,工厂 废气 噪音 扰民 0000
+交通,公交车 线路 绕路 站台
+交通,道路 破损 公交车 晚点 K1
+交通,出租车 拒载 道路 拥堵
+"""
+
+
+@pytest.fixture(scope="session")
+def classifier() -> Classifier:
+    return shared_classifier()
+
+
+def test_train_writes_readable_table(tmp_path: Path) -> None:
+    source = tmp_path / "tiny.csv"
+    source.write_text(TINY_TRAIN, encoding="utf-8")
+    out = tmp_path / "keywords.tsv"
+    summary = train(source, out, params=TrainParams(epochs=5, min_df=2, min_weight=0.01))
+    assert summary.examples == 6
+    assert summary.label_counts == {"环境": 3, "交通": 3}
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith("# ")
+    assert "python -m nlp.train" in text
+    table = read_table(out)
+    assert set(table) == {"环境", "交通"}
+    assert "污水" in table["环境"] and "公交车" in table["交通"]
+    junk = {"A3", "a3", "2019", "0000", "K1", "k1"}
+    assert not junk & {word for words in table.values() for word in words}
+    rows = [line.split("\t") for line in text.splitlines() if not line.startswith("#")][1:]
+    assert rows == sorted(rows, key=lambda row: (row[0], -float(row[2]), row[1]))
+
+
+def test_train_command_prints_summary(tmp_path: Path) -> None:
+    source = tmp_path / "tiny.csv"
+    source.write_text(TINY_TRAIN, encoding="utf-8")
+    out = io.StringIO()
+    train_command(source, tmp_path / "k.tsv", out, TrainParams(epochs=2))
+    assert "6 examples" in out.getvalue()
+
+
+def test_classifier_with_tiny_table(tmp_path: Path) -> None:
+    table = tmp_path / "k.tsv"
+    table.write_text("# hand-made\ncategory\tkeyword\tweight\n环境保护\t污水\t2.0\n")
+    tiny = Classifier(make_categories(), keywords_path=table)
+    assert tiny.classify("河里有污水").category == "环境保护"
+
+
+def test_score_predictions_math() -> None:
+    report = score_predictions(["a", "a", "b", "b"], ["a", "b", "b", "b"])
+    assert report.accuracy == 0.75
+    assert report.per_class["a"].precision == 1.0
+    assert report.per_class["a"].recall == 0.5
+    assert report.per_class["b"].precision == pytest.approx(2 / 3)
+    assert report.per_class["b"].recall == 1.0
+    f1_a, f1_b = 2 / 3, 0.8
+    assert report.macro_f1 == pytest.approx((f1_a + f1_b) / 2)
+    assert report.confusion == {"a": {"a": 1, "b": 1}, "b": {"a": 0, "b": 2}}
+    assert "macro-F1 0.7333" in report.format()
+
+
+def test_eval_command_on_jsonl(classifier: Classifier, tmp_path: Path) -> None:
+    path = tmp_path / "eval.jsonl"
+    records = [
+        {"label": "环境保护", "text": "化工厂往河里偷排污水，河水发黑发臭"},
+        {"label": "交通运输", "text": "这条公路坑坑洼洼，货车经过很危险"},
+    ]
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n\n")
+    out = io.StringIO()
+    assert eval_command(classifier, path, out) == 1.0
+    assert "accuracy 1.0000" in out.getvalue()
+
+
+def test_read_examples_rejects_unknown_columns(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("label,body\nx,y\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="label,tokens or label,text"):
+        read_examples(path)
+
+
+def test_classify_stream(classifier: Classifier) -> None:
+    lines = [
+        "小区路灯坏了，晚上很黑\n",
+        "\n",
+        json.dumps({"text": "工地老板拖欠农民工工资"}, ensure_ascii=False) + "\n",
+        "   \n",
+    ]
+    out = io.StringIO()
+    assert classify_stream(classifier, lines, out, None) == 2
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert len(records) == 2
+    for record in records:
+        assert set(record) == {
+            "category",
+            "disposition",
+            "department",
+            "urgency",
+            "confidence",
+            "keywords",
+        }
+    assert records[1]["category"] == "劳动和社会保障"
+    assert "工资" in out.getvalue()  # ensure_ascii=False
+
+
+def test_classify_stream_restricted(classifier: Classifier) -> None:
+    out = io.StringIO()
+    classify_stream(classifier, ["工地老板拖欠农民工工资"], out, ["城乡建设"])
+    assert json.loads(out.getvalue())["category"] == "城乡建设"
+
+
+def test_tokenizer_is_private_and_uses_userdict() -> None:
+    import jieba
+
+    tokenizer = default_tokenizer()
+    assert tokenizer.jieba is not jieba.dt
+    assert "噪音扰民" in tokenizer.lcut("楼下夜宵摊噪音扰民")
+    assert "的" not in tokenizer.tokens("楼下的夜宵摊")
+
+
+def test_tokenizer_cache_dir(tmp_path: Path) -> None:
+    first = TextTokenizer(cache_dir=tmp_path)
+    assert any(tmp_path.iterdir())
+    second = TextTokenizer(cache_dir=tmp_path)
+    assert first.lcut("网格员上门") == second.lcut("网格员上门")
