@@ -8,13 +8,10 @@ what was actually offered and grants nothing by itself.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
@@ -22,6 +19,7 @@ from sqlmodel import Session
 
 from handlers.limits import Limits
 from handlers.messages import ACTION, DISPOSITION, PUBLIC_NOTES, STATUS, t
+from handlers.turn import Turn
 from handlers.types import Inbound, Kind, Option, Outbound
 from nlp.types import Urgency
 from storage.db import transaction
@@ -29,9 +27,10 @@ from storage.files import FileRejected, FileStore, StoredFile
 from storage.models import Appeal, Conversation, Person, ProcessedUpdate
 from storage.types import utcnow
 from workflow import service
+from workflow.cards import mask_phone
 from workflow.followup import RATINGS, Policy, transition
 from workflow.lifecycle import OPEN, Action, Actor, LifecycleError, Status, record
-from workflow.service import Classifier, DailyLimitReached, Draft
+from workflow.service import Classifier, DailyLimitReached
 
 log = logging.getLogger(__name__)
 
@@ -49,75 +48,6 @@ COMMAND_WORDS = {
 }
 RATE_PREFIX = "rate:"
 DRAFT_STEPS = frozenset({"describe", "photos", "location", "phone", "confirm"})
-
-
-def mask_phone(phone: str | None) -> str:
-    if not phone:
-        return t("place.none")
-    return f"{phone[:3]}****{phone[-4:]}" if len(phone) >= 7 else "****"
-
-
-def _draft_to_json(draft: Draft) -> dict[str, Any]:
-    return dataclasses.asdict(draft)
-
-
-def _draft_from_json(data: dict[str, Any]) -> Draft:
-    fields = dict(data)
-    fields["photos"] = [StoredFile(**photo) for photo in fields.get("photos", [])]
-    return Draft(**fields)
-
-
-@dataclass
-class Turn:
-    """One inbound message being handled: who, where in the dialog, and what we answer."""
-
-    session: Session
-    inbound: Inbound
-    person: Person
-    step: str
-    data: dict[str, Any]
-    replies: list[Outbound] = field(default_factory=list)
-
-    def say(
-        self,
-        text: str,
-        *options: Option,
-        request_contact: bool = False,
-        request_location: bool = False,
-    ) -> None:
-        reply = Outbound(
-            text,
-            tuple(options),
-            request_contact=request_contact,
-            request_location=request_location,
-        )
-        self.replies.append(reply)
-        if options:
-            self.data["offered"] = [[o.label, o.value] for o in options]
-
-    def goto(self, step: str, **data: Any) -> None:
-        self.step = step
-        self.data = dict(data)
-
-    @property
-    def draft(self) -> Draft:
-        return _draft_from_json(self.data.get("draft", {}))
-
-    def keep(self, draft: Draft) -> None:
-        self.data["draft"] = _draft_to_json(draft)
-
-    def choice(self) -> str | None:
-        """The offered option this input picks (button, number or label), if any."""
-        offered = self.data.get("offered", [])
-        inbound = self.inbound
-        if inbound.kind is Kind.BUTTON:
-            return next((value for _, value in offered if value == inbound.text), None)
-        if inbound.kind is not Kind.TEXT:
-            return None
-        text = inbound.text.strip()
-        if text.isdigit() and 1 <= int(text) <= len(offered):
-            return str(offered[int(text) - 1][1])
-        return next((value for label, value in offered if label == text), None)
 
 
 class Dialog:

@@ -78,6 +78,8 @@ class Appeal(SQLModel, table=True):
     merged_into_id: int | None = Field(default=None, foreign_key="appeal.id")
     reopen_count: int = 0
     rating: str | None = Field(default=None, max_length=10)
+    whistleblowing: bool = False  # 举报: the resident's identity is never shown to departments
+    extension_days: int | None = None  # a department's pending request for more time
     accept_due_at: dt.datetime | None = _time(default=None)
     finish_due_at: dt.datetime | None = _time(default=None)
     reply_due_at: dt.datetime | None = _time(default=None)
@@ -157,6 +159,20 @@ class ProcessedUpdate(SQLModel, table=True):
     channel: str = Field(primary_key=True, max_length=20)
     key: str = Field(primary_key=True, max_length=100)
     created_at: dt.datetime = _time(default_factory=utcnow)
+
+
+class Invite(SQLModel, table=True):
+    """A one-time code that binds a person (or a department's group chat) to a role."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True, max_length=20)
+    role: str = Field(max_length=20)
+    department_id: int | None = Field(default=None, foreign_key="department.id")
+    grid: str | None = Field(default=None, max_length=50)
+    created_at: dt.datetime = _time(default_factory=utcnow)
+    used_at: dt.datetime | None = _time(default=None)
+    used_by: str | None = Field(default=None, max_length=130)  # channel:external id or chat
+    revoked: bool = False
 
 
 class AppealSequence(SQLModel, table=True):

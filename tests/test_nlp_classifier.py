@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest_nlp import FAQ_ANSWER, shared_classifier
 
 from nlp.classifier import Classifier
 from nlp.types import Disposition, Urgency
+from tests.conftest_nlp import FAQ_ANSWER, shared_classifier
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest_nlp import make_categories, shared_classifier
 
 from nlp.classifier import Classifier
 from nlp.commands import classify_stream, eval_command, train_command
@@ -16,6 +15,7 @@ from nlp.evaluate import score_predictions
 from nlp.keywords import read_table
 from nlp.tokenizer import TextTokenizer, default_tokenizer
 from nlp.train import TrainParams, train
+from tests.conftest_nlp import make_categories, shared_classifier
 
 TINY_TRAIN = """label,tokens
 环境,工厂 排放 污水 河水 发臭
