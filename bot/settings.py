@@ -18,7 +18,7 @@ from bot.channels.wechat_api import WechatSettings
 from handlers.limits import Limits
 from nlp.keywords import KEYWORDS_PATH
 from nlp.types import CategorySpec, FaqEntry
-from workflow.policy import CalendarConfig, FollowUp, SlaConfig
+from workflow.policy import CalendarConfig, Duty, FollowUp, SlaConfig, Triage
 
 DEFAULT_CONFIG = Path("config.yaml")
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "your-token-here", "xxx", "token"}
@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     sla: SlaConfig = SlaConfig()
     calendar: CalendarConfig = CalendarConfig()
     follow_up: FollowUp = FollowUp()
+    duty: Duty = Duty()
+    triage: Triage = Triage()
     limits: Limits = Limits()
     storage: StorageSettings = StorageSettings()
     channels: Channels = Channels()

@@ -118,9 +118,10 @@ MESSAGES: dict[str, str] = {
     "report.overdue": "超期及临期未办结 {count} 件：",
     "report.keywords": "高频词：{words}",
     "report.post": "{text}",
+    # cards for departments and the dispatcher (staff-facing)
+    "card.department": "【{headline}】{number}｜{category} {urgency}{flag}\n{text}\n位置：{place}（网格：{grid}）\n联系电话：{phone}\n办结时限：{deadline}\n分类依据：{keywords}",
+    "card.triage": "【待研判：{headline}】{number}｜{category} {urgency}{flag}\n{text}\n位置：{place}（网格：{grid}）\n联系电话：{phone}\n分类依据：{keywords}\n疑似重复：{duplicates}\n请选择承办部门：",
     # notifications
-    "notify.department_new_case": "新诉求 {number}（{category}）已转交本部门，请及时签收。",
-    "notify.department_reopened": "诉求 {number}（{category}）群众评价不满意，已退回重办。原因：{note}",
     "notify.dispatched": "您的诉求 {number} 已转交 {department} 办理。",
     "notify.signed": "您的诉求 {number} 已由 {department} 签收，正在办理。",
     "notify.resolved": "您的诉求 {number} 已办结。办理结果：{note}",

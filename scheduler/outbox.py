@@ -47,7 +47,8 @@ class Undeliverable(Exception):
 
 def render(row: Outbox) -> Outbound:
     options = tuple(Option(label, value) for label, value in row.options)
-    return Outbound(t(row.message, **row.params), options)
+    photos = tuple(str(path) for path in row.params.get("photos", ()))
+    return Outbound(t(row.message, **row.params), options, photos)
 
 
 def _lease(sessions: sessionmaker[Session], channels: set[str], limit: int) -> list[Outbox]:

@@ -21,8 +21,8 @@ def _queue(app: App, key: str) -> None:
                 key=key,
                 channel="console",
                 chat_id="dept-1",
-                message="notify.department_new_case",
-                params={"number": "SQ20261123-0001", "category": "城乡建设"},
+                message="notify.dispatched",
+                params={"number": "SQ20261123-0001", "department": "住建局"},
             )
         )
 
@@ -38,7 +38,7 @@ def test_due_rows_are_sent_once(any_app: App) -> None:
         drain(any_app.sessions, {"console": lambda chat, reply: sent.append((chat, reply.text))})
         == 0
     )
-    assert sent == [("dept-1", "新诉求 SQ20261123-0001（城乡建设）已转交本部门，请及时签收。")]
+    assert sent == [("dept-1", "您的诉求 SQ20261123-0001 已转交 住建局 办理。")]
 
 
 def test_a_failed_send_is_retried_after_backoff(any_app: App) -> None:

@@ -166,7 +166,7 @@ def test_dissatisfied_reopens_to_the_same_department_with_a_new_deadline(
         assert (appeal.status, appeal.reopen_count, appeal.rating) == ("reopened", 1, "不满意")
         assert appeal.finish_due_at is not None
         assert appeal.finish_due_at.astimezone(SHANGHAI).date() == dt.date(2026, 11, 26)
-    assert "退回重办" in _messages(app, "dept-chat")[-1]
+    assert "群众不满意，重办：第二天又堵了" in _messages(app, "dept-chat")[-1]
     # The reopened case has its own reminders, on the new deadlines.
     _at(clock, 26, 0, 1)
     Sweeper(app.sessions, app.dialog.policy).sweep()

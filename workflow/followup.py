@@ -7,7 +7,7 @@ the same transaction, writes the timer and outbox rows that follow from it.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlmodel import Session, select
@@ -15,8 +15,9 @@ from sqlmodel import Session, select
 from storage.models import Appeal, AppealEvent, Department, Outbox, Person, Role, Timer
 from storage.types import utcnow
 from workflow.calendar import WorkCalendar
+from workflow.cards import case_card, staff_options
 from workflow.lifecycle import OPEN, Action, Actor, Status, apply
-from workflow.policy import FollowUp, SlaConfig, SlaRule
+from workflow.policy import Duty, FollowUp, SlaConfig, SlaRule, Triage
 
 RATINGS = ("满意", "基本满意", "不满意")
 
@@ -162,6 +163,8 @@ class Policy:
     calendar: WorkCalendar
     follow_up: FollowUp
     appeals_per_day: int
+    duty: Duty = field(default_factory=Duty)
+    triage: Triage = field(default_factory=Triage)
 
 
 def transition(
@@ -188,30 +191,39 @@ def transition(
         schedule_callback(
             session, appeal, policy.follow_up, policy.calendar, after=after, step=1, cause=cause
         )
-    _tell_department(session, appeal, action, event, note)
+    _tell_department(session, appeal, action, event, policy)
     if tell_resident:
         _tell_resident(session, appeal, action, event, note)
     return event
 
 
+def department_card(
+    session: Session, appeal: Appeal, policy: Policy, headline: str
+) -> tuple[dict[str, Any], list[list[str]]]:
+    """The card a department receives, with its 签收/退回/申请延期/办结 buttons."""
+    params = case_card(
+        session, appeal, policy.calendar, duplicate_days=policy.triage.duplicate_days
+    )
+    return {**params, "headline": headline}, staff_options(appeal)
+
+
 def _tell_department(
-    session: Session, appeal: Appeal, action: Action, event: AppealEvent, note: str | None
+    session: Session, appeal: Appeal, action: Action, event: AppealEvent, policy: Policy
 ) -> None:
-    messages = {
-        Action.DISPATCH: "notify.department_new_case",
-        Action.REOPEN: "notify.department_reopened",
-    }
-    if action in messages and appeal.department_id is not None:
-        department = session.get(Department, appeal.department_id)
-        params = {"note": note or ""}
-        notify(
-            session,
-            appeal=appeal,
-            to=department,
-            message=messages[action],
-            params=params,
-            cause=f"e{event.id}",
-        )
+    headlines = {Action.DISPATCH: "新诉求", Action.REOPEN: f"群众不满意，重办：{event.note}"}
+    if action not in headlines or appeal.department_id is None:
+        return
+    department = session.get(Department, appeal.department_id)
+    params, options = department_card(session, appeal, policy, headlines[action])
+    notify(
+        session,
+        appeal=appeal,
+        to=department,
+        message="card.department",
+        params=params,
+        options=options,
+        cause=f"e{event.id}",
+    )
 
 
 RESIDENT_MESSAGES = {

@@ -66,3 +66,26 @@ class FollowUp(BaseModel):
     callback_retry_hours: float = Field(default=24, gt=0)
     quiet_start: dt.time = dt.time(21, 0)  # no calls to residents from here...
     quiet_end: dt.time = dt.time(8, 0)  # ...until here, local time
+
+
+class Duty(BaseModel):
+    """诉求直通车: who is on duty on weekends and holidays, by the names given at /join."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rotation: list[list[str]] = Field(default_factory=list)  # one group per day off, in turn
+    dates: dict[dt.date, list[str]] = Field(default_factory=dict)  # fixed days win
+    leaders: list[str] = Field(default_factory=list)  # alerted for urgent cases; none: all
+
+    def on(self, day: dt.date) -> list[str]:
+        if day in self.dates:
+            return self.dates[day]
+        if not self.rotation:
+            return []
+        return self.rotation[day.toordinal() % len(self.rotation)]
+
+
+class Triage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    duplicate_days: int = Field(default=7, ge=1)  # look this far back for likely duplicates

@@ -297,6 +297,10 @@ class TelegramChannel:
                 error_callback=self._polling_error,
             )
         self._loop = asyncio.get_running_loop()
+        if os.environ.get("TGSWITCH"):
+            import sys
+
+            sys.setswitchinterval(float(os.environ["TGSWITCH"]))
         self._running = True
         log.info("telegram channel running (%s)", "webhook" if self.webhook else "polling")
 
@@ -414,6 +418,8 @@ class TelegramChannel:
                 return []
             if isinstance(converted, list):
                 return converted
+            if os.environ.get("TGINLINE"):
+                return self.handle(converted)
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._executor, self.handle, converted)
         except Exception:
