@@ -70,6 +70,8 @@ class Appeal(SQLModel, table=True):
     confidence: float = 0.0
     keywords: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     needs_triage: bool = False
+    # Departments the classifier's runner-up categories point to, for the dispatcher.
+    suggestions: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     address: str | None = None
     latitude: float | None = None
     longitude: float | None = None

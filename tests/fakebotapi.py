@@ -430,17 +430,29 @@ ECHO_SCRIPT = tuple(("text", f"你好 {i}") for i in range(6))
 
 
 class Bench:
-    """Closed-loop residents: each sends a turn, waits for the bot's reply, sends the next."""
+    """Simulated residents; each sends a turn, waits for the bot's reply, sends the next.
+
+    Closed loop (no `rate`): the next turn goes as soon as the reply is in, so the figure is
+    the most turns/s the bot sustains. Paced (`rate` turns/s in all): resident i's k-th turn
+    is due at i/rate + k·users/rate seconds after the start, whatever the replies, so turns
+    arrive at `rate` overall; a resident whose reply is late sends the next turn when the reply
+    arrives. Latency is measured from when the turn was due (not when it could be sent), so a
+    late reply also counts against the turns it held up.
+    """
 
     def __init__(self, api: FakeBotApi, spec: dict[str, Any]) -> None:
         self.api = api
         self.users = int(spec["users"])
         self.rounds = int(spec.get("rounds", 1))
         self.script = RESIDENT_SCRIPT if spec["script"] == "resident" else ECHO_SCRIPT
+        self.rate: float | None = float(spec["rate"]) if spec.get("rate") else None
         self.webhook_url: str | None = spec.get("webhook_url")
         self.secret: str = spec.get("secret", "")
         self.first_user = int(spec.get("first_user", 10_000_000))
+        self.timeout = float(spec.get("timeout", 30))
         self.latencies: list[float] = []
+        self.late = 0  # paced: turns sent after they were due (the previous reply was late)
+        self.lost = 0  # turns whose reply never came within the timeout
         self.final_texts: list[str] = []
         self.client: httpx.AsyncClient | None = None
 
@@ -453,11 +465,23 @@ class Bench:
         response = await self.client.post(self.webhook_url, json=update, headers=headers)
         response.raise_for_status()
 
-    async def _resident(self, user_id: int) -> None:
+    async def _resident(self, index: int, started: float) -> None:
+        user_id = self.first_user + index
         updates = Updates(self.api, user_id)
         chat = str(user_id)
+        loop = asyncio.get_running_loop()
+        turn = 0
         for _ in range(self.rounds):
             for kind, value in self.script:
+                due = None
+                if self.rate is not None:
+                    due = started + (index + turn * self.users) / self.rate
+                    now = time.perf_counter()
+                    if due > now:
+                        await asyncio.sleep(due - now)
+                    elif now - due > 0.001:
+                        self.late += 1
+                turn += 1
                 last = self.api._last_message.get(chat, {})
                 if kind == "text":
                     update = updates.text(value)
@@ -467,32 +491,41 @@ class Bench:
                     update = updates.location(28.19, 112.97)
                 else:
                     update = updates.contact(f"138{user_id % 10**8:08d}")
-                waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                waiter: asyncio.Future[None] = loop.create_future()
                 self.api._watchers.setdefault(chat, []).append(waiter)
-                started = time.perf_counter()
+                sent = time.perf_counter() if due is None else due
                 await self._deliver(update)
-                await asyncio.wait_for(waiter, 30)
-                self.latencies.append(time.perf_counter() - started)
+                try:
+                    await asyncio.wait_for(waiter, self.timeout)
+                except TimeoutError:
+                    self.lost += 1
+                    return
+                self.latencies.append(time.perf_counter() - sent)
             self.final_texts.append(str(self.api._last_message[chat].get("text", "")))
 
     async def run(self) -> dict[str, Any]:
+        self.api._watchers.clear()
         async with httpx.AsyncClient() as self.client:
             started = time.perf_counter()
-            await asyncio.gather(*(self._resident(self.first_user + i) for i in range(self.users)))
+            await asyncio.gather(*(self._resident(i, started) for i in range(self.users)))
             elapsed = time.perf_counter() - started
-        ordered = sorted(self.latencies)
+        ordered = sorted(self.latencies) or [float("nan")]
 
         def pct(p: float) -> float:
             return 1000 * ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
         return {
-            "turns": len(ordered),
+            "turns": len(self.latencies),
             "seconds": elapsed,
-            "turns_per_second": len(ordered) / elapsed,
+            "turns_per_second": len(self.latencies) / elapsed,
+            "rate": self.rate,
             "p50_ms": pct(0.50),
             "p95_ms": pct(0.95),
             "p99_ms": pct(0.99),
+            "max_ms": 1000 * ordered[-1],
             "mean_ms": 1000 * statistics.fmean(ordered),
+            "late": self.late,
+            "lost": self.lost,
             "final_texts": self.final_texts[:3],
             "completed": sum("SQ" in text for text in self.final_texts),
         }

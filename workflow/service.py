@@ -7,21 +7,30 @@ one transaction. Every status change goes through workflow.lifecycle.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from sqlmodel import Session, col, func, select
 
-from nlp.types import Classification, Disposition
+from nlp.types import CategorySpec, Classification, Disposition
 from storage.files import StoredFile
 from storage.models import Appeal, AppealEvent, Attachment, Department, Person
 from storage.types import utcnow
+from workflow.duty import alert
 from workflow.followup import Policy, set_deadlines, transition
 from workflow.lifecycle import OPEN, SYSTEM, Action, Actor, LifecycleError, Status, record
 from workflow.numbering import next_number
+from workflow.staff import tell_center
+
+# A resident reporting wrongdoing (举报) is never identified to the department.
+WHISTLEBLOWING = ("举报",)
 
 
 class Classifier(Protocol):
+    @property
+    def categories(self) -> Sequence[CategorySpec]: ...
+
     def classify(self, text: str, *, township: str | None = None) -> Classification: ...
 
 
@@ -85,6 +94,19 @@ def submitted_today(session: Session, *, resident: Person, since: dt.datetime) -
     return int(session.exec(query).one())
 
 
+def _departments(classifier: Classifier, result: Classification, grid: str | None) -> list[str]:
+    """The departments of the classifier's candidate categories, best first."""
+    by_category = {spec.name: spec.department for spec in classifier.categories}
+    names: list[str] = []
+    for category, _ in result.candidates:
+        name = by_category.get(category, "")
+        if "{township}" in name:
+            name = name.replace("{township}", grid) if grid else ""
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
 def _route(
     session: Session, appeal: Appeal, result: Classification, policy: Policy
 ) -> Department | None:
@@ -93,7 +115,9 @@ def _route(
         transition(session, appeal, Action.ANSWER, SYSTEM, result.faq_answer, policy=policy)
         return None
     if result.needs_triage:
-        record(session, appeal, "triage", SYSTEM, "待人工研判")
+        event = record(session, appeal, "triage", SYSTEM, "待人工研判")
+        session.flush()
+        tell_center(session, appeal, policy, "分类把握不大", f"e{event.id}")
         return None
     if result.disposition is not Disposition.REFERRAL:
         transition(session, appeal, Action.ASSIGN, SYSTEM, policy=policy)
@@ -143,6 +167,8 @@ def submit(
         confidence=result.confidence,
         keywords=list(result.keywords),
         needs_triage=result.needs_triage,
+        suggestions=_departments(classifier, result, draft.grid),
+        whistleblowing=any(word in draft.text for word in WHISTLEBLOWING),
         address=draft.address,
         latitude=draft.latitude,
         longitude=draft.longitude,
@@ -162,6 +188,7 @@ def submit(
         resident.phone = draft.phone
         session.add(resident)
     department = _route(session, appeal, result, policy)
+    alert(session, appeal, policy, now=now, cause=f"submit{appeal.id}")
     reply_due = None if appeal.status == Status.ANSWERED else appeal.reply_due_at
     return Submitted(appeal, result, department.name if department else None, reply_due)
 

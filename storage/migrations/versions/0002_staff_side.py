@@ -1,4 +1,4 @@
-"""staff side: invites, whistleblowing, extensions
+"""staff side: invites, whistleblowing, extensions, suggested departments
 
 Revision ID: 0002
 Revises: 0001
@@ -43,10 +43,14 @@ def upgrade() -> None:
             sa.Column("whistleblowing", sa.Boolean(), nullable=False, server_default=sa.false())
         )
         batch_op.add_column(sa.Column("extension_days", sa.Integer(), nullable=True))
+        batch_op.add_column(
+            sa.Column("suggestions", sa.JSON(), nullable=False, server_default=sa.text("'[]'"))
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("appeal", schema=None) as batch_op:
+        batch_op.drop_column("suggestions")
         batch_op.drop_column("extension_days")
         batch_op.drop_column("whistleblowing")
 

@@ -1,0 +1,54 @@
+"""诉求直通车: on days off the duty roster takes immediate and urgent cases; urgent cases
+alert the duty leaders at once on any day."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlmodel import Session, col, select
+
+from storage.models import Appeal, Person, Role
+from workflow.followup import Policy, department_card, leaders, notify
+from workflow.lifecycle import Status
+
+
+def people_named(session: Session, names: list[str]) -> list[Person]:
+    if not names:
+        return []
+    return list(session.exec(select(Person).where(col(Person.name).in_(names))))
+
+
+def duty_leaders(session: Session, policy: Policy) -> list[Person]:
+    named = [p for p in people_named(session, policy.duty.leaders) if p.role == Role.LEADER]
+    return named or leaders(session)
+
+
+def on_duty(session: Session, policy: Policy, day: dt.date) -> list[Person]:
+    return people_named(session, policy.duty.on(day))
+
+
+def alert(
+    session: Session, appeal: Appeal, policy: Policy, *, now: dt.datetime, cause: str
+) -> None:
+    """Tell whoever must act now: duty leaders for urgent cases, duty staff on days off."""
+    urgent = appeal.urgency != "normal"
+    day = policy.calendar.local_day(now)
+    off_day = not policy.calendar.is_workday(day)
+    recipients: dict[int | None, tuple[Person, str]] = {}
+    if off_day and (urgent or appeal.status == Status.ASSIGNED):
+        for person in on_duty(session, policy, day):
+            recipients[person.id] = (person, "诉求直通车·值班处理")
+    if urgent:
+        for person in duty_leaders(session, policy):
+            recipients[person.id] = (person, "紧急诉求·请值班领导关注")
+    for person, headline in recipients.values():
+        params, options = department_card(session, appeal, policy, headline)
+        notify(
+            session,
+            appeal=appeal,
+            to=person,
+            message="card.department",
+            params=params,
+            options=options if appeal.status == Status.ASSIGNED else [],
+            cause=f"{cause}:duty",
+        )

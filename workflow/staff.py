@@ -1,0 +1,291 @@
+"""What staff, dispatchers and admins do: invites and bindings, and acting on cases.
+
+Every operation checks the actor's role and department here (or in the lifecycle), never
+trusting what a button said; a refusal raises LifecycleError and changes nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlmodel import Session, col, select
+
+from storage.models import Appeal, Department, Invite, Person, Role
+from storage.types import utcnow
+from workflow.followup import (
+    Policy,
+    add_timer,
+    center_of,
+    department_card,
+    leaders,
+    notify,
+    transition,
+)
+from workflow.lifecycle import OPEN, Action, Actor, LifecycleError, Status, record
+from workflow.policy import Span
+
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+CENTER_ROLES = frozenset({Role.DISPATCHER, Role.ADMIN})
+MAX_EXTENSION_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Binding:
+    role: Role
+    department: str | None
+    grid: str | None
+
+
+def _department(session: Session, name: str) -> Department:
+    department = session.exec(select(Department).where(Department.name == name)).first()
+    if department is None:
+        raise LifecycleError("unknown", f"no department named {name!r}")
+    return department
+
+
+def create_invite(
+    session: Session, *, role: Role, department: str | None = None, grid: str | None = None
+) -> str:
+    if role in (Role.RESIDENT, Role.SYSTEM):
+        raise LifecycleError("role", f"no invites for {role}")
+    if role is Role.STAFF and department is None:
+        raise LifecycleError("department", "staff invites need a department")
+    if role is Role.GRID_WORKER and grid is None:
+        raise LifecycleError("grid", "grid worker invites need a grid")
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
+    department_id = _department(session, department).id if department else None
+    session.add(Invite(code=code, role=role.value, department_id=department_id, grid=grid))
+    return code
+
+
+def invites(session: Session) -> list[Invite]:
+    return list(session.exec(select(Invite).order_by(col(Invite.id))))
+
+
+def revoke(session: Session, *, code: str) -> bool:
+    invite = session.exec(select(Invite).where(Invite.code == code)).first()
+    if invite is None or invite.used_at is not None:
+        return False
+    invite.revoked = True
+    session.add(invite)
+    return True
+
+
+def _redeem(session: Session, code: str, used_by: str) -> Invite:
+    invite = session.exec(select(Invite).where(Invite.code == code.strip().upper())).first()
+    if invite is None or invite.revoked or invite.used_at is not None:
+        raise LifecycleError("invite", "unknown, used or revoked code")
+    invite.used_at, invite.used_by = utcnow(), used_by
+    session.add(invite)
+    return invite
+
+
+def join(session: Session, *, person: Person, code: str, name: str | None = None) -> Binding:
+    """Bind a person (in a private chat) to the invite's role, department and grid."""
+    invite = _redeem(session, code, f"{person.channel}:{person.external_id}")
+    person.role, person.department_id, person.grid = invite.role, invite.department_id, invite.grid
+    person.name = name or person.name
+    session.add(person)
+    department = session.get(Department, invite.department_id) if invite.department_id else None
+    return Binding(Role(invite.role), department.name if department else None, invite.grid)
+
+
+def bind_group(session: Session, *, channel: str, chat_id: str, code: str) -> Department:
+    """Make a group chat the department's (or, for a dispatcher code, the center's) chat."""
+    invite = _redeem(session, code, f"{channel}:{chat_id}")
+    if invite.department_id is not None:
+        department = session.get(Department, invite.department_id)
+    elif invite.role in (Role.DISPATCHER, Role.ADMIN):
+        department = center_of(session)
+    else:
+        department = None
+    if department is None:
+        raise LifecycleError("invite", "this code is not for a department's group")
+    department.chat_channel, department.chat_id = channel, chat_id
+    session.add(department)
+    return department
+
+
+def case(session: Session, number: str) -> Appeal:
+    appeal = session.exec(select(Appeal).where(Appeal.number == number)).first()
+    if appeal is None:
+        raise LifecycleError("unknown", f"no case {number}")
+    return appeal
+
+
+def _center_only(actor: Actor) -> None:
+    if actor.role not in CENTER_ROLES:
+        raise LifecycleError("forbidden", "only the center's dispatchers may do this")
+
+
+def _own_department(appeal: Appeal, actor: Actor) -> None:
+    if actor.role in CENTER_ROLES:
+        return
+    if actor.role is not Role.STAFF or actor.department_id != appeal.department_id:
+        raise LifecycleError("forbidden", "only the case's department may do this")
+
+
+def tell_center(
+    session: Session, appeal: Appeal, policy: Policy, headline: str, cause: str
+) -> None:
+    """Send the case to the dispatcher's chat with the suggested departments as buttons."""
+    params, _ = department_card(session, appeal, policy, headline)
+    options = [[name, f"route:{appeal.number}:{name}"] for name in suggested(session, appeal)]
+    options += [["标记紧急", f"urgent:{appeal.number}"], ["合并重复件", f"merge:{appeal.number}"]]
+    notify(
+        session,
+        appeal=appeal,
+        to=center_of(session),
+        message="card.triage",
+        params=params,
+        options=options,
+        cause=cause,
+    )
+
+
+def suggested(session: Session, appeal: Appeal) -> list[str]:
+    """The departments the classifier's candidates point to, the current one last."""
+    names = [name for name in appeal.suggestions if name]
+    current = session.get(Department, appeal.department_id) if appeal.department_id else None
+    if current is not None and current.name not in names:
+        names.append(current.name)
+    return names[:4]
+
+
+def sign(session: Session, *, appeal: Appeal, actor: Actor, policy: Policy) -> None:
+    transition(session, appeal, Action.SIGN, actor, policy=policy)
+
+
+def send_back(
+    session: Session, *, appeal: Appeal, actor: Actor, reason: str, policy: Policy
+) -> None:
+    """退回: the department refuses the case; it goes to the dispatcher with the reason."""
+    event = transition(session, appeal, Action.RETURN, actor, reason, policy=policy)
+    tell_center(session, appeal, policy, f"部门退回：{reason}", f"e{event.id}")
+
+
+def resolve(
+    session: Session, *, appeal: Appeal, actor: Actor, result: str, policy: Policy
+) -> None:
+    transition(session, appeal, Action.RESOLVE, actor, result, policy=policy)
+
+
+def request_extension(
+    session: Session, *, appeal: Appeal, actor: Actor, days: int, reason: str
+) -> None:
+    _own_department(appeal, actor)
+    if Status(appeal.status) not in OPEN:
+        raise LifecycleError("state", "only an open case can be extended")
+    if not 1 <= days <= MAX_EXTENSION_DAYS:
+        raise LifecycleError("days", f"1 to {MAX_EXTENSION_DAYS} working days")
+    appeal.extension_days = days
+    session.add(appeal)
+    event = record(session, appeal, "extension_request", actor, f"{days}个工作日：{reason}")
+    session.flush()
+    options = [
+        ["同意延期", f"ext_ok:{appeal.number}"],
+        ["不同意", f"ext_no:{appeal.number}"],
+    ]
+    notify(
+        session,
+        appeal=appeal,
+        to=center_of(session),
+        message="notify.extension_request",
+        params={"days": days, "reason": reason},
+        options=options,
+        cause=f"e{event.id}",
+    )
+
+
+def decide_extension(
+    session: Session, *, appeal: Appeal, actor: Actor, approve: bool, policy: Policy
+) -> int:
+    """The dispatcher approves or refuses a pending extension; returns the days asked."""
+    _center_only(actor)
+    days = appeal.extension_days
+    if days is None:
+        raise LifecycleError("state", "no extension is pending")
+    appeal.extension_days = None
+    if approve and appeal.finish_due_at is not None:
+        span = Span(working_days=days)
+        appeal.finish_due_at = policy.calendar.deadline(appeal.finish_due_at, span)
+        if appeal.reply_due_at is not None:
+            appeal.reply_due_at = policy.calendar.deadline(appeal.reply_due_at, span)
+    session.add(appeal)
+    action = "extension_approved" if approve else "extension_refused"
+    event = record(session, appeal, action, actor, f"{days}个工作日")
+    session.flush()
+    if approve and appeal.finish_due_at is not None:
+        add_timer(session, appeal, "overdue_finish", appeal.finish_due_at, cause=f"e{event.id}")
+    department = session.get(Department, appeal.department_id) if appeal.department_id else None
+    notify(
+        session,
+        appeal=appeal,
+        to=department,
+        message=f"notify.{action}",
+        params={"days": days},
+        cause=f"e{event.id}",
+    )
+    return days
+
+
+def route(
+    session: Session, *, appeal: Appeal, actor: Actor, department: str, policy: Policy
+) -> None:
+    """The dispatcher sends a triaged or returned case to a department."""
+    _center_only(actor)
+    target = _department(session, department)
+    appeal.department_id = target.id
+    appeal.needs_triage = False
+    if appeal.disposition != "referral":
+        appeal.disposition = "referral"
+    transition(session, appeal, Action.DISPATCH, actor, target.name, policy=policy)
+
+
+def mark_urgent(session: Session, *, appeal: Appeal, actor: Actor) -> None:
+    _center_only(actor)
+    if appeal.urgency == "normal":
+        appeal.urgency = "urgent"
+        session.add(appeal)
+    event = record(session, appeal, "urgent", actor, "调度员标记为紧急")
+    session.flush()
+    for leader in leaders(session):
+        notify(
+            session,
+            appeal=appeal,
+            to=leader,
+            message="notify.urgent",
+            params={"text": appeal.text[:100]},
+            cause=f"e{event.id}",
+        )
+
+
+def merge(session: Session, *, appeal: Appeal, into: Appeal, actor: Actor, policy: Policy) -> None:
+    """A duplicate joins an earlier case; its resident is told which."""
+    if into.id == appeal.id or into.merged_into_id is not None:
+        raise LifecycleError("merge", "merge into another, unmerged case")
+    appeal.merged_into_id = into.id
+    transition(session, appeal, Action.MERGE, actor, f"并入 {into.number}", policy=policy)
+
+
+def supervise(session: Session, *, appeal: Appeal, actor: Actor) -> None:
+    """督办: a reminder from the dispatcher (or a leader) to the department."""
+    if actor.role not in (*CENTER_ROLES, Role.LEADER):
+        raise LifecycleError("forbidden", "only dispatchers and leaders send 督办")
+    if Status(appeal.status) not in OPEN:
+        raise LifecycleError("state", "the case is not open")
+    event = record(session, appeal, "supervise", actor, "调度员督办")
+    session.flush()
+    department = session.get(Department, appeal.department_id) if appeal.department_id else None
+    notify(session, appeal=appeal, to=department, message="notify.supervise", cause=f"e{event.id}")
+
+
+def open_cases(session: Session, *, actor: Actor) -> list[Appeal]:
+    """/todo: the department's open cases (all open ones for the center), by deadline."""
+    query = select(Appeal).where(col(Appeal.status).in_([s.value for s in OPEN]))
+    if actor.role is Role.STAFF:
+        query = query.where(Appeal.department_id == actor.department_id)
+    elif actor.role not in (*CENTER_ROLES, Role.LEADER):
+        raise LifecycleError("forbidden", "residents have no to-do list")
+    return list(session.exec(query.order_by(col(Appeal.finish_due_at), col(Appeal.id))))
