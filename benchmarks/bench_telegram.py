@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -301,6 +301,11 @@ def verdict(args: argparse.Namespace, rows: list[tuple[str, str, Result]]) -> No
             print(f"{name}: p99 {r['p99_ms']:.0f} ms at {mode} (target < 100 ms: {met})")
 
 
+def _postgres_from_env() -> str | None:
+    url = os.environ.get("DATABASE_URL", "")
+    return url if url.startswith("postgresql") else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -312,7 +317,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--postgres",
-        default=os.environ.get("DATABASE_URL"),
+        default=_postgres_from_env(),
         help="also measure on this PostgreSQL database (default: $DATABASE_URL)",
     )
     parser.add_argument("--webhook", action="store_true", help="also measure webhook mode")

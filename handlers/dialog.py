@@ -8,6 +8,7 @@ what was actually offered and grants nothing by itself.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import re
@@ -19,22 +20,24 @@ from sqlmodel import Session
 
 from handlers.limits import Limits
 from handlers.messages import ACTION, DISPOSITION, PUBLIC_NOTES, STATUS, t
+from handlers.staff import StaffDesk, is_group
 from handlers.turn import Turn
 from handlers.types import Inbound, Kind, Option, Outbound
 from nlp.types import Urgency
 from storage.db import transaction
 from storage.files import FileRejected, FileStore, StoredFile
-from storage.models import Appeal, Conversation, Person, ProcessedUpdate
+from storage.models import Appeal, Conversation, Person, ProcessedUpdate, Role
 from storage.types import utcnow
 from workflow import service
 from workflow.cards import mask_phone
 from workflow.followup import RATINGS, Policy, transition
 from workflow.lifecycle import OPEN, Action, Actor, LifecycleError, Status, record
-from workflow.service import Classifier, DailyLimitReached
+from workflow.service import Classifier, DailyLimitReached, Draft
 
 log = logging.getLogger(__name__)
 
 PHONE = re.compile(r"^1[3-9]\d{9}$")
+NAME_MAX = 20
 IDLE = "idle"
 DONE, SKIP, CONFIRM, CANCEL = "done", "skip", "confirm", "cancel"
 MENU = ("new", "my", "supplement", "withdraw", "help")
@@ -47,7 +50,8 @@ COMMAND_WORDS = {
     "帮助": "help",
 }
 RATE_PREFIX = "rate:"
-DRAFT_STEPS = frozenset({"describe", "photos", "location", "phone", "confirm"})
+DRAFT_STEPS = frozenset({"describe", "photos", "location", "phone", "name", "confirm", "onsite"})
+ONSITE, SAVED = "onsite", "saved"
 
 
 class Dialog:
@@ -80,7 +84,10 @@ class Dialog:
             "rate": self._rate,
             "rate_reason": self._rate_reason,
             "rate_comment": self._rate_comment,
+            "name": self._name,
+            "onsite": self._onsite,
         }
+        self.staff = StaffDesk(policy=policy, files=files, text_max_chars=limits.text_max_chars)
 
     # -- the turn -----------------------------------------------------------------------
 
@@ -147,8 +154,10 @@ class Dialog:
         if inbound.kind is Kind.BUTTON and inbound.text.startswith(RATE_PREFIX):
             # A rating button from a callback message: valid from any step, checked below.
             self._rate(turn, inbound.text)
-        elif command == "cancel":
+        elif command == "cancel" and not (is_group(turn) and turn.step == IDLE):
             self._cancel(turn)
+        elif self.staff.takes(turn):
+            self.staff.handle(turn)
         elif inbound.kind is Kind.BUTTON and command is None and turn.choice() is None:
             # A stale or forged button: it grants nothing; say so and ask again.
             turn.say(t("option_expired"))
@@ -197,6 +206,7 @@ class Dialog:
             "my": self._list_mine,
             "supplement": self._begin_supplement,
             "withdraw": self._begin_withdraw,
+            "report": self._begin_report,
         }
         starter = starters.get(command)
         if starter is None:
@@ -222,7 +232,10 @@ class Dialog:
             return
         inbound = turn.inbound
         if inbound.kind is Kind.TEXT and len(inbound.text.strip()) >= self.limits.text_min_chars:
-            turn.goto("describe")
+            if inbound.forwarded and turn.person.role == Role.GRID_WORKER:
+                self._begin_report(turn, prompt=False)
+            else:
+                turn.goto("describe")
             self._describe(turn)
             return
         self._menu(turn)
@@ -232,6 +245,16 @@ class Dialog:
     def _begin_appeal(self, turn: Turn) -> None:
         turn.goto("describe")
         self._prompt(turn)
+
+    def _begin_report(self, turn: Turn, *, prompt: bool = True) -> None:
+        """A grid worker's field report: the same form, their grid, maybe for a resident."""
+        if turn.person.role != Role.GRID_WORKER:
+            turn.say(t("grid.only"))
+            return
+        turn.goto("describe", grid_report=True)
+        turn.keep(Draft(grid=turn.person.grid))
+        if prompt:
+            self._prompt(turn)
 
     def _prompt(self, turn: Turn) -> None:
         """Ask for what the current step needs."""
@@ -249,8 +272,12 @@ class Dialog:
             turn.say(t("ask.location"), Option(t("option.skip"), SKIP), request_location=True)
         elif step == "phone":
             self._ask_phone(turn)
+        elif step == "name":
+            turn.say(t("grid.ask_name"), Option(t("option.skip"), SKIP))
         elif step == "confirm":
             self._summary(turn)
+        elif step == ONSITE:
+            turn.say(t("grid.ask_onsite"), Option(t("option.cancel"), CANCEL))
 
     def _text_problem(self, inbound: Inbound, min_chars: int) -> str | None:
         if inbound.kind not in (Kind.TEXT, Kind.BUTTON):
@@ -335,18 +362,25 @@ class Dialog:
         self._advance(turn, "phone")
 
     def _ask_phone(self, turn: Turn) -> None:
+        if turn.data.get("grid_report"):
+            turn.say(t("grid.ask_phone"), Option(t("option.skip"), SKIP))
+            return
         saved = turn.person.phone
         text = t("ask.phone")
         options = [Option(t("option.cancel"), CANCEL)]
         if saved:
             text += t("ask.phone.saved", phone=mask_phone(saved))
-            options.insert(0, Option(t("option.use_phone", phone=mask_phone(saved)), "saved"))
+            options.insert(0, Option(t("option.use_phone", phone=mask_phone(saved)), SAVED))
         turn.say(text, *options, request_contact=True)
 
     def _phone(self, turn: Turn) -> None:
         inbound = turn.inbound
         picked = turn.choice()
-        if picked == "saved" and turn.person.phone:
+        grid_report = bool(turn.data.get("grid_report"))
+        if grid_report and picked == SKIP:
+            self._advance(turn, "confirm")
+            return
+        if picked == SAVED and turn.person.phone and not grid_report:
             phone = turn.person.phone
         elif inbound.kind is Kind.CONTACT:
             if not inbound.own_contact:
@@ -368,6 +402,19 @@ class Dialog:
         draft = turn.draft
         draft.phone = phone
         turn.keep(draft)
+        self._advance(turn, "name" if grid_report else "confirm")
+
+    def _name(self, turn: Turn) -> None:
+        inbound = turn.inbound
+        draft = turn.draft
+        if turn.choice() != SKIP:
+            name = inbound.text.strip() if inbound.kind is Kind.TEXT else ""
+            if not name or len(name) > NAME_MAX:
+                turn.say(t("grid.bad_name", max=NAME_MAX))
+                self._prompt(turn)
+                return
+            draft.resident_name = name
+            turn.keep(draft)
         self._advance(turn, "confirm")
 
     def _summary(self, turn: Turn) -> None:
@@ -377,35 +424,104 @@ class Dialog:
             if draft.latitude is not None and draft.longitude is not None
             else t("place.none")
         )
-        turn.say(
-            t(
-                "summary",
-                text=draft.text,
-                photos=len(draft.photos),
-                place=place,
-                phone=mask_phone(draft.phone),
-            ),
-            Option(t("option.confirm"), CONFIRM),
-            Option(t("option.cancel"), CANCEL),
+        text = t(
+            "summary",
+            text=draft.text,
+            photos=len(draft.photos),
+            place=place,
+            phone=mask_phone(draft.phone),
         )
+        options = [Option(t("option.confirm"), CONFIRM)]
+        if turn.data.get("grid_report"):
+            text += "\n" + t("grid.summary", name=draft.resident_name or t("place.none"))
+            options.append(Option(t("option.onsite"), ONSITE))
+        else:
+            for appeal in service.similar_open(
+                turn.session,
+                draft=draft,
+                classifier=self.classifier,
+                resident=turn.person,
+                days=self.policy.triage.duplicate_days,
+            ):
+                text += "\n" + t(
+                    "similar.found", number=appeal.number, status=STATUS[appeal.status]
+                )
+                options.append(
+                    Option(t("option.follow", number=appeal.number), f"follow:{appeal.number}")
+                )
+        options.append(Option(t("option.cancel"), CANCEL))
+        turn.say(text, *options)
 
     def _confirm(self, turn: Turn) -> None:
-        picked = turn.choice()
+        picked = turn.choice() or ""
         if picked == CANCEL:
             self._cancel(turn)
-            return
-        if picked != CONFIRM:
+        elif picked == ONSITE:
+            turn.step = ONSITE
+            self._prompt(turn)
+        elif picked.startswith("follow:"):
+            self._follow(turn, picked.removeprefix("follow:"))
+        elif picked == CONFIRM:
+            self._submit(turn)
+        else:
             turn.say(t("bad.choice"))
             self._prompt(turn)
+
+    def _follow(self, turn: Turn, number: str) -> None:
+        appeal = service.case_by_number(turn.session, number)
+        if appeal is None or Status(appeal.status) not in OPEN:
+            turn.say(t("case.gone"))
+            self._prompt(turn)
             return
+        service.follow(turn.session, resident=turn.person, appeal=appeal)
+        turn.goto(IDLE)
+        turn.say(t("similar.following", number=appeal.number))
+
+    def _onsite(self, turn: Turn) -> None:
+        """已现场处置: a photo of the result, then what was done; the case is filed resolved."""
+        inbound = turn.inbound
+        if inbound.kind is Kind.PHOTO:
+            photo = self._store_photo(turn)
+            if photo is not None:
+                turn.data["onsite_photos"] = [
+                    *turn.data.get("onsite_photos", []),
+                    dataclasses.asdict(photo),
+                ]
+                turn.say(t("grid.onsite_photo"), Option(t("option.cancel"), CANCEL))
+            return
+        if not turn.data.get("onsite_photos"):
+            turn.say(t("grid.onsite_needs_photo"))
+            self._prompt(turn)
+            return
+        problem = self._text_problem(inbound, 1)
+        if problem is not None:
+            turn.say(problem)
+            self._prompt(turn)
+            return
+        draft = turn.draft
+        draft.photos += [StoredFile(**photo) for photo in turn.data["onsite_photos"]]
+        turn.keep(draft)
+        self._submit(turn, on_spot_result=inbound.text.strip())
+
+    def _submit(self, turn: Turn, *, on_spot_result: str | None = None) -> None:
+        draft = turn.draft
+        grid_report = bool(turn.data.get("grid_report"))
+        session = turn.session
         try:
+            resident = (
+                service.resident_for_report(session, reporter=turn.person, draft=draft)
+                if grid_report
+                else turn.person
+            )
             submitted = service.submit(
-                turn.session,
-                resident=turn.person,
+                session,
+                resident=resident,
                 channel=turn.inbound.channel,
-                draft=turn.draft,
+                draft=draft,
                 classifier=self.classifier,
                 policy=self.policy,
+                reporter=turn.person if grid_report else None,
+                on_spot_result=on_spot_result,
             )
         except DailyLimitReached:
             turn.say(t("bad.daily_limit", limit=self.policy.appeals_per_day))

@@ -30,6 +30,7 @@ class Inbound:
     address: str | None = None  # venue/label that came with a location
     phone: str | None = None  # shared contact
     own_contact: bool = True  # the shared contact is the sender's own
+    forwarded: bool = False  # forwarded from someone else (a grid worker passing a message on)
     message_id: str | None = None
 
 

@@ -163,6 +163,14 @@ class ProcessedUpdate(SQLModel, table=True):
     created_at: dt.datetime = _time(default_factory=utcnow)
 
 
+class Follower(SQLModel, table=True):
+    """A resident who chose to follow an existing case instead of filing a duplicate."""
+
+    appeal_id: int = Field(foreign_key="appeal.id", primary_key=True)
+    person_id: int = Field(foreign_key="person.id", primary_key=True)
+    created_at: dt.datetime = _time(default_factory=utcnow)
+
+
 class Invite(SQLModel, table=True):
     """A one-time code that binds a person (or a department's group chat) to a role."""
 

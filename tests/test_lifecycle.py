@@ -38,7 +38,13 @@ def _person(session: Session, role: Role, department: Department | None = None) 
     return person
 
 
-def _appeal(session: Session, status: Status, resident: Person, department: Department) -> Appeal:
+def _appeal(
+    session: Session,
+    status: Status,
+    resident: Person,
+    department: Department,
+    reporter: Person | None = None,
+) -> Appeal:
     appeal = Appeal(
         number=f"SQ20261123-{len(session.exec(select(Appeal)).all()) + 1:04d}",
         status=status.value,
@@ -48,6 +54,7 @@ def _appeal(session: Session, status: Status, resident: Person, department: Depa
         category="城乡建设",
         disposition="referral",
         department_id=department.id,
+        reporter_id=reporter.id if reporter else None,
     )
     session.add(appeal)
     session.flush()
@@ -98,8 +105,10 @@ def test_every_legal_transition_moves_and_records(
     transition = TRANSITIONS[action]
     resident, department = world["resident"], world["department"]
     assert isinstance(resident, Person) and isinstance(department, Department)
+    reporter = world["grid_worker"]
+    assert isinstance(reporter, Person)
     for role in sorted(transition.roles):
-        appeal = _appeal(session, source, resident, department)
+        appeal = _appeal(session, source, resident, department, reporter)
         event = apply(session, appeal, action, _actor_for(role, world), "理由或结果说明")
         assert appeal.status == transition.target
         assert (event.action, event.from_status, event.to_status) == (
@@ -199,3 +208,18 @@ def test_reopen_counts_重办(session: Session, world: dict[str, object]) -> Non
     apply(session, appeal, Action.REOPEN, Actor.of(resident), "又坏了")
     assert appeal.reopen_count == 2
     assert appeal.status == Status.REOPENED
+
+
+def test_a_grid_worker_resolves_only_their_own_reports(
+    session: Session, world: dict[str, object]
+) -> None:
+    resident, department, worker = world["resident"], world["department"], world["grid_worker"]
+    assert isinstance(resident, Person) and isinstance(department, Department)
+    assert isinstance(worker, Person)
+    someone_elses = _appeal(session, Status.ASSIGNED, resident, department)
+    with pytest.raises(LifecycleError) as raised:
+        apply(session, someone_elses, Action.RESOLVE, Actor.of(worker), "已处理")
+    assert raised.value.code == "forbidden"
+    own = _appeal(session, Status.ASSIGNED, resident, department, worker)
+    apply(session, own, Action.RESOLVE, Actor.of(worker), "现场已清理")
+    assert own.status == Status.RESOLVED

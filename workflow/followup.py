@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from storage.models import Appeal, AppealEvent, Department, Outbox, Person, Role, Timer
+from storage.models import Appeal, AppealEvent, Department, Follower, Outbox, Person, Role, Timer
 from storage.types import utcnow
 from workflow.calendar import WorkCalendar
 from workflow.cards import case_card, staff_options
@@ -238,12 +238,15 @@ RESIDENT_MESSAGES = {
 def _tell_resident(
     session: Session, appeal: Appeal, action: Action, event: AppealEvent, note: str | None
 ) -> None:
+    """The resident, and whoever follows the case, hear of what matters to them."""
     message = RESIDENT_MESSAGES.get(action)
     if message is None:
         return
     department = session.get(Department, appeal.department_id) if appeal.department_id else None
     params = {"note": note or "", "department": department.name if department else ""}
-    resident = session.get(Person, appeal.resident_id)
-    notify(
-        session, appeal=appeal, to=resident, message=message, params=params, cause=f"e{event.id}"
-    )
+    followers = session.exec(select(Follower.person_id).where(Follower.appeal_id == appeal.id))
+    for person_id in [appeal.resident_id, *followers]:
+        person = session.get(Person, person_id)
+        notify(
+            session, appeal=appeal, to=person, message=message, params=params, cause=f"e{event.id}"
+        )

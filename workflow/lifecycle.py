@@ -71,7 +71,9 @@ TRANSITIONS: dict[Action, Transition] = {
     Action.RETURN: Transition(
         frozenset({S.DISPATCHED, S.SIGNED, S.REOPENED}), S.RETURNED, frozenset({R.STAFF}), True
     ),
-    Action.RESOLVE: Transition(frozenset({S.SIGNED, S.ASSIGNED}), S.RESOLVED, HANDLERS, True),
+    Action.RESOLVE: Transition(
+        frozenset({S.SIGNED, S.ASSIGNED}), S.RESOLVED, HANDLERS | {R.GRID_WORKER}, True
+    ),
     Action.RATE: Transition(frozenset({S.RESOLVED}), S.RATED, frozenset({R.RESIDENT})),
     Action.CLOSE: Transition(frozenset({S.RESOLVED}), S.CLOSED, CENTER),
     Action.REOPEN: Transition(
@@ -120,14 +122,24 @@ def _check_actor(appeal: Appeal, action: Action, actor: Actor) -> None:
         raise LifecycleError("forbidden", "a resident may act only on their own appeal")
     if actor.role == Role.STAFF and actor.department_id != appeal.department_id:
         raise LifecycleError("forbidden", "staff may act only on their department's appeals")
+    if actor.role == Role.GRID_WORKER and actor.person_id != appeal.reporter_id:
+        raise LifecycleError("forbidden", "a grid worker may act only on their own reports")
+
+
+def check(appeal: Appeal, action: Action, actor: Actor) -> None:
+    """Raise LifecycleError unless `actor` may `action` the appeal in its current status."""
+    current = Status(appeal.status)
+    if current not in TRANSITIONS[action].sources:
+        raise LifecycleError("state", f"cannot {action} an appeal that is {current}")
+    _check_actor(appeal, action, actor)
 
 
 def allowed(appeal: Appeal, action: Action, actor: Actor) -> bool:
     try:
-        _check_actor(appeal, action, actor)
+        check(appeal, action, actor)
     except LifecycleError:
         return False
-    return Status(appeal.status) in TRANSITIONS[action].sources
+    return True
 
 
 def apply(
@@ -136,9 +148,7 @@ def apply(
     """Move the appeal along one declared transition and append its ledger event."""
     transition = TRANSITIONS[action]
     current = Status(appeal.status)
-    if current not in transition.sources:
-        raise LifecycleError("state", f"cannot {action} an appeal that is {current}")
-    _check_actor(appeal, action, actor)
+    check(appeal, action, actor)
     if transition.needs_note and not (note and note.strip()):
         raise LifecycleError("note", f"{action} needs a reason or result")
     if action is Action.REOPEN:

@@ -15,8 +15,9 @@ from sqlmodel import Session, col, func, select
 
 from nlp.types import CategorySpec, Classification, Disposition
 from storage.files import StoredFile
-from storage.models import Appeal, AppealEvent, Attachment, Department, Person
+from storage.models import Appeal, AppealEvent, Attachment, Department, Follower, Person
 from storage.types import utcnow
+from workflow.duplicates import likely_duplicates
 from workflow.duty import alert
 from workflow.followup import Policy, set_deadlines, transition
 from workflow.lifecycle import OPEN, SYSTEM, Action, Actor, LifecycleError, Status, record
@@ -45,6 +46,7 @@ class Draft:
     address: str | None = None
     phone: str | None = None
     grid: str | None = None
+    resident_name: str | None = None  # a grid worker's report on behalf of a resident
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,9 @@ def submit(
     classifier: Classifier,
     policy: Policy,
     reporter: Person | None = None,
+    on_spot_result: str | None = None,
 ) -> Submitted:
+    """File an appeal; a grid worker's (`reporter`) may already be handled on the spot."""
     now = utcnow()
     today = policy.calendar.local_day(now)
     day_start = dt.datetime.combine(today, dt.time(), tzinfo=policy.calendar.zone)
@@ -187,7 +191,14 @@ def submit(
     if draft.phone and resident.phone != draft.phone:
         resident.phone = draft.phone
         session.add(resident)
-    department = _route(session, appeal, result, policy)
+    if on_spot_result is not None and reporter is not None:
+        transition(session, appeal, Action.ASSIGN, SYSTEM, policy=policy)
+        transition(
+            session, appeal, Action.RESOLVE, Actor.of(reporter), on_spot_result, policy=policy
+        )
+        department = None
+    else:
+        department = _route(session, appeal, result, policy)
     alert(session, appeal, policy, now=now, cause=f"submit{appeal.id}")
     reply_due = None if appeal.status == Status.ANSWERED else appeal.reply_due_at
     return Submitted(appeal, result, department.name if department else None, reply_due)
@@ -204,6 +215,48 @@ def _attach(session: Session, appeal: Appeal, photo: StoredFile) -> None:
             mime=photo.mime,
         )
     )
+
+
+def resident_for_report(session: Session, *, reporter: Person, draft: Draft) -> Person:
+    """Whom a grid worker's report concerns: the resident known by phone, or themselves."""
+    if not draft.phone:
+        return reporter
+    resident = person_for(session, channel="phone", external_id=draft.phone)
+    resident.phone = draft.phone
+    resident.name = draft.resident_name or resident.name
+    session.add(resident)
+    return resident
+
+
+def similar_open(
+    session: Session, *, draft: Draft, classifier: Classifier, resident: Person, days: int
+) -> list[Appeal]:
+    """Open cases that look like the problem being filed (same resident, or nearby)."""
+    result = classifier.classify(draft.text, township=draft.grid)
+    probe = Appeal(
+        number="",
+        status=Status.SUBMITTED.value,
+        channel="",
+        resident_id=resident.id or 0,
+        text=draft.text,
+        category=result.category,
+        disposition=result.disposition.value,
+        keywords=list(result.keywords),
+        address=draft.address,
+        latitude=draft.latitude,
+        longitude=draft.longitude,
+        grid=draft.grid,
+    )
+    found = likely_duplicates(session, probe, now=utcnow(), days=days)
+    return [appeal for appeal in found if Status(appeal.status) in OPEN]
+
+
+def follow(session: Session, *, resident: Person, appeal: Appeal) -> None:
+    """Follow an existing case instead of filing the same problem again."""
+    assert resident.id is not None and appeal.id is not None  # noqa: S101 - stored rows
+    if session.get(Follower, (appeal.id, resident.id)) is None:
+        session.add(Follower(appeal_id=appeal.id, person_id=resident.id))
+        record(session, appeal, "follow", Actor.of(resident), "另一位群众反映了同一问题")
 
 
 def appeals_of(session: Session, *, resident: Person, limit: int = 10) -> list[Appeal]:
@@ -223,6 +276,10 @@ def open_appeals_of(session: Session, *, resident: Person) -> list[Appeal]:
         .order_by(col(Appeal.created_at).desc(), col(Appeal.id).desc())
     )
     return list(session.exec(query))
+
+
+def case_by_number(session: Session, number: str) -> Appeal | None:
+    return session.exec(select(Appeal).where(Appeal.number == number)).first()
 
 
 def own_appeal(session: Session, *, resident: Person, number: str) -> Appeal | None:

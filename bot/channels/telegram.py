@@ -251,6 +251,7 @@ class TelegramChannel:
             .job_queue(None)
             .concurrent_updates(False)  # the handler only files updates into lanes
             .connection_pool_size(int(os.environ.get("TGPOOL", "256")))
+            .pool_timeout(30.0)
         )
         if webhook:
             builder = builder.updater(None)

@@ -1,4 +1,4 @@
-"""staff side: invites, whistleblowing, extensions, suggested departments
+"""staff side: invites, followers, whistleblowing, extensions, suggested departments
 
 Revision ID: 0002
 Revises: 0001
@@ -20,6 +20,15 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "follower",
+        sa.Column("appeal_id", sa.Integer(), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("created_at", storage.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["appeal_id"], ["appeal.id"]),
+        sa.ForeignKeyConstraint(["person_id"], ["person.id"]),
+        sa.PrimaryKeyConstraint("appeal_id", "person_id"),
+    )
     op.create_table(
         "invite",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -55,3 +64,4 @@ def downgrade() -> None:
         batch_op.drop_column("whistleblowing")
 
     op.drop_table("invite")
+    op.drop_table("follower")
