@@ -12,10 +12,11 @@ from sqlmodel import Session
 from bot.settings import Secrets, Settings
 from handlers.dialog import Dialog
 from nlp.classifier import Classifier
-from storage.db import ensure_schema, make_engine, session_factory, sqlite_url
+from storage.db import ensure_schema, make_engine, session_factory, sqlite_url, transaction
 from storage.files import FileStore
 from workflow.calendar import WorkCalendar
 from workflow.followup import Policy
+from workflow.service import ensure_departments
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ def build(settings: Settings, secrets: Secrets, classifier: Classifier | None = 
     engine = make_engine(database_url(settings, secrets))
     ensure_schema(engine)
     sessions = session_factory(engine)
+    with transaction(sessions) as session:
+        ensure_departments(session, [(d.name, d.kind) for d in settings.departments])
     calendar = WorkCalendar(settings.calendar, settings.center.timezone)
     policy = Policy(settings.sla, calendar, settings.follow_up, settings.limits.appeals_per_day)
     files = FileStore(settings.storage.data_dir / "attachments", settings.limits.photo_max_bytes)

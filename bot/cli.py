@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sqlmodel import select
 from starlette.routing import BaseRoute
 
 from bot.app import App, build, build_classifier, configure_logging, database_url
@@ -27,10 +28,14 @@ from nlp import commands as nlp_commands
 from scheduler.clock import start_clock
 from scheduler.outbox import Sender
 from scheduler.reports import PERIODS, build_report, format_text
-from storage.db import SchemaOutdated, make_engine, upgrade
+from storage.db import SchemaOutdated, make_engine, transaction, upgrade
+from storage.models import Department, Role
 from storage.types import utcnow
+from workflow import staff
+from workflow.lifecycle import LifecycleError
 
 log = logging.getLogger(__name__)
+NO_INVITE = (Role.RESIDENT, Role.SYSTEM)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     classify = commands.add_parser("classify", help="classify texts (one per line, or JSONL)")
     classify.add_argument("file", nargs="?", type=Path, help="input file (default: stdin)")
     classify.add_argument("--categories", help="comma-separated candidate categories")
+
+    invite = commands.add_parser("invite", help="one-time codes that bind staff to roles")
+    invite.add_argument("--role", choices=[r.value for r in Role if r not in NO_INVITE])
+    invite.add_argument("--department", help="the department (staff, or a department group)")
+    invite.add_argument("--grid", help="the grid code (grid workers)")
+    invite.add_argument("--list", action="store_true", help="list the codes and their use")
+    invite.add_argument("--revoke", metavar="CODE", help="revoke an unused code")
 
     wechat = commands.add_parser("wechat", help="the WeChat official account")
     wechat.add_argument("action", choices=["menu"], help="create the account's menu")
@@ -140,6 +152,42 @@ def _clock(app: App, senders: Mapping[str, Sender]) -> Iterator[None]:
         clock.shutdown(wait=False)
 
 
+def _invite(settings: Settings, args: argparse.Namespace) -> int:
+    app = build(settings, load_secrets())
+    with transaction(app.sessions) as session:
+        if args.list:
+            names = {d.id: d.name for d in session.exec(select(Department))}
+            for row in staff.invites(session):
+                state = (
+                    "revoked"
+                    if row.revoked
+                    else f"used by {row.used_by}"
+                    if row.used_at
+                    else "unused"
+                )
+                where = names.get(row.department_id, "") or row.grid or ""
+                print(f"{row.code}  {row.role:12} {where:12} {state}")
+            return 0
+        if args.revoke:
+            if staff.revoke(session, code=args.revoke.strip().upper()):
+                print(f"revoked {args.revoke}")
+                return 0
+            print(f"appealbot: no unused code {args.revoke}", file=sys.stderr)
+            return 1
+        if args.role is None:
+            print("appealbot: invite needs --role, --list or --revoke", file=sys.stderr)
+            return 2
+        try:
+            code = staff.create_invite(
+                session, role=Role(args.role), department=args.department, grid=args.grid
+            )
+        except LifecycleError as exc:
+            print(f"appealbot: {exc}", file=sys.stderr)
+            return 2
+    print(code)
+    return 0
+
+
 def _report(settings: Settings, args: argparse.Namespace) -> int:
     app = build(settings, load_secrets())
     with app.sessions() as session:
@@ -171,6 +219,8 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     if args.command == "report":
         return _report(settings, args)
+    if args.command == "invite":
+        return _invite(settings, args)
     if args.command == "wechat":
         try:
             menu = create_menu(build_api(settings.channels.wechat, load_secrets()))

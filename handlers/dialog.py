@@ -218,6 +218,9 @@ class Dialog:
         turn.goto(IDLE)
         if with_help:
             turn.say(t("help"))
+        calendar = self.policy.calendar
+        if not calendar.is_workday(calendar.local_day(utcnow())):
+            turn.say(t("weekend.greeting"))
         turn.say(
             t("welcome", center=self.center),
             *(Option(t(f"menu.{name}"), name) for name in MENU),

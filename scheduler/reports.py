@@ -1,7 +1,8 @@
 """Daily, weekly and monthly reports: intake, 办结率, 按期办结率, 响应率, 满意率, 化解率, overdue.
 
-A report covers received appeals in a period of local time: `day` is today so far, `week`
-the last complete Monday-Sunday week, `month` the last complete calendar month. Rates are
+A report covers received appeals in a period of local time: `day` is today so far (on the
+first working day after days off, those days too: the weekend ledger), `week` the last
+complete Monday-Sunday week, `month` the last complete calendar month. Rates are
 None when their denominator is empty.
 """
 
@@ -37,7 +38,10 @@ def period_bounds(
 ) -> tuple[dt.datetime, dt.datetime]:
     today = calendar.local_day(now)
     if period == "day":
+        # The first working day after days off also covers them (周末民情台账).
         start, end = today, today + dt.timedelta(days=1)
+        while calendar.is_workday(today) and not calendar.is_workday(start - dt.timedelta(days=1)):
+            start -= dt.timedelta(days=1)
     elif period == "week":
         end = today - dt.timedelta(days=today.weekday())
         start = end - dt.timedelta(days=7)

@@ -80,6 +80,15 @@ def person_for(
     return person
 
 
+def ensure_departments(session: Session, departments: Sequence[tuple[str, str]]) -> None:
+    """Create the configured departments (name, kind) that the database does not have yet."""
+    known = {d.name: d for d in session.exec(select(Department))}
+    for name, kind in departments:
+        department = known.get(name) or Department(name=name)
+        department.kind = kind
+        session.add(department)
+
+
 def department_named(session: Session, name: str) -> Department:
     department = session.exec(select(Department).where(Department.name == name)).first()
     if department is None:
