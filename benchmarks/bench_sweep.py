@@ -23,7 +23,7 @@ from storage.models import Appeal, Department, Person, Timer
 from storage.types import utcnow
 from workflow.calendar import WorkCalendar
 from workflow.followup import Policy
-from workflow.policy import CalendarConfig, FollowUp, SlaConfig
+from workflow.policy import CalendarConfig, Duty, FollowUp, SlaConfig, Triage
 
 APPEALS = 1000
 
@@ -105,7 +105,14 @@ def _fill(url: str, pending: int, due: int) -> Sweeper:
         ]
         for start in range(0, len(rows), 10_000):
             connection.execute(insert(Timer), rows[start : start + 10_000])
-    policy = Policy(SlaConfig(), WorkCalendar(CalendarConfig(), "Asia/Shanghai"), FollowUp(), 10)
+    policy = Policy(
+        sla=SlaConfig(),
+        calendar=WorkCalendar(CalendarConfig(), "Asia/Shanghai"),
+        follow_up=FollowUp(),
+        appeals_per_day=10,
+        duty=Duty(),
+        triage=Triage(),
+    )
     return Sweeper(session_factory(engine), policy)
 
 

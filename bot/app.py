@@ -54,7 +54,14 @@ def build(settings: Settings, secrets: Secrets, classifier: Classifier | None = 
     with transaction(sessions) as session:
         ensure_departments(session, [(d.name, d.kind) for d in settings.departments])
     calendar = WorkCalendar(settings.calendar, settings.center.timezone)
-    policy = Policy(settings.sla, calendar, settings.follow_up, settings.limits.appeals_per_day)
+    policy = Policy(
+        sla=settings.sla,
+        calendar=calendar,
+        follow_up=settings.follow_up,
+        appeals_per_day=settings.limits.appeals_per_day,
+        duty=settings.duty,
+        triage=settings.triage,
+    )
     files = FileStore(settings.storage.data_dir / "attachments", settings.limits.photo_max_bytes)
     dialog = Dialog(
         sessions=sessions,

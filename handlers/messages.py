@@ -149,6 +149,7 @@ MESSAGES: dict[str, str] = {
     "staff.ask.resolve": "请发送诉求 {number} 的办理结果（文字，将告知群众）；如有现场照片可先发送。",
     "staff.ask.extend_days": "诉求 {number} 需要延期几个工作日？请回复1～30的数字。",
     "staff.ask.extend_reason": "请说明延期理由。",
+    "staff.ask.route": "请回复诉求 {number} 的承办部门名称：{names}",
     "staff.ask.merge": "请回复诉求 {number} 要并入的原诉求编号（如 SQ20261123-0001）。",
     "staff.need_text": "请用文字回复（{max}字以内），或回复“取消”。",
     "staff.photo_received": "已收到照片，请继续发送办理结果文字。",

@@ -16,13 +16,20 @@ from storage.files import FileRejected, FileStore
 from storage.models import Appeal, Attachment
 from storage.types import utcnow
 from workflow import staff
-from workflow.cards import FLAG, local_deadline
+from workflow.cards import FLAG, local_deadline, staff_options
 from workflow.followup import Policy, deadline_flag
 from workflow.lifecycle import Action, Actor, LifecycleError, check
 
 COMMANDS = frozenset({"join", "bind", "todo"})
 STEPS = frozenset(
-    {"staff_return", "staff_resolve", "staff_extend_days", "staff_extend_reason", "staff_merge"}
+    {
+        "staff_return",
+        "staff_resolve",
+        "staff_extend_days",
+        "staff_extend_reason",
+        "staff_merge",
+        "staff_route",
+    }
 )
 IDLE = "idle"
 CANCEL = "cancel"
@@ -43,6 +50,7 @@ class StaffDesk:
             "resolve": self._begin_resolve,
             "extend": self._begin_extend,
             "route": self._route,
+            "route_other": self._begin_route,
             "urgent": self._urgent,
             "merge": self._begin_merge,
             "ext_ok": self._extension,
@@ -55,6 +63,7 @@ class StaffDesk:
             "staff_extend_days": self._extend_days,
             "staff_extend_reason": self._extend_reason,
             "staff_merge": self._merge,
+            "staff_route": self._route_typed,
         }
 
     def takes(self, turn: Turn) -> bool:
@@ -143,7 +152,8 @@ class StaffDesk:
 
     def _sign(self, turn: Turn, appeal: Appeal, _: str) -> None:
         staff.sign(turn.session, appeal=appeal, actor=self._actor(turn), policy=self.policy)
-        turn.say(t("staff.signed", number=appeal.number))
+        remaining = [Option(label, value) for label, value in staff_options(appeal)[1:]]
+        turn.say(t("staff.signed", number=appeal.number), *remaining)
 
     def _begin_return(self, turn: Turn, appeal: Appeal, _: str) -> None:
         check(appeal, Action.RETURN, self._actor(turn))
@@ -173,6 +183,23 @@ class StaffDesk:
             policy=self.policy,
         )
         turn.say(t("staff.routed", number=appeal.number, department=department))
+
+    def _begin_route(self, turn: Turn, appeal: Appeal, _: str) -> None:
+        if self._actor(turn).role not in staff.CENTER_ROLES:
+            raise LifecycleError("forbidden", "dispatchers only")
+        names = "、".join(staff.department_names(turn.session))
+        turn.goto("staff_route", number=appeal.number)
+        turn.say(
+            t("staff.ask.route", number=appeal.number, names=names),
+            Option(t("option.cancel"), CANCEL),
+        )
+
+    def _route_typed(self, turn: Turn) -> None:
+        department = self._text(turn)
+        if department is None:
+            return
+        self._route(turn, self._case_in_step(turn), department)
+        turn.goto(IDLE)
 
     def _urgent(self, turn: Turn, appeal: Appeal, _: str) -> None:
         staff.mark_urgent(turn.session, appeal=appeal, actor=self._actor(turn))

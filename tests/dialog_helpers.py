@@ -5,9 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlmodel import Session
+
 from bot.channels.console import parse_line, render
 from handlers.dialog import Dialog
 from handlers.types import Inbound, Kind, Outbound
+from storage.models import Department
+from workflow.service import department_named
 
 # Smallest valid PNG header plus padding: the store checks content, not the file name.
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
@@ -46,3 +50,12 @@ def write_png(directory: Path) -> Path:
     path = directory / "photo.png"
     path.write_bytes(PNG)
     return path
+
+
+def bound(session: Session, name: str, chat_id: str | None = None) -> Department:
+    """The configured department `name`, its chat bound to the console `chat_id` if given."""
+    department = department_named(session, name)
+    if chat_id is not None:
+        department.chat_channel, department.chat_id = "console", chat_id
+        session.add(department)
+    return department

@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 
 from bot.app import App
 from storage.models import Appeal, AppealEvent, Department, Person, Role
+from tests.dialog_helpers import bound
 from workflow.lifecycle import (
     SYSTEM,
     TRANSITIONS,
@@ -63,10 +64,8 @@ def _appeal(
 
 @pytest.fixture
 def world(session: Session) -> dict[str, object]:
-    department = Department(name="住建局")
-    other = Department(name="交通运输局")
-    session.add_all([department, other])
-    session.flush()
+    department = bound(session, "住建局")
+    other = bound(session, "交通运输局")
     resident = _person(session, Role.RESIDENT)
     return {
         "department": department,

@@ -14,6 +14,7 @@ from scheduler.reports import build_report, format_text, look_back, period_bound
 from storage.db import transaction
 from storage.models import Appeal, Department, Outbox, Person, Role
 from storage.types import utcnow
+from tests.dialog_helpers import bound
 from workflow import service
 from workflow.followup import transition
 from workflow.lifecycle import SYSTEM, Action, Actor, Status
@@ -60,12 +61,8 @@ def test_a_week_of_cases(app: App) -> None:
     policy = app.dialog.policy
     with time_machine.travel(_at(16), tick=False) as clock:
         with transaction(app.sessions) as session:
-            roads = Department(name="住建局", chat_channel="console", chat_id="dept")
-            center = Department(
-                name="综治中心", kind="center", chat_channel="console", chat_id="center"
-            )
-            session.add_all([roads, center])
-            session.flush()
+            roads = bound(session, "住建局", "dept")
+            bound(session, "综治中心", "center")
             staff = _staff(session, roads)
             on_time = _referral(app, session, "城乡建设", roads)
             late = _referral(app, session, "城乡建设", roads)
@@ -122,9 +119,7 @@ def test_monthly_look_back_chases_open_cases_and_reopens_dissatisfied_ones(app: 
     policy = app.dialog.policy
     with time_machine.travel(_at(10), tick=False) as clock:
         with transaction(app.sessions) as session:
-            roads = Department(name="住建局", chat_channel="console", chat_id="dept")
-            session.add(roads)
-            session.flush()
+            roads = bound(session, "住建局", "dept")
             staff = _staff(session, roads)
             still_open = _referral(app, session, "城乡建设", roads)
             unhappy = _referral(app, session, "城乡建设", roads)

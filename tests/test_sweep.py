@@ -16,8 +16,8 @@ from handlers.types import Kind
 from scheduler.outbox import render
 from scheduler.sweep import Sweeper
 from storage.db import transaction
-from storage.models import Appeal, AppealEvent, Department, Outbox, Person, Role, Timer
-from tests.dialog_helpers import Resident
+from storage.models import Appeal, AppealEvent, Outbox, Person, Role, Timer
+from tests.dialog_helpers import Resident, bound
 from workflow.followup import transition
 from workflow.lifecycle import SYSTEM, Action, Actor, Status
 
@@ -43,17 +43,11 @@ def _file(app: App, resident: Resident) -> str:
     )
     with transaction(app.sessions) as session:
         appeal = session.exec(select(Appeal)).one()
-        department = session.exec(select(Department).where(Department.name == "住建局")).first()
-        if department is None:
-            department = Department(name="住建局")
-        department.chat_channel, department.chat_id = "console", "dept-chat"
-        session.add(department)
-        center = Department(
-            name="综治中心", kind="center", chat_channel="console", chat_id="center"
-        )
+        department = bound(session, "住建局", "dept-chat")
+        bound(session, "综治中心", "center")
         leader = Person(channel="console", external_id="leader", chat_id="leader", role="leader")
         staff = Person(channel="console", external_id="staff", role="staff")
-        session.add_all([center, leader, staff])
+        session.add_all([leader, staff])
         session.flush()
         staff.department_id = department.id
         if appeal.status != Status.DISPATCHED:
@@ -242,13 +236,7 @@ def _file_more(app: App, resident: Resident) -> None:
     )
     with transaction(app.sessions) as session:
         for appeal in session.exec(select(Appeal).where(Appeal.status != "dispatched")):
-            department = session.exec(
-                select(Department).where(Department.name == "住建局")
-            ).first()
-            if department is None:
-                department = Department(name="住建局")
-                session.add(department)
-                session.flush()
+            department = bound(session, "住建局")
             appeal.disposition, appeal.status, appeal.department_id = (
                 "referral",
                 "submitted",

@@ -7,7 +7,7 @@ the same transaction, writes the timer and outbox rows that follow from it.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlmodel import Session, select
@@ -163,8 +163,8 @@ class Policy:
     calendar: WorkCalendar
     follow_up: FollowUp
     appeals_per_day: int
-    duty: Duty = field(default_factory=Duty)
-    triage: Triage = field(default_factory=Triage)
+    duty: Duty
+    triage: Triage
 
 
 def transition(

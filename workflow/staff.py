@@ -132,7 +132,11 @@ def tell_center(
     """Send the case to the dispatcher's chat with the suggested departments as buttons."""
     params, _ = department_card(session, appeal, policy, headline)
     options = [[name, f"route:{appeal.number}:{name}"] for name in suggested(session, appeal)]
-    options += [["标记紧急", f"urgent:{appeal.number}"], ["合并重复件", f"merge:{appeal.number}"]]
+    options += [
+        ["其他部门", f"route_other:{appeal.number}"],
+        ["标记紧急", f"urgent:{appeal.number}"],
+        ["合并重复件", f"merge:{appeal.number}"],
+    ]
     notify(
         session,
         appeal=appeal,
@@ -145,12 +149,18 @@ def tell_center(
 
 
 def suggested(session: Session, appeal: Appeal) -> list[str]:
-    """The departments the classifier's candidates point to, the current one last."""
-    names = [name for name in appeal.suggestions if name]
-    current = session.get(Department, appeal.department_id) if appeal.department_id else None
-    if current is not None and current.name not in names:
-        names.append(current.name)
-    return names[:4]
+    """The departments the classifier's candidates point to (not the one that sent it back)."""
+    return [name for name in appeal.suggestions if name and name != _name(session, appeal)][:3]
+
+
+def _name(session: Session, appeal: Appeal) -> str | None:
+    department = session.get(Department, appeal.department_id) if appeal.department_id else None
+    return department.name if department else None
+
+
+def department_names(session: Session) -> list[str]:
+    query = select(Department.name).where(Department.kind != "center").order_by(col(Department.id))
+    return list(session.exec(query))
 
 
 def sign(session: Session, *, appeal: Appeal, actor: Actor, policy: Policy) -> None:

@@ -6,6 +6,10 @@ share one; a 429 (`RetryAfter`) pauses every send for the time Telegram asks; 5x
 errors are retried with exponential backoff; a chat that blocked the bot (403) is reported
 through `on_blocked` and raises `Unreachable` instead of being retried.
 
+At most `max_in_flight` requests are on the wire at once (the others wait here, cheaply, and
+not in the HTTP client's connection pool, whose bookkeeping grows with every queued request
+and open connection). The cap is held only for the request itself, never during a wait.
+
 Everything here runs on the bot's event loop; callers in other threads go through
 `asyncio.run_coroutine_threadsafe` (see `TelegramChannel.outbox_sender`).
 """
@@ -105,10 +109,13 @@ class RateLimitedSender:
         limits: SendLimits | None = None,
         on_blocked: BlockedHook | None = None,
         clock: Callable[[], float] = time.monotonic,
+        max_in_flight: int = 8,
     ) -> None:
         self.limits = limits or SendLimits()
         self.on_blocked = on_blocked
         self.clock = clock
+        self.max_in_flight = max_in_flight
+        self._in_flight = asyncio.Semaphore(max_in_flight)
         self._overall = TokenBucket(
             self.limits.overall_per_second, self.limits.overall_burst, clock
         )
@@ -138,6 +145,12 @@ class RateLimitedSender:
             await asyncio.sleep(pause)
         await _sleep(self._overall.reserve())
 
+    async def unpaced(self, request: Callable[[], Awaitable[T]]) -> T:
+        """Run `request` (a Bot API call that posts nothing into a chat) within the in-flight
+        cap only, once: answering a button press, say."""
+        async with self._in_flight:
+            return await request()
+
     async def call(self, chat_id: str, request: Callable[[], Awaitable[T]]) -> T:
         """Run `request` (one Bot API call into `chat_id`) within the limits, retrying."""
         attempts = 0
@@ -145,7 +158,8 @@ class RateLimitedSender:
         while True:
             await self._wait_turn(chat_id)
             try:
-                return await request()
+                async with self._in_flight:
+                    return await request()
             except RetryAfter as error:
                 flood_waits += 1
                 self.flood_waits += 1

@@ -17,7 +17,7 @@ import logging
 import os
 import re
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,6 +228,7 @@ class TelegramChannel:
         send_limits: SendLimits | None = None,
         poll_timeout: int = 10,
         workers: int | None = None,
+        max_requests: int = 8,
     ) -> None:
         self.handle = handle
         # Dialog turns run in these threads. SQLite takes one writer at a time and its busy
@@ -242,7 +243,14 @@ class TelegramChannel:
         self.album_delay = album_delay
         self.poll_timeout = poll_timeout
         self.outbox_timeout = 120.0
-        self.sender = RateLimitedSender(limits=send_limits, on_blocked=self._blocked)
+        # At most `max_requests` Bot API calls of the lanes are on the wire at once; the rest
+        # wait in the sender. PTB's default pool (256 connections) let every lane open its own,
+        # and httpcore checks each open connection on every request: that bookkeeping cost
+        # more than the requests themselves. The pool keeps a few spare connections for the
+        # calls that do not go through the sender (files, commands).
+        self.sender = RateLimitedSender(
+            limits=send_limits, on_blocked=self._blocked, max_in_flight=max_requests
+        )
         builder = (
             Application.builder()
             .token(token)
@@ -250,8 +258,7 @@ class TelegramChannel:
             .base_file_url(telegram.base_file_url)
             .job_queue(None)
             .concurrent_updates(False)  # the handler only files updates into lanes
-            .connection_pool_size(int(os.environ.get("TGPOOL", "256")))
-            .pool_timeout(30.0)
+            .connection_pool_size(max_requests + 4)
         )
         if webhook:
             builder = builder.updater(None)
@@ -298,10 +305,6 @@ class TelegramChannel:
                 error_callback=self._polling_error,
             )
         self._loop = asyncio.get_running_loop()
-        if os.environ.get("TGSWITCH"):
-            import sys
-
-            sys.setswitchinterval(float(os.environ["TGSWITCH"]))
         self._running = True
         log.info("telegram channel running (%s)", "webhook" if self.webhook else "polling")
 
@@ -413,23 +416,27 @@ class TelegramChannel:
                 return
 
     async def _turn(self, update: Update) -> list[Outbound]:
+        chores: list[asyncio.Task[None]] = []  # Bot API calls that go along with the turn
         try:
-            converted = await self._convert(update)
+            converted = await self._convert(update, chores)
             if converted is None:
                 return []
             if isinstance(converted, list):
                 return converted
-            if os.environ.get("TGINLINE"):
-                return self.handle(converted)
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._executor, self.handle, converted)
         except Exception:
             log.exception("telegram update %s failed", update.update_id)
             return [Outbound(t("error.sorry"))]
+        finally:
+            if chores:  # done before the replies go out, so they keep their order
+                await asyncio.wait(chores)
 
     # -- updates → Inbound --------------------------------------------------------------
 
-    async def _convert(self, update: Update) -> Inbound | list[Outbound] | None:
+    async def _convert(
+        self, update: Update, chores: list[asyncio.Task[None]]
+    ) -> Inbound | list[Outbound] | None:
         user, chat = update.effective_user, update.effective_chat
         assert user is not None and chat is not None  # checked in _on_update  # noqa: S101
 
@@ -445,7 +452,7 @@ class TelegramChannel:
 
         query = update.callback_query
         if query is not None:
-            return await self._button(update, inbound)
+            return await self._button(update, inbound, chores)
         message = update.message
         if message is None:
             return None
@@ -504,7 +511,10 @@ class TelegramChannel:
         return self._too_big(len(data)) or inbound(Kind.PHOTO, data=data)
 
     async def _button(
-        self, update: Update, inbound: Callable[..., Inbound]
+        self,
+        update: Update,
+        inbound: Callable[..., Inbound],
+        chores: list[asyncio.Task[None]],
     ) -> Inbound | list[Outbound]:
         query = update.callback_query
         assert query is not None  # noqa: S101
@@ -519,24 +529,29 @@ class TelegramChannel:
             }
             if value not in shown:
                 # Not a button of that message (forged, or its keyboard is gone): no turn.
-                await self._answer(query.answer(t("option_expired")))
+                await self._answer(lambda: query.answer(t("option_expired")))
                 return []
-        # Stop the client's spinner and take the keyboard away so it cannot be pressed twice;
-        # the dialog still checks the value against what it offered.
-        await self._answer(query.answer())
+        # Stop the client's spinner and take the keyboard away so it cannot be pressed twice
+        # (the dialog still checks the value against what it offered). Both calls go while
+        # the dialog takes its turn; the turn's replies wait for them.
+        chores.append(asyncio.create_task(self._answer(query.answer)))
         if message is not None:
-            chat_id = str(message.chat.id)
-            try:
-                await self.sender.call(chat_id, lambda: message.edit_reply_markup(None))
-            except (BadRequest, Unreachable) as error:
-                log.debug("keyboard not removed: %s", type(error).__name__)
+            chores.append(asyncio.create_task(self._remove_keyboard(message)))
         return inbound(Kind.BUTTON, text=value)
 
-    async def _answer(self, answering: Any) -> None:
+    async def _answer(self, answer: Callable[[], Awaitable[Any]]) -> None:
         try:
-            await answering
+            await self.sender.unpaced(answer)
         except TelegramError as error:  # an old query cannot be answered any more
             log.debug("callback query not answered: %s", type(error).__name__)
+
+    async def _remove_keyboard(self, message: Message) -> None:
+        try:
+            await self.sender.call(str(message.chat.id), lambda: message.edit_reply_markup(None))
+        except (BadRequest, Unreachable) as error:
+            log.debug("keyboard not removed: %s", type(error).__name__)
+        except Exception:  # the turn goes on regardless
+            log.warning("keyboard of message %s not removed", message.message_id, exc_info=True)
 
     # -- Outbound → messages ------------------------------------------------------------
 

@@ -1,0 +1,303 @@
+"""The staff side through the real Telegram adapter and the fake Bot API: departments sign,
+return and resolve cases in their group, the dispatcher re-routes and merges, grid workers
+report for residents, and the resident is told at each step and asked to rate."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from bot.app import App, build
+from bot.channels.sender import SendLimits
+from bot.channels.telegram import TelegramChannel
+from bot.settings import Secrets, Settings, TelegramSettings
+from nlp.classifier import Classifier
+from scheduler.outbox import drain
+from scheduler.sweep import Sweeper
+from storage.db import transaction
+from storage.models import Appeal, AppealEvent, Person, Role
+from tests.fakebotapi import TOKEN, FakeBotApi, Updates
+from workflow import staff
+
+FAST = SendLimits(private_per_second=500, private_burst=50, overall_per_second=1000,
+                  overall_burst=100, group_per_minute=6000, group_burst=100)  # fmt: skip
+HOUSING = "住建局"
+DESCRIPTION = "小区旁边有人违章搭建，占用公共绿地，楼道也被堵了，请住建部门处理"
+
+
+@pytest.fixture
+def loop_settings(settings: Settings) -> Settings:
+    # Ask for the rating at once and at any hour, so the loop closes within the test.
+    settings.follow_up.callback_delay_hours = 0
+    settings.follow_up.quiet_start = settings.follow_up.quiet_end = dt.time(0, 0)
+    return settings
+
+
+@pytest.fixture
+def app(loop_settings: Settings, classifier: Classifier, tmp_path: Any) -> Iterator[App]:
+    built = build(
+        loop_settings, Secrets(database_url=f"sqlite:///{tmp_path / 's.db'}"), classifier
+    )
+    yield built
+    built.engine.dispose()
+
+
+@pytest.fixture
+async def bot(app: App) -> AsyncIterator[tuple[FakeBotApi, TelegramChannel]]:
+    fake = FakeBotApi(max_poll_wait=0.05).start()
+    channel = TelegramChannel(
+        handle=app.dialog.handle,
+        sessions=app.sessions,
+        token=TOKEN,
+        telegram=TelegramSettings(base_url=fake.base_url, base_file_url=fake.base_file_url),
+        limits=app.settings.limits,
+        send_limits=FAST,
+        poll_timeout=1,
+    )
+    await channel.start()
+    yield fake, channel
+    await channel.stop()
+    fake.stop()
+
+
+class Chat:
+    """Someone talking to the bot, privately or in a group, and what the bot said there."""
+
+    def __init__(self, fake: FakeBotApi, user_id: int, group: int | None = None) -> None:
+        self.fake = fake
+        self.updates = Updates(fake, user_id)
+        if group is not None:
+            self.updates.chat = {"id": group, "type": "group", "title": "工作群"}
+        self.chat_id = group if group is not None else user_id
+
+    def last(self) -> dict[str, Any]:
+        return dict(self.fake.sent(self.chat_id)[-1]["_message"])
+
+    def buttons(self) -> dict[str, str]:
+        markup = self.fake.sent(self.chat_id)[-1].get("reply_markup") or {}
+        return {
+            b["text"]: b["callback_data"] for row in markup.get("inline_keyboard", ()) for b in row
+        }
+
+    async def send(self, update: dict[str, Any]) -> str:
+        count = len(self.fake.sent(self.chat_id))
+        self.fake.push(update)
+        await self.fake.wait_sent(self.chat_id, count + 1)
+        await asyncio.sleep(0.05)  # a turn may answer with more than one message
+        return "\n".join(self.fake.texts(self.chat_id)[count:])
+
+    async def say(self, text: str) -> str:
+        return await self.send(self.updates.text(text))
+
+    async def press(self, label: str, message: dict[str, Any] | None = None) -> str:
+        data = self.buttons()[label] if message is None else _button(message, label)
+        return await self.send(self.updates.press(message or self.last(), data))
+
+
+def _button(message: dict[str, Any], label: str) -> str:
+    markup = message.get("reply_markup") or {}
+    return next(
+        b["callback_data"] for row in markup["inline_keyboard"] for b in row if b["text"] == label
+    )
+
+
+def message_with(chat: Chat, label: str, data: str) -> dict[str, Any]:
+    """A message in the chat carrying one button (as a card the bot sent would)."""
+    keyboard = [[{"text": label, "callback_data": data}]]
+    return {
+        "message_id": 9,
+        "date": 0,
+        "chat": chat.updates.chat,
+        "text": "card",
+        "reply_markup": {"inline_keyboard": keyboard},
+    }
+
+
+async def deliver(app: App, channel: TelegramChannel) -> int:
+    """Run the outbox drain, as the clock does, through the channel's sender."""
+    return await asyncio.to_thread(drain, app.sessions, {"telegram": channel.outbox_sender()})
+
+
+def invite(app: App, role: Role, department: str | None = None, grid: str | None = None) -> str:
+    with transaction(app.sessions) as session:
+        return staff.create_invite(session, role=role, department=department, grid=grid)
+
+
+def the_appeal(app: App) -> Appeal:
+    with app.sessions() as session:
+        return session.exec(select(Appeal)).one()
+
+
+async def file_appeal(resident: Chat, text: str = DESCRIPTION) -> str:
+    await resident.say("/new")
+    await resident.say(text)
+    await resident.press("跳过")
+    await resident.say("幸福小区3栋")
+    await resident.send(resident.updates.contact("13800138000"))
+    return await resident.press("确认提交")
+
+
+async def bind_housing(app: App, fake: FakeBotApi) -> tuple[Chat, Chat]:
+    """住建局's group and one of its staff (in that group); returns (staff in group, private)."""
+    member = Chat(fake, 7001, group=-1001)
+    assert "已绑定为“住建局”工作群" in await member.say(
+        f"/bind {invite(app, Role.STAFF, HOUSING)}"
+    )
+    private = Chat(fake, 7001)
+    assert "绑定成功：部门工作人员 住建局" in await private.say(
+        f"/join {invite(app, Role.STAFF, HOUSING)} 张三"
+    )
+    return member, private
+
+
+async def test_a_case_goes_round_the_whole_loop(
+    app: App, bot: tuple[FakeBotApi, TelegramChannel]
+) -> None:
+    fake, channel = bot
+    member, _ = await bind_housing(app, fake)
+    outsider = Chat(fake, 7002, group=-1001)
+    await Chat(fake, 7002).say(f"/join {invite(app, Role.STAFF, '交通运输局')}")
+    resident = Chat(fake, 5101)
+    answer = await file_appeal(resident)
+    assert "已受理" in answer and HOUSING in answer
+    number = the_appeal(app).number
+
+    await deliver(app, channel)
+    card = member.last()
+    assert (
+        number in card["text"]
+        and "138****8000" in card["text"]
+        and "13800138000" not in card["text"]
+    )
+    assert set(member.buttons()) == {"签收", "退回", "申请延期", "办结"}
+
+    refused = await outsider.press("签收", card)
+    assert "您无权处理这件诉求" in refused
+    assert the_appeal(app).status == "dispatched"
+
+    signed = await member.press("签收", card)
+    assert f"已签收诉求 {number}" in signed
+    assert the_appeal(app).status == "signed"
+    after_signing = member.last()
+    assert set(member.buttons()) == {"退回", "申请延期", "办结"}
+    assert "不能进行此操作" in await member.press("签收", card)  # a second press: no change
+
+    assert "请发送诉求" in await member.press("办结", after_signing)
+    assert "已办结" in await member.say("已责令拆除违章搭建并恢复绿地")
+    await deliver(app, channel)
+    told = resident.fake.texts(resident.chat_id)
+    assert any("已由 住建局 签收" in text for text in told)
+    assert any("办理结果：已责令拆除违章搭建" in text for text in told)
+
+    assert Sweeper(app.sessions, app.dialog.policy).sweep() >= 1  # the satisfaction callback
+    await deliver(app, channel)
+    assert "请对办理结果进行评价" in resident.fake.texts(resident.chat_id)[-1]
+    assert "感谢您的评价" in await resident.press("满意")
+    appeal = the_appeal(app)
+    assert (appeal.status, appeal.rating) == ("rated", "满意")
+
+
+async def test_a_returned_case_is_rerouted_by_the_dispatcher(
+    app: App, bot: tuple[FakeBotApi, TelegramChannel]
+) -> None:
+    fake, channel = bot
+    member, _ = await bind_housing(app, fake)
+    center = Chat(fake, 7100, group=-2001)
+    await center.say(f"/bind {invite(app, Role.DISPATCHER)}")
+    await Chat(fake, 7100).say(f"/join {invite(app, Role.DISPATCHER)} 调度员")
+    await file_appeal(Chat(fake, 5102))
+    await deliver(app, channel)
+
+    assert "请说明退回" in await member.press("退回", member.last())
+    assert "已退回" in await member.say("占道经营属于城管职责，不属于本部门")
+    assert the_appeal(app).status == "returned"
+    await deliver(app, channel)
+    assert "部门退回：占道经营属于城管职责" in center.last()["text"]
+    assert "城管局" in await center.press("其他部门")  # the departments to choose from
+    assert "已交 城管局 办理" in await center.say("城管局")
+    with app.sessions() as session:
+        appeal = session.exec(select(Appeal)).one()
+        events = [
+            e.action
+            for e in session.exec(select(AppealEvent).where(AppealEvent.appeal_id == appeal.id))
+        ]
+    assert appeal.status == "dispatched" and events.count("dispatch") == 2 and "return" in events
+
+
+async def test_a_resident_cannot_route_cases(
+    app: App, bot: tuple[FakeBotApi, TelegramChannel]
+) -> None:
+    fake, _ = bot
+    resident = Chat(fake, 5103)
+    await file_appeal(resident)
+    number = the_appeal(app).number
+    forged = message_with(resident, "x", f"route:{number}:城管局")
+    answer = await resident.send(resident.updates.press(forged, f"route:{number}:城管局"))
+    assert "您无权处理" in answer
+    assert the_appeal(app).department_id is not None
+    with app.sessions() as session:
+        assert (
+            session.exec(select(AppealEvent).where(AppealEvent.action == "dispatch")).all()[0].note
+            == HOUSING
+        )
+
+
+async def test_a_duplicate_is_merged_and_its_resident_told(
+    app: App, bot: tuple[FakeBotApi, TelegramChannel]
+) -> None:
+    fake, channel = bot
+    center = Chat(fake, 7100, group=-2001)
+    await center.say(f"/bind {invite(app, Role.DISPATCHER)}")
+    await Chat(fake, 7100).say(f"/join {invite(app, Role.DISPATCHER)}")
+    first, second = Chat(fake, 5104), Chat(fake, 5105)
+    await file_appeal(first)
+    await file_appeal(second, "小区里有人违章搭建，占用公共绿地，请住建部门尽快拆除")
+    with app.sessions() as session:
+        earlier, later = session.exec(select(Appeal).order_by(Appeal.id)).all()
+    # The dispatcher's card for the later case, as the center chat shows it.
+    message = message_with(center, "合并重复件", f"merge:{later.number}")
+    assert "要并入的原诉求编号" in await center.press("合并重复件", message)
+    assert f"已并入 {earlier.number}" in await center.say(earlier.number)
+    await deliver(app, channel)
+    assert f"并入 {earlier.number}" in second.fake.texts(second.chat_id)[-1]
+    with app.sessions() as session:
+        merged = session.get(Appeal, later.id)
+        assert merged is not None and (merged.status, merged.merged_into_id) == (
+            "merged",
+            earlier.id,
+        )
+
+
+async def test_a_grid_worker_reports_for_a_resident(
+    app: App, bot: tuple[FakeBotApi, TelegramChannel]
+) -> None:
+    fake, _ = bot
+    worker = Chat(fake, 7200)
+    assert "网格员 东湖3网格" in await worker.say(
+        f"/join {invite(app, Role.GRID_WORKER, grid='东湖3网格')}"
+    )
+    await worker.say("/report")
+    await worker.say("巡查发现东湖路口井盖破损，有行人绊倒的危险，需要尽快更换")
+    await worker.press("跳过")  # no photos
+    await worker.say("跳过")  # no location (a reply keyboard on Telegram)
+    assert "请输入群众姓名" in await worker.say("13900001111")
+    summary = await worker.say("王大爷")
+    assert "代群众反映：王大爷" in summary and "139****1111" in summary
+    assert "已受理" in await worker.press("确认提交")
+    with app.sessions() as session:
+        appeal = session.exec(select(Appeal)).one()
+        resident = session.get(Person, appeal.resident_id)
+        reporter = session.get(Person, appeal.reporter_id)
+    assert appeal.grid == "东湖3网格" and appeal.phone == "13900001111"
+    assert resident is not None and (resident.channel, resident.name) == ("phone", "王大爷")
+    assert reporter is not None and reporter.role == "grid_worker"
+
+
+async def test_only_grid_workers_report(app: App, bot: tuple[FakeBotApi, TelegramChannel]) -> None:
+    fake, _ = bot
+    assert "仅限网格员" in await Chat(fake, 5106).say("/report")

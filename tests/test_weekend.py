@@ -1,0 +1,123 @@
+"""诉求直通车 on a fixed weekend clock: the greeting, the duty roster, urgent alerts, and the
+Monday report with the weekend ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from sqlmodel import col, select
+
+from bot.app import App, build
+from bot.settings import Secrets, Settings
+from nlp.classifier import Classifier
+from scheduler.outbox import render
+from scheduler.reports import build_report
+from storage.db import transaction
+from storage.models import Appeal, Outbox, Person
+from storage.types import utcnow
+from tests.dialog_helpers import Resident
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+SATURDAY = dt.datetime(2026, 11, 28, 10, 0, tzinfo=SHANGHAI)
+
+
+@pytest.fixture
+def app(settings: Settings, classifier: Classifier, tmp_path: Path) -> Iterator[App]:
+    settings.duty.rotation = [["李值班"]]
+    settings.duty.leaders = ["赵领导"]
+    built = build(settings, Secrets(database_url=f"sqlite:///{tmp_path / 'w.db'}"), classifier)
+    with transaction(built.sessions) as session:
+        session.add_all(
+            [
+                Person(
+                    channel="console",
+                    external_id="li",
+                    chat_id="li",
+                    role="dispatcher",
+                    name="李值班",
+                ),
+                Person(
+                    channel="console",
+                    external_id="zhao",
+                    chat_id="zhao",
+                    role="leader",
+                    name="赵领导",
+                ),
+                Person(
+                    channel="console",
+                    external_id="qian",
+                    chat_id="qian",
+                    role="leader",
+                    name="钱领导",
+                ),
+            ]
+        )
+    yield built
+    built.engine.dispose()
+
+
+def _file(resident: Resident, text: str) -> str:
+    resident.say(text)
+    resident.say("跳过")
+    resident.say("跳过")
+    resident.say("13800138000")
+    return resident.say("确认提交")
+
+
+def _to(app: App, chat_id: str) -> list[str]:
+    with app.sessions() as session:
+        rows = session.exec(
+            select(Outbox).where(Outbox.chat_id == chat_id).order_by(col(Outbox.id))
+        )
+        return [render(row).text for row in rows]
+
+
+def test_the_weekend_fast_lane(app: App) -> None:
+    with time_machine.travel(SATURDAY, tick=False) as clock:
+        resident = Resident(app.dialog)
+        assert "诉求直通车" in resident.say("/start")
+
+        answer = _file(resident, "小区门口有流动摊贩占道经营，乱摆摊很严重，堵住了路")
+        assert "即办" in answer
+        duty = _to(app, "li")
+        assert len(duty) == 1 and "诉求直通车·值班处理" in duty[0]
+
+        answer = _file(
+            Resident(app.dialog, "u2"),
+            "小区旁边有人违章搭建，占用公共绿地，楼道也被堵了，请住建部门处理",
+        )
+        assert "2026-12-02 23:59 前给您答复" in answer  # the clock starts on Monday
+
+        answer = _file(Resident(app.dialog, "u3"), "楼道里着火了，浓烟很大，有人被困在楼上")
+        assert "119" in answer
+        assert any("紧急诉求" in text for text in _to(app, "zhao"))  # the duty leader, at once
+        assert _to(app, "qian") == []  # not every leader: the one on duty
+        assert len(_to(app, "li")) == 2  # urgent on a day off: the duty staff too
+
+        clock.move_to(dt.datetime(2026, 11, 30, 18, 0, tzinfo=SHANGHAI))  # Monday's report
+        resident.transcript([("路口的井盖被人偷走了，晚上很危险", "照片")])
+        with app.sessions() as session:
+            report = build_report(
+                session,
+                period="day",
+                now=utcnow(),
+                calendar=app.dialog.policy.calendar,
+                remind_at=0.75,
+            )
+            weekend = session.exec(select(Appeal)).all()
+    assert report.start == "2026-11-28" and report.end == "2026-11-30"
+    assert report.received == len(weekend) == 3 and report.on_days_off == 3
+
+
+def test_an_urgent_case_alerts_the_duty_leader_on_a_working_day_too(app: App) -> None:
+    with time_machine.travel(dt.datetime(2026, 11, 25, 10, 0, tzinfo=SHANGHAI), tick=False):
+        resident = Resident(app.dialog)
+        assert "诉求直通车" not in resident.say("/start")
+        _file(resident, "楼道里着火了，浓烟很大，有人被困在楼上")
+    assert any("紧急诉求" in text for text in _to(app, "zhao"))
+    assert _to(app, "li") == []  # on a working day the roster is not involved
