@@ -61,5 +61,9 @@ class WorkCalendar:
         end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=self.zone)
         return end.astimezone(dt.UTC)
 
+    def extend(self, deadline: dt.datetime, span: Span) -> dt.datetime:
+        """A deadline moved on by `span`, counted from the day it falls at the end of."""
+        return self.deadline(deadline - dt.timedelta(microseconds=1), span)
+
     def local_day(self, moment: dt.datetime) -> dt.date:
         return moment.astimezone(self.zone).date()

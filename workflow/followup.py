@@ -7,6 +7,7 @@ the same transaction, writes the timer and outbox rows that follow from it.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ from storage.models import Appeal, AppealEvent, Department, Follower, Outbox, Pe
 from storage.types import utcnow
 from workflow.calendar import WorkCalendar
 from workflow.cards import case_card, staff_options
-from workflow.lifecycle import OPEN, Action, Actor, Status, apply
+from workflow.lifecycle import OPEN, Action, Actor, Status, apply, record
 from workflow.policy import Duty, FollowUp, SlaConfig, SlaRule, Triage
 
 RATINGS = ("满意", "基本满意", "不满意")
@@ -143,6 +144,38 @@ def notify(
     return True
 
 
+def department_of(session: Session, appeal: Appeal) -> Department | None:
+    return session.get(Department, appeal.department_id) if appeal.department_id else None
+
+
+def announce(
+    session: Session,
+    appeal: Appeal,
+    action: str,
+    actor: Actor,
+    note: str,
+    *,
+    to: Sequence[Person | Department | None],
+    message: str,
+    params: dict[str, Any] | None = None,
+    options: list[list[str]] | None = None,
+) -> AppealEvent:
+    """Record an event that changes no status and tell `to` about it."""
+    event = record(session, appeal, action, actor, note)
+    session.flush()
+    for recipient in to:
+        notify(
+            session,
+            appeal=appeal,
+            to=recipient,
+            message=message,
+            params=params,
+            options=options,
+            cause=f"e{event.id}",
+        )
+    return event
+
+
 def center_of(session: Session) -> Department | None:
     return session.exec(select(Department).where(Department.kind == "center")).first()
 
@@ -242,7 +275,7 @@ def _tell_resident(
     message = RESIDENT_MESSAGES.get(action)
     if message is None:
         return
-    department = session.get(Department, appeal.department_id) if appeal.department_id else None
+    department = department_of(session, appeal)
     params = {"note": note or "", "department": department.name if department else ""}
     followers = session.exec(select(Follower.person_id).where(Follower.appeal_id == appeal.id))
     for person_id in [appeal.resident_id, *followers]:

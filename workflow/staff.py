@@ -16,13 +16,15 @@ from storage.types import utcnow
 from workflow.followup import (
     Policy,
     add_timer,
+    announce,
     center_of,
     department_card,
+    department_of,
     leaders,
     notify,
     transition,
 )
-from workflow.lifecycle import OPEN, Action, Actor, LifecycleError, Status, record
+from workflow.lifecycle import OPEN, Action, Actor, LifecycleError, Status
 from workflow.policy import Span
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
@@ -154,7 +156,7 @@ def suggested(session: Session, appeal: Appeal) -> list[str]:
 
 
 def _name(session: Session, appeal: Appeal) -> str | None:
-    department = session.get(Department, appeal.department_id) if appeal.department_id else None
+    department = department_of(session, appeal)
     return department.name if department else None
 
 
@@ -191,20 +193,16 @@ def request_extension(
         raise LifecycleError("days", f"1 to {MAX_EXTENSION_DAYS} working days")
     appeal.extension_days = days
     session.add(appeal)
-    event = record(session, appeal, "extension_request", actor, f"{days}个工作日：{reason}")
-    session.flush()
-    options = [
-        ["同意延期", f"ext_ok:{appeal.number}"],
-        ["不同意", f"ext_no:{appeal.number}"],
-    ]
-    notify(
+    announce(
         session,
-        appeal=appeal,
-        to=center_of(session),
+        appeal,
+        "extension_request",
+        actor,
+        f"{days}个工作日：{reason}",
+        to=[center_of(session)],
         message="notify.extension_request",
         params={"days": days, "reason": reason},
-        options=options,
-        cause=f"e{event.id}",
+        options=[["同意延期", f"ext_ok:{appeal.number}"], ["不同意", f"ext_no:{appeal.number}"]],
     )
 
 
@@ -219,24 +217,23 @@ def decide_extension(
     appeal.extension_days = None
     if approve and appeal.finish_due_at is not None:
         span = Span(working_days=days)
-        appeal.finish_due_at = policy.calendar.deadline(appeal.finish_due_at, span)
+        appeal.finish_due_at = policy.calendar.extend(appeal.finish_due_at, span)
         if appeal.reply_due_at is not None:
-            appeal.reply_due_at = policy.calendar.deadline(appeal.reply_due_at, span)
+            appeal.reply_due_at = policy.calendar.extend(appeal.reply_due_at, span)
     session.add(appeal)
     action = "extension_approved" if approve else "extension_refused"
-    event = record(session, appeal, action, actor, f"{days}个工作日")
-    session.flush()
-    if approve and appeal.finish_due_at is not None:
-        add_timer(session, appeal, "overdue_finish", appeal.finish_due_at, cause=f"e{event.id}")
-    department = session.get(Department, appeal.department_id) if appeal.department_id else None
-    notify(
+    event = announce(
         session,
-        appeal=appeal,
-        to=department,
+        appeal,
+        action,
+        actor,
+        f"{days}个工作日",
+        to=[department_of(session, appeal)],
         message=f"notify.{action}",
         params={"days": days},
-        cause=f"e{event.id}",
     )
+    if approve and appeal.finish_due_at is not None:
+        add_timer(session, appeal, "overdue_finish", appeal.finish_due_at, cause=f"e{event.id}")
     return days
 
 
@@ -258,17 +255,16 @@ def mark_urgent(session: Session, *, appeal: Appeal, actor: Actor) -> None:
     if appeal.urgency == "normal":
         appeal.urgency = "urgent"
         session.add(appeal)
-    event = record(session, appeal, "urgent", actor, "调度员标记为紧急")
-    session.flush()
-    for leader in leaders(session):
-        notify(
-            session,
-            appeal=appeal,
-            to=leader,
-            message="notify.urgent",
-            params={"text": appeal.text[:100]},
-            cause=f"e{event.id}",
-        )
+    announce(
+        session,
+        appeal,
+        "urgent",
+        actor,
+        "调度员标记为紧急",
+        to=leaders(session),
+        message="notify.urgent",
+        params={"text": appeal.text[:100]},
+    )
 
 
 def merge(session: Session, *, appeal: Appeal, into: Appeal, actor: Actor, policy: Policy) -> None:
@@ -285,10 +281,15 @@ def supervise(session: Session, *, appeal: Appeal, actor: Actor) -> None:
         raise LifecycleError("forbidden", "only dispatchers and leaders send 督办")
     if Status(appeal.status) not in OPEN:
         raise LifecycleError("state", "the case is not open")
-    event = record(session, appeal, "supervise", actor, "调度员督办")
-    session.flush()
-    department = session.get(Department, appeal.department_id) if appeal.department_id else None
-    notify(session, appeal=appeal, to=department, message="notify.supervise", cause=f"e{event.id}")
+    announce(
+        session,
+        appeal,
+        "supervise",
+        actor,
+        "调度员督办",
+        to=[department_of(session, appeal)],
+        message="notify.supervise",
+    )
 
 
 def open_cases(session: Session, *, actor: Actor) -> list[Appeal]:
