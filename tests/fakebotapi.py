@@ -327,7 +327,7 @@ class Updates:
 
     def __init__(self, api: FakeBotApi, user_id: int, first_name: str = "居民") -> None:
         self.api = api
-        self.user = {"id": user_id, "is_bot": False, "first_name": first_name}
+        self.user: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": first_name}
         self.chat = {"id": user_id, "type": "private", "first_name": first_name}
         self._message_ids = itertools.count(1)
 

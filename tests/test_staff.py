@@ -301,3 +301,31 @@ async def test_a_grid_worker_reports_for_a_resident(
 async def test_only_grid_workers_report(app: App, bot: tuple[FakeBotApi, TelegramChannel]) -> None:
     fake, _ = bot
     assert "仅限网格员" in await Chat(fake, 5106).say("/report")
+
+
+async def test_an_extension_is_asked_for_and_approved(
+    app: App, bot: tuple[FakeBotApi, TelegramChannel]
+) -> None:
+    fake, channel = bot
+    member, _ = await bind_housing(app, fake)
+    center = Chat(fake, 7100, group=-2001)
+    await center.say(f"/bind {invite(app, Role.DISPATCHER)}")
+    await Chat(fake, 7100).say(f"/join {invite(app, Role.DISPATCHER)}")
+    await file_appeal(Chat(fake, 5107))
+    before = the_appeal(app).finish_due_at
+    await deliver(app, channel)
+    assert "需要延期几个工作日" in await member.press("申请延期", member.last())
+    assert "需要延期几个工作日" in await member.say("四十")  # not a number of days: asked again
+    assert "请说明延期理由" in await member.say("2")
+    assert "等待综治中心审批" in await member.say("需要等业主委员会开会表决")
+    await deliver(app, channel)
+    assert "申请延期 2 个工作日" in center.last()["text"]
+    request = center.last()
+    assert "已同意" in await center.press("同意延期", request)
+    after = the_appeal(app).finish_due_at
+    assert before is not None and after is not None
+    # Two working days later (the deadline fell on a Wednesday, or later in the week).
+    assert dt.timedelta(days=2) <= after - before <= dt.timedelta(days=4)
+    await deliver(app, channel)
+    assert "延期申请已同意" in member.fake.texts(member.chat_id)[-1]
+    assert "不能进行此操作" in await center.press("同意延期", request)  # nothing pending now

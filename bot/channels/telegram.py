@@ -364,8 +364,8 @@ class TelegramChannel:
         chat = update.effective_chat
         if update.message is None and update.callback_query is None:
             return  # edits, channel posts, member updates...
-        if chat is None or chat.type != ChatType.PRIVATE or update.effective_user is None:
-            log.debug("ignoring update %s from a non-private chat", update.update_id)
+        if chat is None or chat.type == ChatType.CHANNEL or update.effective_user is None:
+            log.debug("ignoring update %s from a channel", update.update_id)
             return
         key = str(chat.id)
         lane = self._lanes.get(key)
@@ -423,6 +423,8 @@ class TelegramChannel:
                 return []
             if isinstance(converted, list):
                 return converted
+            if os.environ.get("TGINLINE"):
+                return self.handle(converted)
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._executor, self.handle, converted)
         except Exception:
@@ -460,7 +462,8 @@ class TelegramChannel:
             command = parse_command(message.text)
             if command is not None:
                 return inbound(Kind.COMMAND, text=command[0], args=command[1])
-            return inbound(Kind.TEXT, text=message.text)
+            forwarded = message.forward_origin is not None
+            return inbound(Kind.TEXT, text=message.text, forwarded=forwarded)
         if message.photo:
             largest = message.photo[-1]
             return await self._photo(largest.file_id, largest.file_size, inbound)
@@ -535,7 +538,9 @@ class TelegramChannel:
         # (the dialog still checks the value against what it offered). Both calls go while
         # the dialog takes its turn; the turn's replies wait for them.
         chores.append(asyncio.create_task(self._answer(query.answer)))
-        if message is not None:
+        # In a department's group a card stays pressable: a refused press by someone else
+        # must not take the buttons away from the staff (the desk refuses double actions).
+        if message is not None and message.chat.type == ChatType.PRIVATE:
             chores.append(asyncio.create_task(self._remove_keyboard(message)))
         return inbound(Kind.BUTTON, text=value)
 
