@@ -16,6 +16,7 @@ from bot.app import App, build
 from bot.channels.sender import SendLimits
 from bot.channels.telegram import TelegramChannel
 from bot.settings import Secrets, Settings, TelegramSettings
+from handlers.messages import t
 from nlp.classifier import Classifier
 from scheduler.outbox import drain
 from scheduler.sweep import Sweeper
@@ -329,3 +330,21 @@ async def test_an_extension_is_asked_for_and_approved(
     await deliver(app, channel)
     assert "延期申请已同意" in member.fake.texts(member.chat_id)[-1]
     assert "不能进行此操作" in await center.press("同意延期", request)  # nothing pending now
+
+
+async def test_a_resident_who_blocked_the_bot_goes_on_the_phone_list(
+    app: App, bot: tuple[FakeBotApi, TelegramChannel]
+) -> None:
+    fake, channel = bot
+    member, _ = await bind_housing(app, fake)
+    resident = Chat(fake, 5108)
+    await file_appeal(resident)
+    await deliver(app, channel)
+    fake.blocked.add(str(resident.chat_id))
+    await member.press("签收", member.last())
+    await deliver(app, channel)  # the "signed" notice cannot reach them
+    with app.sessions() as session:
+        person = session.exec(select(Person).where(Person.external_id == "5108")).one()
+        noted = session.exec(select(AppealEvent).where(AppealEvent.action == "unreachable")).all()
+    assert person.unreachable and [e.note for e in noted] == [t("outbox.undeliverable")]
+    assert await deliver(app, channel) == 0  # given up, not retried

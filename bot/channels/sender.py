@@ -28,17 +28,21 @@ from typing import TypeVar
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
+from scheduler.outbox import Undeliverable
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 
-class Unreachable(Exception):
-    """The chat blocked the bot, deleted its account, or removed the bot from the group."""
+class Unreachable(Undeliverable):
+    """The chat blocked the bot, deleted its account, or removed the bot from the group.
+
+    For the outbox this is final: the row is given up and the ledger says to phone them.
+    """
 
     def __init__(self, chat_id: str) -> None:
-        super().__init__(f"chat {chat_id} is unreachable")
-        self.chat_id = chat_id
+        super().__init__(chat_id, "blocked the bot", unsubscribed=True)
 
 
 @dataclass(frozen=True)
