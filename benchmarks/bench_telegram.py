@@ -183,6 +183,11 @@ class Runner:
     async def dialog(self, database: str, url: str, telegram: TelegramSettings) -> None:
         args = self.args
         limits = None if args.real_limits else UNLIMITED
+        tuning: dict[str, Any] = {}
+        if args.workers:
+            tuning["workers"] = args.workers
+        if args.max_requests:
+            tuning["max_requests"] = args.max_requests
         with tempfile.TemporaryDirectory() as tmp:
             app = build_app(Path(tmp), url)
             try:
@@ -195,6 +200,7 @@ class Runner:
                         telegram=telegram,
                         limits=app.settings.limits,
                         send_limits=limits,
+                        **tuning,
                         **options,
                     )
 
@@ -323,6 +329,10 @@ def main() -> None:
     parser.add_argument("--webhook", action="store_true", help="also measure webhook mode")
     parser.add_argument("--real-limits", action="store_true", help="keep Telegram's limits")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
+    parser.add_argument("--workers", type=int, help="dialog threads (default: the channel's)")
+    parser.add_argument(
+        "--max-requests", type=int, help="Bot API calls in flight (default: the channel's)"
+    )
     args = parser.parse_args()
     report(args, asyncio.run(run(args)))
 

@@ -1,12 +1,16 @@
 """Classify an appeal: category (keyword scores), disposition, department and urgency.
 
 Scoring is linear: a category's score is the sum over the message's distinct tokens of
-weight x (1 + ln count), with weights from the keyword table (`data/keywords.tsv`, learned by
-`nlp.train`) and from `CategorySpec.keywords` in config (which override table rows of the
-same category and are the only weights of categories absent from the table). The confidence
-is the softmax probability of the winner over the candidate categories (scores divided by
-WEIGHT_SCALE, i.e. back to logits); it is 0 when no keyword matched at all. Below
-`min_confidence` the result asks for triage and lists the top three candidates.
+weight x tf, tf = 1 + ln count, with weights from the keyword table (`data/keywords.tsv`,
+learned by `nlp.train`: a softmax regression) and from `CategorySpec.keywords` in config
+(which override table rows of the same category and are the only weights of categories absent
+from the table). The highest score wins. The confidence is the softmax probability of the
+winner over the candidate categories, from the logits score / (WEIGHT_SCALE x ||tf||), where
+||tf|| is the Euclidean norm of the tf values of the message's tokens that have a weight: the
+same length normalisation as in training, so long messages are not over-confident. It is 0
+when no keyword matched at all. Below `min_confidence` the result asks for triage and lists
+the top three candidates. The explanation lists the matched keywords that add most to the
+winner's score.
 
 Departments may contain "{township}": it is replaced by the `township` argument, or by
 `township_fallback` (default "属地乡镇（街道）", "the township in charge") when none is known,
@@ -17,12 +21,13 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from nlp import rules
-from nlp.keywords import KEYWORDS_PATH, WEIGHT_SCALE, read_table, softmax
+from nlp.keywords import KEYWORDS_PATH, WEIGHT_SCALE, euclidean_norm, read_table, softmax
 from nlp.tokenizer import TextTokenizer, default_tokenizer
 from nlp.types import CategorySpec, Classification, Disposition, FaqEntry, Urgency
 
@@ -87,14 +92,19 @@ class Classifier:
             merged.append(weights)
         return merged
 
-    def _build_index(self) -> dict[str, tuple[tuple[int, float], ...]]:
-        """Token -> ((category index, weight), ...), for one lookup per token."""
-        index: dict[str, list[tuple[int, float]]] = {}
+    def _build_index(self) -> dict[str, tuple[float, ...]]:
+        """Token -> its weight in every category (config order), for one lookup per token."""
+        index: dict[str, list[float]] = {}
+        zeros = [0.0] * len(self.names)
         for position, weights in enumerate(self.weights):
             for token, weight in weights.items():
                 if weight:
-                    index.setdefault(token, []).append((position, weight))
-        return {token: tuple(entries) for token, entries in index.items()}
+                    try:
+                        index[token][position] = weight
+                    except KeyError:
+                        row = index[token] = zeros.copy()
+                        row[position] = weight
+        return {token: tuple(row) for token, row in index.items()}
 
     def classify(
         self,
@@ -135,30 +145,35 @@ class Classifier:
         Stop words and punctuation need no filtering: they have no weight.
         """
         index = self._index
+        log = math.log
         return {
-            token: 1.0 + math.log(count)
+            token: 1.0 + log(count) if count > 1 else 1.0
             for token, count in Counter(tokens).items()
             if token in index
         }
 
     def scores(self, matched: Mapping[str, float]) -> list[float]:
         """Score of every configured category (config order) from `matched` tokens."""
-        totals = [0.0] * len(self.names)
+        if not matched:
+            return [0.0] * len(self.names)
         index = self._index
-        for token, tf in matched.items():
-            for position, weight in index[token]:
-                totals[position] += weight * tf
-        return totals
+        rows = [index[token] for token in matched]
+        tfs = list(matched.values())
+        return [sum(map(operator.mul, column, tfs)) for column in zip(*rows, strict=True)]
 
     def explain(self, matched: Mapping[str, float], category: str) -> tuple[str, ...]:
-        """The matched tokens contributing most to a category's score, strongest first."""
-        weights = self.weights[self.names.index(category)]
+        """The matched tokens adding most to a category's score, strongest first.
+
+        Only positive contributions count: these are the keywords that decided.
+        """
+        position = self.names.index(category)
+        index = self._index
         contributions = [
-            (weights[token] * tf, token)
+            (-weight * tf, token)
             for token, tf in matched.items()
-            if weights.get(token, 0.0) > 0
+            if (weight := index[token][position]) > 0
         ]
-        contributions.sort(key=lambda item: (-item[0], item[1]))
+        contributions.sort()
         return tuple(token for _, token in contributions[:EXPLAINING_KEYWORDS])
 
     def _decide(
@@ -172,7 +187,8 @@ class Classifier:
         matched = self.matched(tokens)
         totals = self.scores(matched)
         ranked = sorted(allowed, key=lambda position: (-totals[position], position))
-        probabilities = softmax([totals[position] / WEIGHT_SCALE for position in ranked])
+        divisor = WEIGHT_SCALE * (euclidean_norm(matched.values()) or 1.0)
+        probabilities = softmax([totals[position] / divisor for position in ranked])
         confidence = probabilities[0] if totals[ranked[0]] > 0 else 0.0
         spec = self.categories[ranked[0]]
         urgency = rules.detect_urgency(text)

@@ -1,7 +1,8 @@
 """The keyword table (`data/keywords.tsv`): reading, writing, token features, junk filter.
 
 The table is the classifier's model: one row per (category, keyword, weight). A message's
-score for a category is the sum over its distinct tokens of weight x (1 + ln count).
+score for a category is the sum over its distinct tokens of weight x (1 + ln count); see
+nlp/train.py for how the weights are learned and what they mean.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ _JUNK = re.compile(
 
 KeywordTable = dict[str, dict[str, float]]
 
-# Table weights are logits x WEIGHT_SCALE, so that the strongest learned keywords weigh
-# about 2-3, the same range as hand-written config keywords. The classifier divides scores
-# by it again before the softmax that yields the confidence.
-WEIGHT_SCALE = 3.0
+# Table weights are logit coefficients x WEIGHT_SCALE (see nlp/train.py), so that the strongest
+# learned keywords weigh about 3-4, the same range as hand-written config keywords. The
+# classifier divides a category's score by WEIGHT_SCALE x ||tf|| (the Euclidean norm of the
+# message's 1 + ln(count) values over its table tokens) before the softmax that yields the
+# confidence; the ranking of categories does not depend on that divisor.
+WEIGHT_SCALE = 0.25
 
 
 def is_keyword_candidate(token: str) -> bool:
@@ -68,6 +71,11 @@ def write_table(path: Path, table: Mapping[str, Mapping[str, float]], comment: s
             rows += 1
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return rows
+
+
+def euclidean_norm(values: Iterable[float]) -> float:
+    """sqrt(sum of squares); 0 for no values."""
+    return math.sqrt(sum(value * value for value in values))
 
 
 def softmax(values: Sequence[float]) -> list[float]:

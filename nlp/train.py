@@ -1,22 +1,47 @@
 """Derive the keyword table from labeled messages.
 
-Method: a multinomial logistic regression (softmax over categories, no intercept) whose
-weights are constrained to be non-negative, so that every weight reads as "this token is
-evidence for this category". Features are 1 + ln(count) of the distinct tokens of a message
-that pass the junk filter and occur in at least `min_df` messages. Training is AdaGrad on the
-log-loss with a small L2 penalty, examples shuffled with a fixed seed (deterministic output).
-Weights are multiplied by WEIGHT_SCALE and rows below `min_weight` are dropped, which keeps
-the table readable without changing its decisions much.
+Method: a multinomial logistic regression (softmax over the categories, L2 penalty, no
+intercept), written as a table of non-negative keyword weights.
+
+Features. A message's tokens (keyword candidates seen in at least `min_df` training messages:
+the vocabulary) get tf = 1 + ln(count); the feature of token t is tf_t x idf_t / ||tf||, where
+idf_t = ln((1 + n) / (1 + df_t)) + 1 (n messages, df_t of them contain t) and ||tf|| is the
+Euclidean norm of the message's tf values. Rare, specific tokens thus count more than common
+ones, and long messages do not get bigger scores than short ones.
+
+Loss. Class-balanced log-loss (an example of category c weighs n / (K x n_c)), because
+macro-F1 counts small categories as much as large ones, plus L2 / (2 x C x n) x ||beta||^2.
+Optimised by averaged stochastic gradient descent (ASGD), examples shuffled with a fixed seed
+(deterministic output); the coefficients are the average of the iterates of the last
+`average_epochs` epochs.
+
+Table. Softmax probabilities do not change when the same number is added to one token's
+coefficients in every category, so each token's coefficients are shifted until the smallest
+is 0: every weight then reads "evidence for this category" and the decision is that of the
+unconstrained regression. idf is folded into the weight:
+    weight(t, k) = WEIGHT_SCALE x idf_t x (beta_tk - min_j beta_tj),
+so that the classifier scores category k as sum_t weight(t, k) x tf_t over the message's
+table tokens and turns scores into probabilities with softmax(score / (WEIGHT_SCALE x ||tf||)).
+The norm does not change the ranking (there is no intercept), only the confidence.
+
+Pruning. Rows below `min_weight` are dropped. So that ||tf|| at scoring time covers the same
+tokens as in training, the regression is fitted twice: once on the min_df vocabulary, then on
+the tokens that got a weight of at least `min_weight` there; every token of the second fit
+keeps at least its strongest row.
 
 By default the tokens of each message are joined and segmented again with our tokenizer, so
 that the table's vocabulary is the one `Classifier.classify` sees on raw text (user
 dictionary terms such as 噪音扰民 included).
+
+`python -m nlp.train --cv 5 TRAIN_CSV` prints the macro-F1 of a stratified k-fold
+cross-validation on the training file (the table decision, as the classifier scores it).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import operator
 import random
 import sys
 import time
@@ -26,9 +51,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nlp.dataset import Example, read_examples
+from nlp.evaluate import score_predictions
 from nlp.keywords import (
     WEIGHT_SCALE,
     KeywordTable,
+    euclidean_norm,
     is_keyword_candidate,
     softmax,
     term_weights,
@@ -38,18 +65,21 @@ from nlp.tokenizer import TextTokenizer, default_tokenizer
 
 logger = logging.getLogger(__name__)
 
-Features = dict[str, float]
+# A message's features: parallel lists of vocabulary indices and values.
+Features = tuple[list[int], list[float]]
 
 
 @dataclass(frozen=True)
 class TrainParams:
-    """Hyper-parameters; the defaults were tuned on a held-out fifth of the training set."""
+    """Hyper-parameters, chosen by 5-fold cross-validation on the training set."""
 
-    epochs: int = 8
-    learning_rate: float = 0.1
-    l2: float = 1e-4
+    epochs: int = 10
+    average_epochs: int = 9
+    learning_rate: float = 0.05
+    c: float = 10.0  # inverse L2 strength, as in liblinear/scikit-learn: lower is stronger
+    balanced: bool = True
     min_df: int = 2
-    min_weight: float = 0.3
+    min_weight: float = 0.05
     seed: int = 0
     resegment: bool = True
 
@@ -74,6 +104,41 @@ class TrainSummary:
         )
 
 
+@dataclass(frozen=True)
+class Vocabulary:
+    """Tokens kept as features, their idf, and their index."""
+
+    tokens: list[str]
+    idf: list[float]
+    index: dict[str, int]
+
+    @classmethod
+    def build(cls, docs: Sequence[list[str]], min_df: int) -> Vocabulary:
+        df = Counter(token for doc in docs for token in set(doc) if is_keyword_candidate(token))
+        tokens = sorted(token for token, count in df.items() if count >= min_df)
+        n = len(docs)
+        idf = [math.log((1 + n) / (1 + df[token])) + 1.0 for token in tokens]
+        return cls(tokens, idf, {token: position for position, token in enumerate(tokens)})
+
+    def restricted(self, keep: set[str]) -> Vocabulary:
+        """The same vocabulary (and idf) without the tokens not in `keep`."""
+        pairs = [(t, idf) for t, idf in zip(self.tokens, self.idf, strict=True) if t in keep]
+        tokens = [token for token, _ in pairs]
+        return Vocabulary(
+            tokens,
+            [idf for _, idf in pairs],
+            {token: position for position, token in enumerate(tokens)},
+        )
+
+    def features(self, doc: list[str]) -> Features:
+        """tf x idf / ||tf|| of the message's vocabulary tokens (tf = 1 + ln count)."""
+        index = self.index
+        tf = {index[token]: value for token, value in term_weights(doc).items() if token in index}
+        norm = euclidean_norm(tf.values()) or 1.0
+        positions = sorted(tf)
+        return positions, [tf[position] * self.idf[position] / norm for position in positions]
+
+
 def example_tokens(example: Example, tokenizer: TextTokenizer, resegment: bool) -> list[str]:
     """Content tokens of an example, segmented again from its text when asked or needed."""
     if example.tokens is None or resegment:
@@ -81,64 +146,141 @@ def example_tokens(example: Example, tokenizer: TextTokenizer, resegment: bool) 
     return tokenizer.content_tokens(tokenizer.normalize(token) for token in example.tokens)
 
 
-def featurize(docs: Sequence[list[str]], min_df: int) -> list[Features]:
-    """Saturated term frequencies of keyword candidates seen in at least `min_df` docs."""
-    df = Counter(token for doc in docs for token in set(doc) if is_keyword_candidate(token))
-    return [
-        {token: value for token, value in term_weights(doc).items() if df[token] >= min_df}
-        for doc in docs
-    ]
+def class_weights(targets: Sequence[int], n_classes: int, balanced: bool) -> list[float]:
+    """n / (K x n_c) per class when balanced, else 1."""
+    if not balanced:
+        return [1.0] * n_classes
+    counts = Counter(targets)
+    return [len(targets) / (n_classes * counts[k]) if counts[k] else 0.0 for k in range(n_classes)]
 
 
 def fit(
-    features: Sequence[Features], targets: Sequence[int], n_classes: int, params: TrainParams
-) -> dict[str, list[float]]:
-    """Non-negative softmax regression by AdaGrad; returns token -> weight per class."""
-    weights: dict[str, list[float]] = {}
-    grad_sq: dict[str, list[float]] = {}
+    features: Sequence[Features],
+    targets: Sequence[int],
+    n_classes: int,
+    n_features: int,
+    params: TrainParams,
+) -> list[list[float]]:
+    """Softmax regression by averaged SGD; returns coefficients per class, then per feature.
+
+    Step size rate / (1 + rate x l2 x t) ** 0.75 at step t (Bottou's ASGD schedule); the L2
+    penalty is applied to the coefficients an example touches. The result is the average of
+    all iterates after the first `epochs - average_epochs` epochs, kept as w - u / steps with
+    u the sum of (step number x change), so averaging costs one multiply-add per update.
+    """
+    weights = [[0.0] * n_features for _ in range(n_classes)]
+    offsets = [[0.0] * n_features for _ in range(n_classes)]
+    sample_weights = class_weights(targets, n_classes, params.balanced)
+    l2 = 1.0 / (params.c * len(features))
     order = list(range(len(features)))
     shuffler = random.Random(params.seed)  # noqa: S311 - reproducible shuffling, not security
-    for _ in range(params.epochs):
+    first_averaged = max(0, params.epochs - params.average_epochs)
+    step = 0
+    averaged_steps = 0
+    for epoch in range(params.epochs):
         shuffler.shuffle(order)
         for index in order:
-            x = features[index]
-            scores = [0.0] * n_classes
-            for token, value in x.items():
-                row = weights.setdefault(token, [0.0] * n_classes)
-                for k in range(n_classes):
-                    scores[k] += row[k] * value
+            step += 1
+            if epoch >= first_averaged:
+                averaged_steps += 1
+            positions, values = features[index]
+            if not positions:
+                continue
+            scores = [
+                sum(map(operator.mul, map(row.__getitem__, positions), values)) for row in weights
+            ]
             errors = softmax(scores)
             errors[targets[index]] -= 1.0
-            for token, value in x.items():
-                row = weights[token]
-                acc = grad_sq.setdefault(token, [1e-8] * n_classes)
-                for k in range(n_classes):
-                    grad = errors[k] * value + params.l2 * row[k]
-                    acc[k] += grad * grad
-                    row[k] = max(0.0, row[k] - params.learning_rate * grad / math.sqrt(acc[k]))
-    return weights
+            rate = params.learning_rate / (1.0 + params.learning_rate * l2 * step) ** 0.75
+            scale = rate * sample_weights[targets[index]]
+            shrink = rate * l2
+            # Changes made now enter the average of this and every later averaged iterate.
+            weight_now = float(max(averaged_steps - 1, 0))
+            for k, error in enumerate(errors):
+                if abs(error) < 1e-7:
+                    continue
+                row, offset = weights[k], offsets[k]
+                error *= scale
+                for position, value in zip(positions, values, strict=True):
+                    delta = -error * value - shrink * row[position]
+                    row[position] += delta
+                    offset[position] += weight_now * delta
+    if not averaged_steps:
+        return weights
+    return [
+        [w - u / averaged_steps for w, u in zip(row, offset, strict=True)]
+        for row, offset in zip(weights, offsets, strict=True)
+    ]
 
 
-def predict(weights: dict[str, list[float]], x: Features, n_classes: int) -> int:
-    scores = [0.0] * n_classes
-    for token, value in x.items():
-        row = weights.get(token)
-        if row:
-            for k in range(n_classes):
-                scores[k] += row[k] * value
-    return max(range(n_classes), key=lambda k: (scores[k], -k))
+def table_weights(coefficients: list[list[float]], vocabulary: Vocabulary) -> list[list[float]]:
+    """Per feature, per class: WEIGHT_SCALE x idf x (beta - min over classes of beta)."""
+    rows = []
+    for position, idf in enumerate(vocabulary.idf):
+        column = [row[position] for row in coefficients]
+        low = min(column)
+        rows.append([WEIGHT_SCALE * idf * (value - low) for value in column])
+    return rows
 
 
 def to_table(
-    weights: dict[str, list[float]], labels: Sequence[str], min_weight: float
+    weights: list[list[float]],
+    vocabulary: Vocabulary,
+    labels: Sequence[str],
+    min_weight: float,
 ) -> KeywordTable:
+    """Rows of at least `min_weight`, and the strongest row of every token."""
     table: KeywordTable = {label: {} for label in labels}
-    for token, row in weights.items():
+    for token, row in zip(vocabulary.tokens, weights, strict=True):
+        best = max(range(len(labels)), key=lambda k: (row[k], -k))
         for k, label in enumerate(labels):
-            scaled = round(row[k] * WEIGHT_SCALE, 3)
-            if scaled >= min_weight:
+            scaled = round(row[k], 3)
+            if scaled >= min_weight or (k == best and scaled > 0):
                 table[label][token] = scaled
     return table
+
+
+def predict_with_table(table: KeywordTable, labels: Sequence[str], doc: list[str]) -> int:
+    """The category of highest sum(weight x tf), as the classifier decides (ties: first)."""
+    tf = term_weights(doc)
+    scores = [
+        sum(weights[token] * value for token, value in tf.items() if token in weights)
+        for weights in (table[label] for label in labels)
+    ]
+    return max(range(len(labels)), key=lambda k: (scores[k], -k))
+
+
+def _learn(
+    docs: Sequence[list[str]], targets: Sequence[int], labels: Sequence[str], params: TrainParams
+) -> tuple[KeywordTable, Vocabulary]:
+    """Fit on the min_df vocabulary, keep the tokens with a weight >= min_weight, fit again.
+
+    The second fit makes ||tf|| in training cover exactly the tokens of the table.
+    """
+    vocabulary = Vocabulary.build(docs, params.min_df)
+    for final in (False, True):
+        features = [vocabulary.features(doc) for doc in docs]
+        coefficients = fit(features, targets, len(labels), len(vocabulary.tokens), params)
+        weights = table_weights(coefficients, vocabulary)
+        if final or params.min_weight <= 0:
+            break
+        vocabulary = vocabulary.restricted(
+            {
+                token
+                for token, row in zip(vocabulary.tokens, weights, strict=True)
+                if round(max(row), 3) >= params.min_weight
+            }
+        )
+    return to_table(weights, vocabulary, labels, params.min_weight), vocabulary
+
+
+def _documents(
+    examples: Sequence[Example], tokenizer: TextTokenizer, params: TrainParams
+) -> tuple[list[str], list[list[str]], list[int]]:
+    labels = sorted({example.label for example in examples})
+    docs = [example_tokens(example, tokenizer, params.resegment) for example in examples]
+    targets = [labels.index(example.label) for example in examples]
+    return labels, docs, targets
 
 
 def train(
@@ -155,32 +297,35 @@ def train(
     examples = read_examples(train_csv)
     if not examples:
         raise ValueError(f"{train_csv}: no examples")
-    labels = sorted({example.label for example in examples})
-    docs = [example_tokens(example, tokenizer, params.resegment) for example in examples]
-    features = featurize(docs, params.min_df)
-    targets = [labels.index(example.label) for example in examples]
-    weights = fit(features, targets, len(labels), params)
+    labels, docs, targets = _documents(examples, tokenizer, params)
+    table, vocabulary = _learn(docs, targets, labels, params)
     correct = sum(
-        predict(weights, x, len(labels)) == y for x, y in zip(features, targets, strict=True)
+        predict_with_table(table, labels, doc) == y for doc, y in zip(docs, targets, strict=True)
     )
-    table = to_table(weights, labels, params.min_weight)
     comment = (
         f"Keyword weights per category, learned from {train_csv.name} "
-        f"({len(examples)} messages) by nlp/train.py:\n"
-        "non-negative softmax regression over 1+ln(count) of jieba tokens (no intercept),\n"
-        f"AdaGrad, {params.epochs} epochs, learning rate {params.learning_rate}, "
-        f"L2 {params.l2}, min_df {params.min_df}, seed {params.seed}, "
-        f"resegment {params.resegment};\n"
-        f"weight = logit x {WEIGHT_SCALE:g}; rows below {params.min_weight} dropped.\n"
-        "A message scores sum(weight x (1 + ln count)) per category. Edit weights freely;\n"
+        f"({len(examples)} messages) by nlp/train.py (its docstring has the details):\n"
+        "softmax regression (no intercept) over the message's table tokens, feature\n"
+        "tf x idf / ||tf|| with tf = 1 + ln(count), idf = ln((1+n)/(1+df)) + 1;\n"
+        f"class-balanced {params.balanced}, C {params.c:g}, ASGD {params.epochs} epochs, "
+        f"learning rate {params.learning_rate:g}, averaged over the last "
+        f"{params.average_epochs}, min_df {params.min_df}, seed {params.seed}, "
+        f"resegment {params.resegment}.\n"
+        f"weight = {WEIGHT_SCALE:g} x idf x (coefficient - the token's smallest coefficient), "
+        "so weights are >= 0;\n"
+        f"rows below {params.min_weight:g} dropped (refitted without the tokens left with\n"
+        "no row; every other token keeps its strongest row).\n"
+        "A message scores sum(weight x (1 + ln count)) per category; the confidence is\n"
+        f"softmax(score / ({WEIGHT_SCALE:g} x ||1 + ln count||)). Edit weights freely;\n"
         "config.yaml keywords override or extend rows of the same category.\n"
-        f"Regenerate: python -m nlp.train {train_csv} {out_tsv}"
+        f"Regenerate: python -m nlp.train {train_csv} {out_tsv}\n"
+        f"(or: appealbot nlp train --data {train_csv} --out {out_tsv})"
     )
     rows = write_table(out_tsv, table, comment)
     summary = TrainSummary(
         examples=len(examples),
         label_counts=dict(Counter(example.label for example in examples)),
-        vocabulary=len(weights),
+        vocabulary=len(vocabulary.tokens),
         rows=rows,
         train_accuracy=correct / len(examples),
         seconds=time.perf_counter() - started,
@@ -189,10 +334,61 @@ def train(
     return summary
 
 
+def stratified_folds(targets: Sequence[int], folds: int, seed: int) -> list[int]:
+    """Fold number of every example: each class dealt round-robin after a seeded shuffle."""
+    fold_of = [0] * len(targets)
+    shuffler = random.Random(seed)  # noqa: S311 - reproducible split, not security
+    for label in sorted(set(targets)):
+        members = [index for index, target in enumerate(targets) if target == label]
+        shuffler.shuffle(members)
+        for position, index in enumerate(members):
+            fold_of[index] = position % folds
+    return fold_of
+
+
+def cross_validate(
+    train_csv: Path,
+    folds: int = 5,
+    *,
+    params: TrainParams | None = None,
+    tokenizer: TextTokenizer | None = None,
+) -> list[float]:
+    """Macro-F1 of each fold of a stratified k-fold cross-validation (table decisions)."""
+    params = params or TrainParams()
+    tokenizer = tokenizer or default_tokenizer()
+    labels, docs, targets = _documents(read_examples(train_csv), tokenizer, params)
+    fold_of = stratified_folds(targets, folds, params.seed)
+    scores = []
+    for fold in range(folds):
+        train_ids = [index for index in range(len(docs)) if fold_of[index] != fold]
+        test_ids = [index for index in range(len(docs)) if fold_of[index] == fold]
+        table, _ = _learn(
+            [docs[index] for index in train_ids],
+            [targets[index] for index in train_ids],
+            labels,
+            params,
+        )
+        predicted = [labels[predict_with_table(table, labels, docs[index])] for index in test_ids]
+        gold = [labels[targets[index]] for index in test_ids]
+        scores.append(score_predictions(gold, predicted).macro_f1)
+        logger.info("fold %d: macro-F1 %.4f", fold, scores[-1])
+    return scores
+
+
+USAGE = "usage: python -m nlp.train TRAIN_CSV OUT_TSV | python -m nlp.train --cv K TRAIN_CSV"
+
+
 def main(argv: Sequence[str]) -> int:
-    """`python -m nlp.train TRAIN_CSV OUT_TSV`: train with the default parameters."""
-    if len(argv) != 2:
-        print("usage: python -m nlp.train TRAIN_CSV OUT_TSV", file=sys.stderr)
+    """Train with the default parameters, or cross-validate them with `--cv K`."""
+    if len(argv) == 3 and argv[0] == "--cv" and argv[1].isdigit() and int(argv[1]) >= 2:
+        scores = cross_validate(Path(argv[2]), int(argv[1]))
+        mean = sum(scores) / len(scores)
+        spread = math.sqrt(sum((score - mean) ** 2 for score in scores) / len(scores))
+        folds = " ".join(f"{score:.4f}" for score in scores)
+        print(f"macro-F1 per fold {folds}; mean {mean:.4f} +- {spread:.4f}")
+        return 0
+    if len(argv) != 2 or argv[0].startswith("-"):
+        print(USAGE, file=sys.stderr)
         return 2
     print(train(Path(argv[0]), Path(argv[1])))
     return 0

@@ -14,7 +14,7 @@ from nlp.dataset import read_examples
 from nlp.evaluate import score_predictions
 from nlp.keywords import read_table
 from nlp.tokenizer import TextTokenizer, default_tokenizer
-from nlp.train import TrainParams, train
+from nlp.train import TrainParams, cross_validate, stratified_folds, train
 from tests.conftest_nlp import make_categories, shared_classifier
 
 TINY_TRAIN = """label,tokens
@@ -142,3 +142,48 @@ def test_tokenizer_cache_dir(tmp_path: Path) -> None:
     assert any(tmp_path.iterdir())
     second = TextTokenizer(cache_dir=tmp_path)
     assert first.lcut("网格员上门") == second.lcut("网格员上门")
+
+
+def test_train_is_deterministic_and_non_negative(tmp_path: Path) -> None:
+    source = tmp_path / "tiny.csv"
+    source.write_text(TINY_TRAIN, encoding="utf-8")
+    first, second = tmp_path / "a.tsv", tmp_path / "b.tsv"
+    train(source, first, params=TrainParams(epochs=3))
+    train(source, second, params=TrainParams(epochs=3))
+    rows = [
+        [line for line in path.read_text(encoding="utf-8").splitlines() if line[:1] != "#"]
+        for path in (first, second)
+    ]
+    assert rows[0] == rows[1]
+    table = read_table(first)
+    assert all(weight >= 0 for words in table.values() for weight in words.values())
+    assert table["环境"]["污水"] > table["交通"].get("污水", 0.0)
+
+
+def test_cross_validate_on_tiny_file(tmp_path: Path) -> None:
+    source = tmp_path / "tiny.csv"
+    source.write_text(TINY_TRAIN, encoding="utf-8")
+    scores = cross_validate(source, 3, params=TrainParams(epochs=3, min_df=1))
+    assert len(scores) == 3
+    assert all(0.0 <= score <= 1.0 for score in scores)
+
+
+def test_stratified_folds_deal_every_class() -> None:
+    folds = stratified_folds([0, 0, 0, 1, 1, 1], 3, seed=0)
+    assert sorted(folds[:3]) == [0, 1, 2]
+    assert sorted(folds[3:]) == [0, 1, 2]
+
+
+def test_confidence_is_length_normalised(classifier: Classifier) -> None:
+    # Repeating a message scales every tf alike: same logits, same confidence.
+    text = "化工厂往河里偷排污水，河水发黑发臭。"
+    once, thrice = classifier.classify(text), classifier.classify(text * 3)
+    assert once.category == thrice.category == "环境保护"
+    assert once.confidence == pytest.approx(thrice.confidence, abs=1e-3)
+
+
+def test_explanation_lists_positive_keywords(classifier: Classifier) -> None:
+    result = classifier.classify("化工厂往河里偷排污水，河水发黑发臭")
+    weights = classifier.weights[classifier.names.index(result.category)]
+    assert result.keywords
+    assert all(weights[keyword] > 0 for keyword in result.keywords)

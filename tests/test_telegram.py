@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 from telegram import KeyboardButton, ReplyKeyboardMarkup
 
 from bot.app import App, build
-from bot.channels.sender import SendLimits, Unreachable
+from bot.channels.sender import RateLimitedSender, SendLimits, Unreachable
 from bot.channels.telegram import TelegramChannel, merge_album_replies, parse_command, render
 from bot.settings import Secrets, TelegramSettings
 from bot.web import build_web_app
@@ -305,6 +305,52 @@ async def test_server_error_is_retried(fake: FakeBotApi, channel: TelegramChanne
     fake.push(Updates(fake, 5006).text("/help"))
     await fake.wait_sent(5006, 2)
     assert len(fake.requests("sendMessage")) == 4
+
+
+async def test_press_is_answered_and_its_keyboard_removed_before_the_reply(
+    fake: FakeBotApi, channel: TelegramChannel
+) -> None:
+    # The answer and the keyboard removal go out while the dialog takes the turn.
+    you = Updates(fake, 5014)
+    summary = await file_until_confirm(fake, you)
+    fake.push(you.press(summary, "confirm"))
+    texts = await fake.wait_sent(5014, 6)
+    assert "SQ" in texts[-1]
+    calls = fake.requests()
+    reply = next(i for i, c in enumerate(calls) if c.params.get("text") == texts[-1])
+    last_answer = max(i for i, c in enumerate(calls) if c.method == "answerCallbackQuery")
+    last_edit = max(i for i, c in enumerate(calls) if c.method == "editMessageReplyMarkup")
+    assert last_answer < reply and last_edit < reply
+    assert str(calls[last_edit].params["message_id"]) == str(summary["message_id"])
+
+
+async def test_keyboard_that_cannot_be_removed_does_not_hold_up_the_turn(
+    fake: FakeBotApi, channel: TelegramChannel
+) -> None:
+    you = Updates(fake, 5015)
+    fake.push(you.text("/new"), you.text(DESCRIPTION))
+    await fake.wait_sent(5015, 2)
+    fake.failures["editMessageReplyMarkup"] = 10  # more than the sender retries
+    fake.push(you.press(last_sent(fake, 5015), "skip"))
+    texts = await fake.wait_sent(5015, 3)
+    assert texts[-1] == t("ask.location")
+    assert len(fake.requests("editMessageReplyMarkup")) == FAST.max_attempts
+
+
+async def test_sender_caps_the_requests_in_flight() -> None:
+    sender = RateLimitedSender(limits=FAST, max_in_flight=3)
+    in_flight = peak = 0
+
+    async def request() -> None:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+
+    calls = [sender.call(str(7000 + i % 4), request) for i in range(12)]
+    await asyncio.gather(*calls, sender.unpaced(request), sender.unpaced(request))
+    assert peak == 3
 
 
 async def test_outbox_sender_from_another_thread(

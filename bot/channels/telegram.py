@@ -6,7 +6,13 @@ renders the replies. One catch-all handler puts each update in its chat's lane; 
 worked by one task, so one resident's updates are handled strictly in order while different
 residents are served concurrently. A lane also gathers the photos of an album (one
 `media_group_id`, delivered as separate updates) for a moment, so the resident gets one answer
-for the whole album. Every message into a chat goes through the rate-limited sender.
+for the whole album. Every message into a chat goes through the rate-limited sender, which
+also caps the Bot API calls in flight (see `max_requests`).
+
+Speed (benchmarks/bench_telegram.py): the Bot API calls cost about as much CPU as the dialog
+itself, and all of it shares one GIL. So a press's answerCallbackQuery and keyboard removal go
+out while the dialog thread takes the turn (the replies still wait for them), and the lanes
+share a few HTTP connections instead of opening one each.
 """
 
 from __future__ import annotations
@@ -232,10 +238,13 @@ class TelegramChannel:
     ) -> None:
         self.handle = handle
         # Dialog turns run in these threads. SQLite takes one writer at a time and its busy
-        # handler sleeps in steps of up to 100 ms, so more threads only add waiting there.
+        # handler sleeps in steps of up to 100 ms, so more threads only add waiting there
+        # (2 measured no faster). Not on the event loop itself: a turn waiting for SQLite's
+        # write lock (held by the outbox or a sweep) would stall polling and every send.
+        # PostgreSQL: 4, as more threads only fight over the GIL (8 measured slower than 2–4).
         if workers is None:
             bind = sessions.kw.get("bind")
-            workers = 1 if bind is not None and bind.dialect.name == "sqlite" else 8
+            workers = 1 if bind is not None and bind.dialect.name == "sqlite" else 4
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="telegram-dialog")
         self.sessions = sessions
         self.limits = limits
@@ -244,10 +253,11 @@ class TelegramChannel:
         self.poll_timeout = poll_timeout
         self.outbox_timeout = 120.0
         # At most `max_requests` Bot API calls of the lanes are on the wire at once; the rest
-        # wait in the sender. PTB's default pool (256 connections) let every lane open its own,
-        # and httpcore checks each open connection on every request: that bookkeeping cost
-        # more than the requests themselves. The pool keeps a few spare connections for the
-        # calls that do not go through the sender (files, commands).
+        # wait in the sender. With PTB's default pool (256 connections) every busy lane opened
+        # its own, and httpcore checks each open connection on every request (a syscall or
+        # two each): with 50 residents that was about 40 % of the channel's CPU. 8 is plenty
+        # for Telegram's 30 messages/s even at a few hundred ms a call; the pool keeps a few
+        # spare connections for the calls that bypass the sender (files, commands).
         self.sender = RateLimitedSender(
             limits=send_limits, on_blocked=self._blocked, max_in_flight=max_requests
         )
@@ -423,8 +433,6 @@ class TelegramChannel:
                 return []
             if isinstance(converted, list):
                 return converted
-            if os.environ.get("TGINLINE"):
-                return self.handle(converted)
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._executor, self.handle, converted)
         except Exception:
@@ -549,6 +557,8 @@ class TelegramChannel:
             await self.sender.unpaced(answer)
         except TelegramError as error:  # an old query cannot be answered any more
             log.debug("callback query not answered: %s", type(error).__name__)
+        except Exception:  # the turn goes on regardless
+            log.warning("callback query not answered", exc_info=True)
 
     async def _remove_keyboard(self, message: Message) -> None:
         try:
