@@ -34,7 +34,7 @@ def clock() -> Iterator[time_machine.Coordinates]:
 def _file(app: App, resident: Resident) -> str:
     resident.transcript(
         [
-            ("小区楼下的污水井冒水好几天了，臭味很大，请派人疏通", "照片"),
+            ("小区旁边有人违章搭建，占用公共绿地，楼道也被堵了，请住建部门处理", "照片"),
             ("跳过", "位置"),
             ("跳过", "手机"),
             ("13800138000", "请确认"),
@@ -227,7 +227,7 @@ def _file_more(app: App, resident: Resident) -> None:
     resident.transcript(
         [
             ("我要反映", "描述"),
-            ("小区楼下的污水井冒水好几天了，臭味很大，请派人疏通", "照片"),
+            ("小区旁边有人违章搭建，占用公共绿地，楼道也被堵了，请住建部门处理", "照片"),
             ("跳过", "位置"),
             ("跳过", "手机"),
             ("13800138000", "请确认"),
