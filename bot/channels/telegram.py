@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, or_, select
@@ -45,8 +45,9 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, CallbackContext, TypeHandler
 
+from bot.channels.core import Core
 from bot.channels.sender import RateLimitedSender, SendLimits, Unreachable
-from bot.settings import Settings, TelegramSettings
+from bot.settings import TelegramSettings
 from handlers.limits import Limits
 from handlers.messages import t
 from handlers.types import Inbound, Kind, Outbound
@@ -77,23 +78,6 @@ COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@(\w+))?(?:\s+(.*))?$", re.DOTAL
 Handle = Callable[[Inbound], list[Outbound]]
 PtbApplication = Application[Any, Any, Any, Any, Any, Any]
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
-
-
-class DialogLike(Protocol):
-    def handle(self, inbound: Inbound) -> list[Outbound]: ...
-
-
-class Core(Protocol):
-    """What the channel needs of the composition root (`bot.app.App` fits)."""
-
-    @property
-    def settings(self) -> Settings: ...
-
-    @property
-    def sessions(self) -> sessionmaker[Session]: ...
-
-    @property
-    def dialog(self) -> DialogLike: ...
 
 
 @dataclass

@@ -37,12 +37,11 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 from xml.etree import ElementTree
 from xml.parsers.expat import ExpatError
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, select
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -53,6 +52,7 @@ from wechatpy.exceptions import InvalidAppIdException
 from wechatpy.parser import parse_message
 from wechatpy.replies import TextReply
 
+from bot.channels.core import Core
 from bot.channels.wechat_api import (
     OUT_OF_WINDOW,
     TOO_MANY,
@@ -62,7 +62,7 @@ from bot.channels.wechat_api import (
     WechatApiError,
 )
 from bot.channels.wechat_api import WechatSettings as WechatSettings  # re-exported
-from bot.settings import ConfigError, Secrets, Settings
+from bot.settings import ConfigError, Secrets
 from handlers.messages import t
 from handlers.types import Inbound, Kind, Outbound
 from scheduler.outbox import Undeliverable
@@ -97,23 +97,6 @@ MALFORMED = (
     AttributeError,
     IndexError,
 )
-
-
-class DialogLike(Protocol):
-    def handle(self, inbound: Inbound) -> list[Outbound]: ...
-
-
-class Core(Protocol):
-    """What the channel needs of the composition root (`bot.app.App` fits)."""
-
-    @property
-    def settings(self) -> Settings: ...
-
-    @property
-    def sessions(self) -> sessionmaker[Session]: ...
-
-    @property
-    def dialog(self) -> DialogLike: ...
 
 
 # -- signatures, decryption, parsing ------------------------------------------------------
