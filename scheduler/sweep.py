@@ -19,6 +19,7 @@ from handlers.messages import STAGE
 from storage.db import transaction
 from storage.models import Appeal, Department, Person, Timer
 from storage.types import utcnow
+from workflow.cards import local_deadline
 from workflow.followup import (
     Policy,
     add_timer,
@@ -97,15 +98,6 @@ class Sweeper:
     def _due(self, appeal: Appeal, stage: str) -> dt.datetime | None:
         return appeal.accept_due_at if stage == "accept" else appeal.finish_due_at
 
-    def _local(self, moment: dt.datetime | None) -> str:
-        if moment is None:
-            return ""
-        return (
-            (moment - dt.timedelta(minutes=1))
-            .astimezone(self.policy.calendar.zone)
-            .strftime("%m-%d %H:%M")
-        )
-
     def _department(self, session: Session, appeal: Appeal) -> Department | None:
         return self._departments.get(appeal.department_id)
 
@@ -114,7 +106,7 @@ class Sweeper:
         if Status(appeal.status) not in PENDING[stage]:
             return True
         due = self._due(appeal, stage)
-        params = {"stage": STAGE[stage], "due": self._local(due)}
+        params = {"stage": STAGE[stage], "due": local_deadline(due, self.policy.calendar)}
         department = self._department(session, appeal)
         notify(
             session,
@@ -124,7 +116,13 @@ class Sweeper:
             params=params,
             cause=f"t{timer.id}",
         )
-        record(session, appeal, "remind", SYSTEM, f"{STAGE[stage]}期限 {self._local(due)}")
+        record(
+            session,
+            appeal,
+            "remind",
+            SYSTEM,
+            f"{STAGE[stage]}期限 {local_deadline(due, self.policy.calendar)}",
+        )
         return True
 
     def _overdue(self, session: Session, timer: Timer, appeal: Appeal, now: dt.datetime) -> bool:
@@ -132,7 +130,7 @@ class Sweeper:
         due = self._due(appeal, stage)
         if Status(appeal.status) not in PENDING[stage] or due is None or due > now:
             return True  # handled in time, or the deadline moved (reopened)
-        params = {"stage": STAGE[stage], "due": self._local(due)}
+        params = {"stage": STAGE[stage], "due": local_deadline(due, self.policy.calendar)}
         for to in (self._department(session, appeal), self._center):
             cause = f"t{timer.id}"
             notify(
@@ -146,7 +144,10 @@ class Sweeper:
         if Status(appeal.status) not in PENDING["finish"] or due is None or due > now:
             return True
         department = self._department(session, appeal)
-        params = {"due": self._local(due), "department": department.name if department else "—"}
+        params = {
+            "due": local_deadline(due, self.policy.calendar),
+            "department": department.name if department else "—",
+        }
         for leader in leaders(session):
             notify(
                 session,

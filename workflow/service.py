@@ -307,11 +307,6 @@ def timeline(session: Session, *, appeal: Appeal) -> list[AppealEvent]:
     return list(session.exec(query))
 
 
-def attachment_count(session: Session, *, appeal: Appeal) -> int:
-    query = select(func.count()).where(Attachment.appeal_id == appeal.id)
-    return int(session.exec(query).one())
-
-
 def supplement(
     session: Session,
     *,
@@ -334,10 +329,3 @@ def withdraw(
     session: Session, *, resident: Person, appeal: Appeal, reason: str, policy: Policy
 ) -> None:
     transition(session, appeal, Action.WITHDRAW, Actor.of(resident), reason, policy=policy)
-
-
-def department_name(session: Session, department_id: int | None) -> str | None:
-    if department_id is None:
-        return None
-    department = session.get(Department, department_id)
-    return department.name if department else None
