@@ -116,13 +116,7 @@ class Sweeper:
             params=params,
             cause=f"t{timer.id}",
         )
-        record(
-            session,
-            appeal,
-            "remind",
-            SYSTEM,
-            f"{STAGE[stage]}期限 {local_deadline(due, self.policy.calendar)}",
-        )
+        record(session, appeal, "remind", SYSTEM, f"{params['stage']}期限 {params['due']}")
         return True
 
     def _overdue(self, session: Session, timer: Timer, appeal: Appeal, now: dt.datetime) -> bool:
