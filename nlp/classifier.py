@@ -24,10 +24,12 @@ import math
 import operator
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 
 from nlp import rules
-from nlp.keywords import KEYWORDS_PATH, WEIGHT_SCALE, euclidean_norm, read_table, softmax
+from nlp.keywords import KEYWORDS_PATH, WEIGHT_SCALE, read_table, softmax
 from nlp.tokenizer import TextTokenizer, default_tokenizer
 from nlp.types import CategorySpec, Classification, Disposition, FaqEntry, Urgency
 
@@ -38,6 +40,17 @@ MAX_CHARS = 5000
 TOWNSHIP_FALLBACK = "属地乡镇（街道）"
 EXPLAINING_KEYWORDS = 5
 CANDIDATES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """A message's weighted tokens: (token, row) of those seen once, (token, row, tf) of the
+    others, the score of every category (config order) and ||tf||."""
+
+    once: list[tuple[str, tuple[float, ...]]]
+    repeated: list[tuple[str, tuple[float, ...], float]]
+    scores: list[float]
+    norm: float
 
 
 class Classifier:
@@ -139,42 +152,43 @@ class Classifier:
             raise ValueError(f"none of the categories {sorted(categories)} is configured")
         return allowed
 
-    def matched(self, tokens: Iterable[str]) -> dict[str, float]:
-        """1 + ln(count) of the tokens that carry a weight in some category.
+    def evidence(self, tokens: Iterable[str]) -> Evidence:
+        """The message's tokens that carry a weight, with tf = 1 + ln(count), and the scores.
 
-        Stop words and punctuation need no filtering: they have no weight.
+        Stop words and punctuation need no filtering: they have no weight. Most tokens occur
+        once (tf = 1), so their rows are summed column-wise without multiplying.
         """
-        index = self._index
-        log = math.log
-        return {
-            token: 1.0 + log(count) if count > 1 else 1.0
-            for token, count in Counter(tokens).items()
-            if token in index
-        }
+        get = self._index.get
+        once: list[tuple[str, tuple[float, ...]]] = []
+        repeated: list[tuple[str, tuple[float, ...], float]] = []
+        for token, count in Counter(tokens).items():
+            row = get(token)
+            if row is None:
+                continue
+            if count == 1:
+                once.append((token, row))
+            else:
+                repeated.append((token, row, 1.0 + math.log(count)))
+        if once:
+            scores = list(map(sum, zip(*(row for _, row in once), strict=True)))
+        else:
+            scores = [0.0] * len(self.names)
+        squares = float(len(once))
+        for _, row, tf in repeated:
+            scores = list(map(operator.add, scores, map(operator.mul, row, repeat(tf))))
+            squares += tf * tf
+        return Evidence(once, repeated, scores, math.sqrt(squares))
 
-    def scores(self, matched: Mapping[str, float]) -> list[float]:
-        """Score of every configured category (config order) from `matched` tokens."""
-        if not matched:
-            return [0.0] * len(self.names)
-        index = self._index
-        rows = [index[token] for token in matched]
-        tfs = list(matched.values())
-        return [sum(map(operator.mul, column, tfs)) for column in zip(*rows, strict=True)]
-
-    def explain(self, matched: Mapping[str, float], category: str) -> tuple[str, ...]:
+    def explain(self, evidence: Evidence, category: str) -> tuple[str, ...]:
         """The matched tokens adding most to a category's score, strongest first.
 
         Only positive contributions count: these are the keywords that decided.
         """
         position = self.names.index(category)
-        index = self._index
-        contributions = [
-            (-weight * tf, token)
-            for token, tf in matched.items()
-            if (weight := index[token][position]) > 0
-        ]
+        contributions = [(-row[position], token) for token, row in evidence.once]
+        contributions += [(-row[position] * tf, token) for token, row, tf in evidence.repeated]
         contributions.sort()
-        return tuple(token for _, token in contributions[:EXPLAINING_KEYWORDS])
+        return tuple(token for weight, token in contributions[:EXPLAINING_KEYWORDS] if weight < 0)
 
     def _decide(
         self,
@@ -184,10 +198,10 @@ class Classifier:
         township: str | None,
     ) -> Classification:
         allowed = self._allowed(categories)
-        matched = self.matched(tokens)
-        totals = self.scores(matched)
+        evidence = self.evidence(tokens)
+        totals = evidence.scores
         ranked = sorted(allowed, key=lambda position: (-totals[position], position))
-        divisor = WEIGHT_SCALE * (euclidean_norm(matched.values()) or 1.0)
+        divisor = WEIGHT_SCALE * (evidence.norm or 1.0)
         probabilities = softmax([totals[position] / divisor for position in ranked])
         confidence = probabilities[0] if totals[ranked[0]] > 0 else 0.0
         spec = self.categories[ranked[0]]
@@ -204,7 +218,7 @@ class Classifier:
             department=self._department(spec, township),
             urgency=urgency,
             confidence=round(confidence, 4),
-            keywords=self.explain(matched, spec.name),
+            keywords=self.explain(evidence, spec.name),
             candidates=candidates if needs_triage else (),
             needs_triage=needs_triage,
             faq_answer=faq.answer if faq else None,
