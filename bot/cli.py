@@ -30,6 +30,7 @@ from scheduler.outbox import Sender
 from scheduler.reports import PERIODS, build_report, format_text
 from storage.db import SchemaOutdated, make_engine, transaction, upgrade
 from storage.models import Department, Role
+from storage.tokens import DatabaseTokenStore
 from storage.types import utcnow
 from workflow import staff
 from workflow.lifecycle import LifecycleError
@@ -222,8 +223,10 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "invite":
         return _invite(settings, args)
     if args.command == "wechat":
+        secrets = load_secrets()
+        store = DatabaseTokenStore(build(settings, secrets).sessions)
         try:
-            menu = create_menu(build_api(settings.channels.wechat, load_secrets()))
+            menu = create_menu(build_api(settings.channels.wechat, secrets, store=store))
         except WechatApiError as exc:
             print(f"appealbot: WeChat refused the menu: {exc}", file=sys.stderr)
             return 1

@@ -169,10 +169,9 @@ class Classifier:
                 once.append((token, row))
             else:
                 repeated.append((token, row, 1.0 + math.log(count)))
+        scores: list[float] = [0.0] * len(self.names)
         if once:
-            scores = list(map(sum, zip(*(row for _, row in once), strict=True)))
-        else:
-            scores = [0.0] * len(self.names)
+            scores = [sum(column, 0.0) for column in zip(*(row for _, row in once), strict=True)]
         squares = float(len(once))
         for _, row, tf in repeated:
             scores = list(map(operator.add, scores, map(operator.mul, row, repeat(tf))))

@@ -190,3 +190,13 @@ class AppealSequence(SQLModel, table=True):
 
     day: str = Field(primary_key=True, max_length=8)
     last: int = 0
+
+
+class ApiToken(SQLModel, table=True):
+    """A messenger API credential shared by every worker (WeChat's access_token)."""
+
+    __tablename__ = "api_token"
+
+    key: str = Field(primary_key=True, max_length=100)
+    value: str = Field(max_length=1000)
+    expires_at: dt.datetime = _time()

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from sqlalchemy import text
@@ -13,11 +14,17 @@ from sqlalchemy import text
 from storage.db import make_engine, upgrade
 from tests.conftest import ROOT
 from tests.dialog_helpers import write_png
+from tests.fakewechat import APPID, SECRET, FakeWechat
 
 
-def _appealbot(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("APPEALBOT_", "DATABASE_"))}
-    env["APPEALBOT_STORAGE__DATA_DIR"] = str(tmp_path / "data")
+def _appealbot(
+    tmp_path: Path, *args: str, stdin: str = "", env: Mapping[str, str] = {}
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("APPEALBOT_", "DATABASE_"))},
+        "APPEALBOT_STORAGE__DATA_DIR": str(tmp_path / "data"),
+        **env,
+    }
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", "--config", str(ROOT / "config.yaml"), *args],
         input=stdin,
@@ -75,3 +82,24 @@ def test_upgrade_is_idempotent(tmp_path: Path) -> None:
         tables = {row[0] for row in connection.execute(text("SELECT name FROM sqlite_master"))}
     engine.dispose()
     assert {"appeal", "appeal_event", "timer", "outbox", "conversation"} <= tables
+
+
+def test_wechat_menu_is_posted_with_the_token_shared_through_the_database(
+    tmp_path: Path,
+) -> None:
+    fake = FakeWechat().start()
+    try:
+        env = {
+            "APPEALBOT_CHANNELS__WECHAT__API_BASE_URL": fake.base_url,
+            "WECHAT_APPID": APPID,
+            "WECHAT_APPSECRET": SECRET,
+        }
+        for _ in range(2):  # two processes, like two workers
+            result = _appealbot(tmp_path, "wechat", "menu", env=env)
+            assert result.returncode == 0, result.stderr
+            assert "我要反映" in result.stdout
+            assert SECRET not in result.stderr and "TOKEN" not in result.stderr
+        assert len(fake.sent("/cgi-bin/menu/create")) == 2
+        assert fake.token_requests == 1
+    finally:
+        fake.stop()

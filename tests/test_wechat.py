@@ -36,13 +36,14 @@ from bot.channels.wechat import (
     render,
     sign,
 )
-from bot.channels.wechat_api import RedisTokenStore, WechatApi, WechatApiError
+from bot.channels.wechat_api import WechatApi, WechatApiError
 from bot.settings import Secrets, Settings
 from handlers.messages import t
 from handlers.types import Inbound, Kind, Option, Outbound
 from scheduler.outbox import Undeliverable, drain
 from storage.db import transaction
 from storage.models import Appeal, AppealEvent, Attachment, Outbox, Person, ProcessedUpdate
+from storage.tokens import DatabaseTokenStore
 from tests.dialog_helpers import PNG
 from tests.fakewechat import APPID, SECRET, FakeWechat
 
@@ -679,25 +680,11 @@ def test_last_inbound_forgets_the_oldest() -> None:
     assert seen.get("a") is None and seen.get("c") == 1.0
 
 
-class DictRedis:
-    """Just what RedisTokenStore uses of a redis-py client."""
-
-    def __init__(self) -> None:
-        self.items: dict[str, tuple[bytes, int]] = {}
-
-    def get(self, key: str) -> bytes | None:
-        item = self.items.get(key)
-        return None if item is None else item[0]
-
-    def set(self, key: str, value: str, ex: int) -> None:
-        self.items[key] = (value.encode(), ex)
-
-
-async def test_workers_share_the_token_through_redis(
-    fake: FakeWechat, caplog: pytest.LogCaptureFixture
+async def test_workers_share_the_token_through_the_database(
+    fake: FakeWechat, any_app: App, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    shared = RedisTokenStore(DictRedis())
+    shared = DatabaseTokenStore(any_app.sessions)
     one = WechatApi(appid=APPID, secret=SECRET, base_url=fake.base_url, store=shared)
     two = WechatApi(appid=APPID, secret=SECRET, base_url=fake.base_url, store=shared)
     try:
@@ -713,6 +700,16 @@ async def test_workers_share_the_token_through_redis(
     assert len(fake.texts) == 4
     logged = caplog.text
     assert "TOKEN" not in logged and SECRET not in logged
+
+
+def test_the_stored_token_expires(any_app: App) -> None:
+    now = [1_000_000.0]
+    store = DatabaseTokenStore(any_app.sessions, clock=lambda: now[0])
+    store.set("k", "first", ttl=60)
+    store.set("k", "second", ttl=60)
+    assert store.get("k") == "second"
+    now[0] += 61
+    assert store.get("k") is None and store.get("other") is None
 
 
 async def test_two_workers_file_one_appeal_on_every_database(any_app: App, api: WechatApi) -> None:

@@ -68,6 +68,7 @@ from handlers.types import Inbound, Kind, Outbound
 from scheduler.outbox import Undeliverable
 from storage.db import transaction
 from storage.models import Person
+from storage.tokens import DatabaseTokenStore
 
 log = logging.getLogger(__name__)
 
@@ -279,9 +280,7 @@ def create_menu(api: WechatApi) -> dict[str, Any]:
     return menu
 
 
-def build_api(
-    settings: WechatSettings, secrets: Secrets, *, store: TokenStore | None = None
-) -> WechatApi:
+def build_api(settings: WechatSettings, secrets: Secrets, *, store: TokenStore) -> WechatApi:
     if not secrets.wechat_appid or not secrets.wechat_appsecret:
         raise ConfigError("WeChat needs WECHAT_APPID and WECHAT_APPSECRET")
     return WechatApi(
@@ -375,7 +374,7 @@ class WechatChannel:
         if self._keys and not self.appid:
             raise ConfigError("WeChat safe mode needs WECHAT_APPID")
         self._own_api = api is None
-        self.api = api or build_api(settings, secrets)
+        self.api = api or build_api(settings, secrets, store=DatabaseTokenStore(core.sessions))
         self.last_inbound = last_inbound or LastInbound(clock)
         self.clock = clock
         self._inflight: dict[str, _Pending] = {}

@@ -4,11 +4,11 @@ Only what the channel needs: the access_token, media download, customer-service 
 template messages, and the custom menu. It is synchronous on purpose: the outbox drain calls
 senders from a background thread, and the webhook runs its turns in worker threads anyway.
 
-The access_token is cached in a `TokenStore` until shortly before it expires; several workers
-share it through `RedisTokenStore` (any redis-py client), one process can use the in-memory
-store. A call answered with an invalid/expired-token error refreshes the token once and is
-retried. Neither the token nor the AppSecret is ever logged, and errors raised here never
-carry the request URL (which holds them).
+The access_token is cached in a `TokenStore` until shortly before it expires; the bot's
+workers share it through the database (`storage.tokens.DatabaseTokenStore`), a single
+process may use the in-memory store. A call answered with an invalid/expired-token error
+refreshes the token once and is retried. Neither the token nor the AppSecret is ever logged,
+and errors raised here never carry the request URL (which holds them).
 """
 
 from __future__ import annotations
@@ -115,22 +115,6 @@ class MemoryTokenStore:
     def set(self, key: str, value: str, ttl: float) -> None:
         with self._lock:
             self._items[key] = (value, self.clock() + ttl)
-
-
-class RedisTokenStore:
-    """The token shared by every worker through Redis (pass a `redis.Redis` client)."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    def get(self, key: str) -> str | None:
-        value = self.client.get(key)
-        if value is None:
-            return None
-        return value.decode() if isinstance(value, bytes) else str(value)
-
-    def set(self, key: str, value: str, ttl: float) -> None:
-        self.client.set(key, value, ex=max(1, int(ttl)))
 
 
 class WechatApi:
