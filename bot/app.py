@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
+from bot.classifier import build_classifier
 from bot.settings import Secrets, Settings
 from handlers.dialog import Dialog
 from nlp.classifier import Classifier
@@ -35,15 +36,6 @@ def configure_logging(level: str = "INFO") -> None:
 
 def database_url(settings: Settings, secrets: Secrets) -> str:
     return secrets.database_url or sqlite_url(settings.storage.data_dir)
-
-
-def build_classifier(settings: Settings) -> Classifier:
-    return Classifier(
-        settings.categories,
-        settings.faq,
-        keywords_path=settings.nlp.keyword_table,
-        min_confidence=settings.nlp.min_confidence,
-    )
 
 
 def build(settings: Settings, secrets: Secrets, classifier: Classifier | None = None) -> App:

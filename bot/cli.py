@@ -15,13 +15,14 @@ from typing import Any
 from sqlmodel import select
 from starlette.routing import BaseRoute
 
-from bot.app import App, build, build_classifier, configure_logging, database_url
+from bot.app import App, build, configure_logging, database_url
 from bot.channels import console
 from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.channels.telegram import TelegramChannel, install_token_redaction
 from bot.channels.wechat import CHANNEL as WECHAT
 from bot.channels.wechat import build_api, create_menu, wechat_routes
 from bot.channels.wechat_api import WechatApiError
+from bot.classifier import build_classifier
 from bot.settings import ConfigError, Secrets, Settings, load_secrets, load_settings
 from bot.web import build_web_app, serve
 from nlp import commands as nlp_commands

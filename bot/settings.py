@@ -14,7 +14,6 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from bot.channels.wechat_api import WechatSettings
 from handlers.limits import Limits
 from nlp.keywords import KEYWORDS_PATH
 from nlp.types import CategorySpec, FaqEntry
@@ -22,6 +21,8 @@ from workflow.policy import CalendarConfig, Duty, FollowUp, SlaConfig, Triage
 
 DEFAULT_CONFIG = Path("config.yaml")
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "your-token-here", "xxx", "token"}
+
+WECHAT_API_URL = "https://api.weixin.qq.com"
 
 
 class ConfigError(Exception):
@@ -59,6 +60,28 @@ class ConsoleSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
+
+
+class WechatSettings(BaseModel):
+    """`channels.wechat` in config.yaml (credentials come from the environment)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    api_base_url: str = WECHAT_API_URL
+    path: str = "/wechat"
+    # Answer passively only if the turn is done by then; WeChat gives up at 5 s.
+    reply_deadline_seconds: float = Field(default=4.0, gt=0, le=4.8)
+    # Refuse callbacks whose timestamp is further than this from our clock (0: no check).
+    max_clock_skew_seconds: int = Field(default=600, ge=0)
+    # Template message for notifications outside the 48-hour window (none: phone instead).
+    template_id: str | None = None
+    template_url: str | None = None
+    # Template field → what goes in it: {text} the notification, {time} now, {hint} how to
+    # answer. The default fits the classic 'first/keyword1/remark' templates.
+    template_fields: dict[str, str] = Field(
+        default_factory=lambda: {"first": "{text}", "keyword1": "{time}", "remark": "{hint}"}
+    )
 
 
 class TelegramSettings(BaseModel):

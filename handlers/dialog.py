@@ -24,9 +24,10 @@ from handlers.staff import StaffDesk, is_group
 from handlers.turn import Turn
 from handlers.types import Inbound, Kind, Option, Outbound
 from nlp.types import Urgency
+from storage import deliveries
 from storage.db import transaction
 from storage.files import FileRejected, FileStore, StoredFile
-from storage.models import Appeal, Conversation, Person, ProcessedUpdate, Role
+from storage.models import Appeal, Conversation, Person, Role
 from storage.types import utcnow
 from workflow import service
 from workflow.cards import mask_phone
@@ -109,16 +110,12 @@ class Dialog:
     def _first_delivery(self, session: Session, inbound: Inbound) -> bool:
         if inbound.message_id is None:
             return True
-        if session.get(ProcessedUpdate, (inbound.channel, inbound.message_id)) is not None:
-            return False
-        session.add(ProcessedUpdate(channel=inbound.channel, key=inbound.message_id))
-        session.flush()
-        return True
+        return deliveries.first_delivery(session, inbound.channel, inbound.message_id)
 
     def _seen(self, inbound: Inbound) -> bool:
+        assert inbound.message_id is not None  # noqa: S101 - checked by the caller
         with self.sessions() as session:
-            key = (inbound.channel, inbound.message_id)
-            return session.get(ProcessedUpdate, key) is not None
+            return deliveries.delivered(session, inbound.channel, inbound.message_id)
 
     def _load(self, session: Session, inbound: Inbound) -> Turn:
         person = service.person_for(
@@ -530,7 +527,10 @@ class Dialog:
             turn.say(t("bad.daily_limit", limit=self.policy.appeals_per_day))
             return
         turn.goto(IDLE)
-        self._tell_submitted(turn, submitted)
+        if on_spot_result is None:
+            self._tell_submitted(turn, submitted)
+        else:  # handled already: no department, deadline or urgency to announce
+            turn.say(t("grid.onsite_recorded", number=submitted.appeal.number))
 
     def _tell_submitted(self, turn: Turn, submitted: service.Submitted) -> None:
         appeal, result = submitted.appeal, submitted.classification

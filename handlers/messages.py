@@ -66,6 +66,7 @@ MESSAGES: dict[str, str] = {
     "grid.ask_onsite": "请先发送现场处置后的照片，再用文字说明处置结果。",
     "grid.onsite_photo": "已收到照片。请用文字说明处置结果（也可以继续发送照片）。",
     "grid.onsite_needs_photo": "现场处置需要至少一张处置后的照片。",
+    "grid.onsite_recorded": "已记录为现场处置，编号 {number}，处置结果和照片已存入台账。",
     # bad input
     "bad.empty": "内容不能为空，请用文字描述问题。",
     "bad.too_short": "描述太简短了，请至少写{min}个字，说明发生了什么、在哪里。",
@@ -144,6 +145,7 @@ MESSAGES: dict[str, str] = {
     "staff.todo.none": "目前没有待办诉求。",
     "staff.todo.head": "待办诉求 {count} 件（按办结时限排序）：",
     "staff.todo.item": "{index}. {flag}{number} {category} {status} 时限 {deadline}",
+    "staff.option.supervise": "督办 {number}",
     "staff.signed": "已签收诉求 {number}，请按时办结。",
     "staff.ask.return": "请说明退回诉求 {number} 的理由（如：不属于本部门职责）。",
     "staff.ask.resolve": "请发送诉求 {number} 的办理结果（文字，将告知群众）；如有现场照片可先发送。",

@@ -118,13 +118,15 @@ class StaffDesk:
             turn.say(t("staff.joined", role=ROLE[binding.role.value], where=where))
 
     def _todo(self, turn: Turn) -> None:
-        cases = staff.open_cases(turn.session, actor=Actor.of(turn.person))
+        actor = Actor.of(turn.person)
+        cases = staff.open_cases(turn.session, actor=actor)
         if not cases:
             turn.say(t("staff.todo.none"))
             return
         now = utcnow()
         lines = [t("staff.todo.head", count=len(cases))]
-        for index, appeal in enumerate(cases[:30], start=1):
+        shown = cases[:30]
+        for index, appeal in enumerate(shown, start=1):
             flag = deadline_flag(appeal, now, self.policy.follow_up.remind_at)
             lines.append(
                 t(
@@ -137,7 +139,13 @@ class StaffDesk:
                     deadline=local_deadline(appeal.finish_due_at, self.policy.calendar),
                 )
             )
-        turn.say("\n".join(lines))
+        # Dispatchers and leaders may press 督办 on each case a department holds.
+        supervise = [
+            Option(t("staff.option.supervise", number=a.number), f"supervise:{a.number}")
+            for a in shown
+            if actor.role in staff.SUPERVISORS and a.status in staff.SUPERVISABLE
+        ]
+        turn.say("\n".join(lines), *supervise)
 
     # -- buttons ------------------------------------------------------------------------
 

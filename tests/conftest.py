@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from bot.app import App, build, build_classifier
-from bot.settings import Secrets, Settings, load_settings
+from bot.app import App, build
+from bot.channels.telegram import TelegramChannel
+from bot.classifier import build_classifier
+from bot.settings import Secrets, Settings, TelegramSettings, load_settings
 from nlp.classifier import Classifier
+from tests.fakebotapi import TOKEN, FakeBotApi
+from tests.telegram_helpers import FAST
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -92,3 +96,23 @@ def any_app(settings: Settings, classifier: Classifier, database_url: str) -> It
     built = build(settings, Secrets(database_url=database_url), classifier)
     yield built
     built.engine.dispose()
+
+
+@pytest.fixture
+async def bot(app: App) -> AsyncIterator[tuple[FakeBotApi, TelegramChannel]]:
+    """The app (the test module's own `app`, if it has one) behind the Telegram adapter,
+    polling the fake Bot API."""
+    fake = FakeBotApi(max_poll_wait=0.05).start()
+    channel = TelegramChannel(
+        handle=app.dialog.handle,
+        sessions=app.sessions,
+        token=TOKEN,
+        telegram=TelegramSettings(base_url=fake.base_url, base_file_url=fake.base_file_url),
+        limits=app.settings.limits,
+        send_limits=FAST,
+        poll_timeout=1,
+    )
+    await channel.start()
+    yield fake, channel
+    await channel.stop()
+    fake.stop()

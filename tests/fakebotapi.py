@@ -350,6 +350,11 @@ class Updates:
             content["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
         return self._message(**content)
 
+    def forwarded(self, text: str, sender_name: str) -> dict[str, Any]:
+        """A text forwarded from someone who hides their account."""
+        origin = {"type": "hidden_user", "date": 0, "sender_user_name": sender_name}
+        return self._message(text=text, forward_origin=origin)
+
     def photo(
         self, file_id: str, size: int | None = None, media_group_id: str | None = None
     ) -> dict[str, Any]:

@@ -1,34 +1,31 @@
 """The staff side through the real Telegram adapter and the fake Bot API: departments sign,
-return and resolve cases in their group, the dispatcher re-routes and merges, grid workers
-report for residents, and the resident is told at each step and asked to rate."""
+return and resolve cases in their group, the dispatcher re-routes, merges and sends 督办, grid
+workers report for residents (forwarded messages too) or record a case handled on the spot,
+and the resident is told at each step and asked to rate."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Iterator
+import hashlib
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.app import App, build
-from bot.channels.sender import SendLimits
 from bot.channels.telegram import TelegramChannel
-from bot.settings import Secrets, Settings, TelegramSettings
+from bot.settings import Secrets, Settings
 from handlers.messages import t
 from nlp.classifier import Classifier
-from scheduler.outbox import drain
 from scheduler.sweep import Sweeper
-from storage.db import transaction
-from storage.models import Appeal, AppealEvent, Person, Role
-from tests.fakebotapi import TOKEN, FakeBotApi, Updates
-from workflow import staff
+from storage.models import Appeal, AppealEvent, Attachment, Person, Role
+from tests.dialog_helpers import PNG
+from tests.fakebotapi import FakeBotApi
+from tests.telegram_helpers import IMMEDIATE, Chat, deliver, file_appeal, invite, message_with
 
-FAST = SendLimits(private_per_second=500, private_burst=50, overall_per_second=1000,
-                  overall_burst=100, group_per_minute=6000, group_burst=100)  # fmt: skip
 HOUSING = "住建局"
-DESCRIPTION = "小区旁边有人违章搭建，占用公共绿地，楼道也被堵了，请住建部门处理"
+GRID = "东湖3网格"
 
 
 @pytest.fixture
@@ -48,99 +45,9 @@ def app(loop_settings: Settings, classifier: Classifier, tmp_path: Any) -> Itera
     built.engine.dispose()
 
 
-@pytest.fixture
-async def bot(app: App) -> AsyncIterator[tuple[FakeBotApi, TelegramChannel]]:
-    fake = FakeBotApi(max_poll_wait=0.05).start()
-    channel = TelegramChannel(
-        handle=app.dialog.handle,
-        sessions=app.sessions,
-        token=TOKEN,
-        telegram=TelegramSettings(base_url=fake.base_url, base_file_url=fake.base_file_url),
-        limits=app.settings.limits,
-        send_limits=FAST,
-        poll_timeout=1,
-    )
-    await channel.start()
-    yield fake, channel
-    await channel.stop()
-    fake.stop()
-
-
-class Chat:
-    """Someone talking to the bot, privately or in a group, and what the bot said there."""
-
-    def __init__(self, fake: FakeBotApi, user_id: int, group: int | None = None) -> None:
-        self.fake = fake
-        self.updates = Updates(fake, user_id)
-        if group is not None:
-            self.updates.chat = {"id": group, "type": "group", "title": "工作群"}
-        self.chat_id = group if group is not None else user_id
-
-    def last(self) -> dict[str, Any]:
-        return dict(self.fake.sent(self.chat_id)[-1]["_message"])
-
-    def buttons(self) -> dict[str, str]:
-        markup = self.fake.sent(self.chat_id)[-1].get("reply_markup") or {}
-        return {
-            b["text"]: b["callback_data"] for row in markup.get("inline_keyboard", ()) for b in row
-        }
-
-    async def send(self, update: dict[str, Any]) -> str:
-        count = len(self.fake.sent(self.chat_id))
-        self.fake.push(update)
-        await self.fake.wait_sent(self.chat_id, count + 1)
-        await asyncio.sleep(0.05)  # a turn may answer with more than one message
-        return "\n".join(self.fake.texts(self.chat_id)[count:])
-
-    async def say(self, text: str) -> str:
-        return await self.send(self.updates.text(text))
-
-    async def press(self, label: str, message: dict[str, Any] | None = None) -> str:
-        data = self.buttons()[label] if message is None else _button(message, label)
-        return await self.send(self.updates.press(message or self.last(), data))
-
-
-def _button(message: dict[str, Any], label: str) -> str:
-    markup = message.get("reply_markup") or {}
-    return next(
-        b["callback_data"] for row in markup["inline_keyboard"] for b in row if b["text"] == label
-    )
-
-
-def message_with(chat: Chat, label: str, data: str) -> dict[str, Any]:
-    """A message in the chat carrying one button (as a card the bot sent would)."""
-    keyboard = [[{"text": label, "callback_data": data}]]
-    return {
-        "message_id": 9,
-        "date": 0,
-        "chat": chat.updates.chat,
-        "text": "card",
-        "reply_markup": {"inline_keyboard": keyboard},
-    }
-
-
-async def deliver(app: App, channel: TelegramChannel) -> int:
-    """Run the outbox drain, as the clock does, through the channel's sender."""
-    return await asyncio.to_thread(drain, app.sessions, {"telegram": channel.outbox_sender()})
-
-
-def invite(app: App, role: Role, department: str | None = None, grid: str | None = None) -> str:
-    with transaction(app.sessions) as session:
-        return staff.create_invite(session, role=role, department=department, grid=grid)
-
-
 def the_appeal(app: App) -> Appeal:
     with app.sessions() as session:
         return session.exec(select(Appeal)).one()
-
-
-async def file_appeal(resident: Chat, text: str = DESCRIPTION) -> str:
-    await resident.say("/new")
-    await resident.say(text)
-    await resident.press("跳过")
-    await resident.say("幸福小区3栋")
-    await resident.send(resident.updates.contact("13800138000"))
-    return await resident.press("确认提交")
 
 
 async def bind_housing(app: App, fake: FakeBotApi) -> tuple[Chat, Chat]:
@@ -154,6 +61,15 @@ async def bind_housing(app: App, fake: FakeBotApi) -> tuple[Chat, Chat]:
         f"/join {invite(app, Role.STAFF, HOUSING)} 张三"
     )
     return member, private
+
+
+async def grid_worker(app: App, fake: FakeBotApi) -> Chat:
+    """A grid worker of 东湖3网格, joined in a private chat."""
+    worker = Chat(fake, 7200)
+    assert "网格员 东湖3网格" in await worker.say(
+        f"/join {invite(app, Role.GRID_WORKER, grid=GRID)}"
+    )
+    return worker
 
 
 async def test_a_case_goes_round_the_whole_loop(
@@ -237,9 +153,7 @@ async def test_a_resident_cannot_route_cases(
     resident = Chat(fake, 5103)
     await file_appeal(resident)
     number = the_appeal(app).number
-    forged = message_with(resident, "x", f"route:{number}:城管局")
-    answer = await resident.send(resident.updates.press(forged, f"route:{number}:城管局"))
-    assert "您无权处理" in answer
+    assert "您无权处理" in await resident.forge(f"route:{number}:城管局")
     assert the_appeal(app).department_id is not None
     with app.sessions() as session:
         assert (
@@ -278,10 +192,7 @@ async def test_a_grid_worker_reports_for_a_resident(
     app: App, bot: tuple[FakeBotApi, TelegramChannel]
 ) -> None:
     fake, _ = bot
-    worker = Chat(fake, 7200)
-    assert "网格员 东湖3网格" in await worker.say(
-        f"/join {invite(app, Role.GRID_WORKER, grid='东湖3网格')}"
-    )
+    worker = await grid_worker(app, fake)
     await worker.say("/report")
     await worker.say("巡查发现东湖路口井盖破损，有行人绊倒的危险，需要尽快更换")
     await worker.press("跳过")  # no photos
@@ -294,7 +205,7 @@ async def test_a_grid_worker_reports_for_a_resident(
         appeal = session.exec(select(Appeal)).one()
         resident = session.get(Person, appeal.resident_id)
         reporter = session.get(Person, appeal.reporter_id)
-    assert appeal.grid == "东湖3网格" and appeal.phone == "13900001111"
+    assert appeal.grid == GRID and appeal.phone == "13900001111"
     assert resident is not None and (resident.channel, resident.name) == ("phone", "王大爷")
     assert reporter is not None and reporter.role == "grid_worker"
 
@@ -302,6 +213,55 @@ async def test_a_grid_worker_reports_for_a_resident(
 async def test_only_grid_workers_report(app: App, bot: tuple[FakeBotApi, TelegramChannel]) -> None:
     fake, _ = bot
     assert "仅限网格员" in await Chat(fake, 5106).say("/report")
+
+
+async def test_a_grid_worker_records_a_case_handled_on_the_spot(
+    app: App, bot: tuple[FakeBotApi, TelegramChannel]
+) -> None:
+    fake, _ = bot
+    worker = await grid_worker(app, fake)
+    await worker.say("/report")
+    await worker.say("巡查发现东湖路口井盖破损，有行人绊倒的危险，需要尽快更换")
+    await worker.press("跳过")  # no photos of the problem
+    await worker.say("跳过")  # no location
+    await worker.press("跳过")  # not for a particular resident
+    assert "请先发送现场处置后的照片" in await worker.press("已现场处置")
+    assert "至少一张处置后的照片" in await worker.say("已更换")  # not without a photo
+    fake.files["fixed"] = PNG
+    assert "已收到照片" in await worker.send(worker.updates.photo("fixed"))
+    told = await worker.say("已当场更换新井盖，现场已清理")
+    appeal = the_appeal(app)
+    assert told == t("grid.onsite_recorded", number=appeal.number)
+    with app.sessions() as session:
+        events = session.exec(select(AppealEvent).order_by(col(AppealEvent.id))).all()
+        photos = session.exec(select(Attachment)).all()
+    assert (appeal.status, appeal.grid, appeal.department_id) == ("resolved", GRID, None)
+    assert [(e.action, e.actor_role, e.note) for e in events] == [
+        ("submit", "grid_worker", None),
+        ("assign", "system", None),
+        ("resolve", "grid_worker", "已当场更换新井盖，现场已清理"),
+    ]
+    assert [p.sha256 for p in photos] == [hashlib.sha256(PNG).hexdigest()]
+
+
+async def test_a_forwarded_message_starts_a_report_with_its_text(
+    app: App, bot: tuple[FakeBotApi, TelegramChannel]
+) -> None:
+    fake, _ = bot
+    worker = await grid_worker(app, fake)
+    text = "我家楼下的路灯坏了一个多月了，晚上黑漆漆的很不安全"
+    # The text is the description already: the report goes on to the photos.
+    assert "如有现场照片" in await worker.send(worker.updates.forwarded(text, "王大爷"))
+    await worker.press("跳过")
+    await worker.say("跳过")
+    summary = await worker.press("跳过")
+    assert f"内容：{text}" in summary and "代群众反映" in summary
+    assert "已受理" in await worker.press("确认提交")
+    appeal = the_appeal(app)
+    with app.sessions() as session:
+        reporter = session.get(Person, appeal.reporter_id)
+    assert (appeal.text, appeal.grid) == (text, GRID)
+    assert reporter is not None and reporter.external_id == str(worker.chat_id)
 
 
 async def test_an_extension_is_asked_for_and_approved(
@@ -348,3 +308,44 @@ async def test_a_resident_who_blocked_the_bot_goes_on_the_phone_list(
         noted = session.exec(select(AppealEvent).where(AppealEvent.action == "unreachable")).all()
     assert person.unreachable and [e.note for e in noted] == [t("outbox.undeliverable")]
     assert await deliver(app, channel) == 0  # given up, not retried
+
+
+def _supervisions(app: App) -> list[tuple[int, str]]:
+    with app.sessions() as session:
+        events = session.exec(select(AppealEvent).where(AppealEvent.action == "supervise"))
+        return [(e.appeal_id, e.actor_role) for e in events]
+
+
+async def test_the_dispatcher_supervises_a_case_from_the_todo_list(
+    app: App, bot: tuple[FakeBotApi, TelegramChannel]
+) -> None:
+    fake, channel = bot
+    member, private = await bind_housing(app, fake)
+    dispatcher = Chat(fake, 7100)
+    await dispatcher.say(f"/join {invite(app, Role.DISPATCHER)} 调度员")
+    await file_appeal(Chat(fake, 5109))
+    await file_appeal(Chat(fake, 5110), IMMEDIATE)
+    with app.sessions() as session:
+        referred, immediate = session.exec(select(Appeal).order_by(col(Appeal.id))).all()
+    assert (referred.status, immediate.status) == ("dispatched", "assigned")
+    await deliver(app, channel)  # the card to 住建局's group
+    supervise = f"supervise:{referred.number}"
+
+    # The department's own staff cannot send themselves a 督办, even with a forged button.
+    assert "您无权处理" in await private.forge(supervise)
+    assert _supervisions(app) == [] and await deliver(app, channel) == 0
+    await private.say("/todo")
+    assert private.buttons() == {}
+
+    todo = await dispatcher.say("/todo")
+    assert referred.number in todo and immediate.number in todo
+    # Only the case a department holds: the center's own 即办 case has no 督办 button.
+    assert dispatcher.buttons() == {f"督办 {referred.number}": supervise}
+    assert "已向承办部门发出督办" in await dispatcher.press(f"督办 {referred.number}")
+    assert await deliver(app, channel) == 1
+    assert member.fake.texts(member.chat_id)[-1] == t(
+        "notify.supervise", number=referred.number, category=referred.category
+    )
+    # A forged 督办 on the 即办 case reaches no department, so it is refused.
+    assert "不能进行此操作" in await dispatcher.forge(f"supervise:{immediate.number}")
+    assert _supervisions(app) == [(referred.id, "dispatcher")]

@@ -29,7 +29,6 @@ from bot.channels.wechat import (
     MENU_NEW,
     LastInbound,
     WechatChannel,
-    WechatSettings,
     chunks,
     create_menu,
     passive_text,
@@ -37,7 +36,7 @@ from bot.channels.wechat import (
     sign,
 )
 from bot.channels.wechat_api import WechatApi, WechatApiError
-from bot.settings import Secrets, Settings
+from bot.settings import Secrets, Settings, WechatSettings
 from handlers.messages import t
 from handlers.types import Inbound, Kind, Option, Outbound
 from scheduler.outbox import Undeliverable, drain

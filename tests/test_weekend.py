@@ -1,5 +1,5 @@
-"""诉求直通车 on a fixed weekend clock: the greeting, the duty roster, urgent alerts, and the
-Monday report with the weekend ledger."""
+"""诉求直通车 on a fixed weekend clock: the greeting, the duty roster (also through the
+Telegram adapter), urgent alerts, and the Monday report with the weekend ledger."""
 
 from __future__ import annotations
 
@@ -13,14 +13,18 @@ import time_machine
 from sqlmodel import col, select
 
 from bot.app import App, build
+from bot.channels.telegram import TelegramChannel
 from bot.settings import Secrets, Settings
+from handlers.messages import t
 from nlp.classifier import Classifier
 from scheduler.outbox import render
 from scheduler.reports import build_report
 from storage.db import transaction
-from storage.models import Appeal, Outbox, Person
+from storage.models import Appeal, Outbox, Person, Role
 from storage.types import utcnow
 from tests.dialog_helpers import Resident
+from tests.fakebotapi import FakeBotApi
+from tests.telegram_helpers import IMMEDIATE, Chat, deliver, file_appeal, invite
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SATURDAY = dt.datetime(2026, 11, 28, 10, 0, tzinfo=SHANGHAI)
@@ -31,7 +35,14 @@ def app(settings: Settings, classifier: Classifier, tmp_path: Path) -> Iterator[
     settings.duty.rotation = [["李值班"]]
     settings.duty.leaders = ["赵领导"]
     built = build(settings, Secrets(database_url=f"sqlite:///{tmp_path / 'w.db'}"), classifier)
-    with transaction(built.sessions) as session:
+    yield built
+    built.engine.dispose()
+
+
+@pytest.fixture
+def roster(app: App) -> None:
+    """The people named in the duty roster, on the console."""
+    with transaction(app.sessions) as session:
         session.add_all(
             [
                 Person(
@@ -57,8 +68,6 @@ def app(settings: Settings, classifier: Classifier, tmp_path: Path) -> Iterator[
                 ),
             ]
         )
-    yield built
-    built.engine.dispose()
 
 
 def _file(resident: Resident, text: str) -> str:
@@ -77,12 +86,13 @@ def _to(app: App, chat_id: str) -> list[str]:
         return [render(row).text for row in rows]
 
 
+@pytest.mark.usefixtures("roster")
 def test_the_weekend_fast_lane(app: App) -> None:
     with time_machine.travel(SATURDAY, tick=False) as clock:
         resident = Resident(app.dialog)
         assert "诉求直通车" in resident.say("/start")
 
-        answer = _file(resident, "小区门口有流动摊贩占道经营，乱摆摊很严重，堵住了路")
+        answer = _file(resident, IMMEDIATE)
         assert "即办" in answer
         duty = _to(app, "li")
         assert len(duty) == 1 and "诉求直通车·值班处理" in duty[0]
@@ -114,6 +124,7 @@ def test_the_weekend_fast_lane(app: App) -> None:
     assert report.received == len(weekend) == 3 and report.on_days_off == 3
 
 
+@pytest.mark.usefixtures("roster")
 def test_an_urgent_case_alerts_the_duty_leader_on_a_working_day_too(app: App) -> None:
     with time_machine.travel(dt.datetime(2026, 11, 25, 10, 0, tzinfo=SHANGHAI), tick=False):
         resident = Resident(app.dialog)
@@ -121,3 +132,22 @@ def test_an_urgent_case_alerts_the_duty_leader_on_a_working_day_too(app: App) ->
         _file(resident, "楼道里着火了，浓烟很大，有人被困在楼上")
     assert any("紧急诉求" in text for text in _to(app, "zhao"))
     assert _to(app, "li") == []  # on a working day the roster is not involved
+
+
+async def test_the_weekend_fast_lane_on_telegram(
+    app: App, bot: tuple[FakeBotApi, TelegramChannel]
+) -> None:
+    fake, channel = bot
+    with time_machine.travel(SATURDAY, tick=False):
+        duty = Chat(fake, 7300)
+        await duty.say(f"/join {invite(app, Role.DISPATCHER)} 李值班")  # the name on the roster
+        resident = Chat(fake, 5201)
+        assert t("weekend.greeting") in await resident.say("/start")
+        assert "即办" in await file_appeal(resident, IMMEDIATE)
+        await deliver(app, channel)
+        card = duty.last()
+        assert "诉求直通车·值班处理" in card["text"] and IMMEDIATE in card["text"]
+        assert "已签收" in await duty.press("签收", card)
+    with app.sessions() as session:
+        appeal = session.exec(select(Appeal)).one()
+    assert appeal.status == "signed"

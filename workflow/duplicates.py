@@ -4,18 +4,34 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Protocol
 
-from sqlmodel import Session, col, select
+from sqlalchemy import ColumnElement, and_, false, or_, select
+from sqlmodel import Session, col
 
 from storage.models import Appeal
 from workflow.lifecycle import Status
 
 NEARBY_METRES = 300.0
 SIMILAR = 0.5  # share of keywords in common (Jaccard)
+MAX_FOUND = 3
 LIVE = [s.value for s in Status if s not in (Status.MERGED, Status.WITHDRAWN)]
 
 
-def _metres(a: Appeal, b: Appeal) -> float | None:
+class Place(Protocol):
+    """Where an appeal is (an Appeal, or a row of just these columns)."""
+
+    @property
+    def latitude(self) -> float | None: ...
+    @property
+    def longitude(self) -> float | None: ...
+    @property
+    def address(self) -> str | None: ...
+    @property
+    def grid(self) -> str | None: ...
+
+
+def _metres(a: Place, b: Place) -> float | None:
     if None in (a.latitude, a.longitude, b.latitude, b.longitude):
         return None
     assert a.latitude is not None and a.longitude is not None  # noqa: S101 - checked above
@@ -26,7 +42,7 @@ def _metres(a: Appeal, b: Appeal) -> float | None:
     return math.hypot(dx, dy)
 
 
-def _near(a: Appeal, b: Appeal) -> bool:
+def _near(a: Place, b: Place) -> bool:
     metres = _metres(a, b)
     if metres is not None:
         return metres <= NEARBY_METRES
@@ -40,23 +56,56 @@ def similar(a: list[str], b: list[str]) -> bool:
     return bool(left and right) and len(left & right) / len(left | right) >= SIMILAR
 
 
+def _maybe_near(appeal: Appeal) -> ColumnElement[bool]:
+    """SQL for "same resident or possibly near": a superset of what `_near` accepts (a box
+    around the location, the same address, the same grid), so the database drops the rest."""
+    conditions: list[ColumnElement[bool]] = []
+    if appeal.resident_id is not None:
+        conditions.append(col(Appeal.resident_id) == appeal.resident_id)
+    if appeal.latitude is not None and appeal.longitude is not None:
+        dlat = NEARBY_METRES / 111_320
+        dlon = dlat / max(math.cos(math.radians(appeal.latitude)), 0.01)
+        conditions.append(
+            and_(
+                col(Appeal.latitude).between(appeal.latitude - dlat, appeal.latitude + dlat),
+                col(Appeal.longitude).between(appeal.longitude - dlon, appeal.longitude + dlon),
+            )
+        )
+    if appeal.address:
+        conditions.append(col(Appeal.address) == appeal.address)
+    if appeal.grid:
+        conditions.append(col(Appeal.grid) == appeal.grid)
+    return or_(false(), *conditions)
+
+
 def likely_duplicates(
     session: Session, appeal: Appeal, *, now: dt.datetime, days: int
 ) -> list[Appeal]:
     """Earlier live appeals that are probably about the same problem, newest first."""
     query = (
-        select(Appeal)
+        select(
+            col(Appeal.id),
+            col(Appeal.resident_id),
+            col(Appeal.latitude),
+            col(Appeal.longitude),
+            col(Appeal.address),
+            col(Appeal.grid),
+            col(Appeal.keywords),
+        )
         .where(
-            Appeal.created_at >= now - dt.timedelta(days=days),
+            col(Appeal.created_at) >= now - dt.timedelta(days=days),
             col(Appeal.status).in_(LIVE),
-            Appeal.number != appeal.number,
+            col(Appeal.number) != appeal.number,
+            _maybe_near(appeal),
         )
         .order_by(col(Appeal.created_at).desc())
         .limit(200)
     )
     found = []
-    for other in session.exec(query):
+    for other in session.execute(query):
         same_resident = appeal.resident_id is not None and other.resident_id == appeal.resident_id
         if (same_resident or _near(appeal, other)) and similar(appeal.keywords, other.keywords):
-            found.append(other)
-    return found[:3]
+            found.append(other.id)
+            if len(found) == MAX_FOUND:
+                break
+    return [session.get_one(Appeal, appeal_id) for appeal_id in found]

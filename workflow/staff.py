@@ -29,6 +29,9 @@ from workflow.policy import Span
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 CENTER_ROLES = frozenset({Role.DISPATCHER, Role.ADMIN})
+SUPERVISORS = CENTER_ROLES | {Role.LEADER}  # see every open case and may send 督办
+# A department holds the case in these states, so a 督办 has someone to reach.
+SUPERVISABLE = frozenset({Status.DISPATCHED, Status.SIGNED, Status.REOPENED})
 MAX_EXTENSION_DAYS = 30
 
 
@@ -277,10 +280,10 @@ def merge(session: Session, *, appeal: Appeal, into: Appeal, actor: Actor, polic
 
 def supervise(session: Session, *, appeal: Appeal, actor: Actor) -> None:
     """督办: a reminder from the dispatcher (or a leader) to the department."""
-    if actor.role not in (*CENTER_ROLES, Role.LEADER):
+    if actor.role not in SUPERVISORS:
         raise LifecycleError("forbidden", "only dispatchers and leaders send 督办")
-    if Status(appeal.status) not in OPEN:
-        raise LifecycleError("state", "the case is not open")
+    if appeal.status not in SUPERVISABLE:
+        raise LifecycleError("state", "no department holds the case")
     announce(
         session,
         appeal,
@@ -297,6 +300,6 @@ def open_cases(session: Session, *, actor: Actor) -> list[Appeal]:
     query = select(Appeal).where(col(Appeal.status).in_([s.value for s in OPEN]))
     if actor.role is Role.STAFF:
         query = query.where(Appeal.department_id == actor.department_id)
-    elif actor.role not in (*CENTER_ROLES, Role.LEADER):
+    elif actor.role not in SUPERVISORS:
         raise LifecycleError("forbidden", "residents have no to-do list")
     return list(session.exec(query.order_by(col(Appeal.finish_due_at), col(Appeal.id))))

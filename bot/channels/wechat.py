@@ -61,8 +61,7 @@ from bot.channels.wechat_api import (
     WechatApi,
     WechatApiError,
 )
-from bot.channels.wechat_api import WechatSettings as WechatSettings  # re-exported
-from bot.settings import ConfigError, Secrets
+from bot.settings import ConfigError, Secrets, WechatSettings
 from handlers.messages import t
 from handlers.types import Inbound, Kind, Outbound
 from scheduler.outbox import Undeliverable

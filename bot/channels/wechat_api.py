@@ -22,11 +22,11 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+
+from bot.settings import WECHAT_API_URL
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://api.weixin.qq.com"
 TOKEN_KEY = "appealbot:wechat:access_token:{appid}"  # noqa: S105 (a cache key)
 # 40001 invalid credential, 40014 invalid access_token, 42001 access_token expired.
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})
@@ -54,32 +54,6 @@ def install_secret_redaction() -> None:
     logger = logging.getLogger("httpx")
     if not any(isinstance(f, SecretRedaction) for f in logger.filters):
         logger.addFilter(SecretRedaction())
-
-
-class WechatSettings(BaseModel):
-    """`channels.wechat` in config.yaml.
-
-    Defined here, with no heavy imports, so that bot/settings.py can import it without an
-    import cycle (bot.channels.wechat imports bot.settings).
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = False
-    api_base_url: str = DEFAULT_BASE_URL
-    path: str = "/wechat"
-    # Answer passively only if the turn is done by then; WeChat gives up at 5 s.
-    reply_deadline_seconds: float = Field(default=4.0, gt=0, le=4.8)
-    # Refuse callbacks whose timestamp is further than this from our clock (0: no check).
-    max_clock_skew_seconds: int = Field(default=600, ge=0)
-    # Template message for notifications outside the 48-hour window (none: phone instead).
-    template_id: str | None = None
-    template_url: str | None = None
-    # Template field → what goes in it: {text} the notification, {time} now, {hint} how to
-    # answer. The default fits the classic 'first/keyword1/remark' templates.
-    template_fields: dict[str, str] = Field(
-        default_factory=lambda: {"first": "{text}", "keyword1": "{time}", "remark": "{hint}"}
-    )
 
 
 class WechatApiError(Exception):
@@ -123,7 +97,7 @@ class WechatApi:
         *,
         appid: str,
         secret: str,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str = WECHAT_API_URL,
         store: TokenStore | None = None,
         client: httpx.Client | None = None,
         timeout: float = 5.0,

@@ -1,10 +1,10 @@
-"""Benchmark: `python -m nlp.bench [VALID_CSV]`.
+"""Benchmark: `python -m benchmarks.bench_nlp [VALID_CSV]`, the classifier of config.yaml.
 
 Prints macro-F1 on the validation file (pre-segmented tokens, and raw text re-segmented by
-our tokenizer), throughput of bare jieba segmentation (`TextTokenizer.lcut`) against
-`Classifier.classify` on the same raw texts (interleaved passes over chunks, fastest of
-ROUNDS, CPU time), and the cold start of a new process (import, build the Classifier,
-classify one message).
+our tokenizer; candidates restricted to the file's labels), throughput of bare jieba
+segmentation (`TextTokenizer.lcut`) against `Classifier.classify` on the same raw texts
+(interleaved passes over chunks, fastest of ROUNDS, CPU time), and the cold start of a new
+process (import, load config.yaml, build the Classifier, classify one message).
 """
 
 from __future__ import annotations
@@ -15,54 +15,22 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from nlp.classifier import Classifier
+from bot.classifier import build_classifier
+from bot.settings import load_settings
 from nlp.dataset import read_examples
 from nlp.evaluate import evaluate
-from nlp.types import CategorySpec, Disposition
 
 ROUNDS = 5
 CHUNK = 20
 VALID_CSV = Path("/work/shared/data/teddy2020c_valid_tokens.csv")
-DATA_CATEGORIES = (
-    "城乡建设",
-    "劳动和社会保障",
-    "教育文体",
-    "商贸旅游",
-    "环境保护",
-    "卫生计生",
-    "交通运输",
-)
-
-# The categories of config.yaml as the lead describes them (departments are placeholders).
-BENCH_CATEGORIES = [
-    *(CategorySpec(name=name, department="住建局") for name in DATA_CATEGORIES),
-    CategorySpec(
-        name="矛盾纠纷",
-        department="{township}司法所",
-        keywords={"纠纷": 2, "邻居": 1.5, "离婚": 2, "借钱不还": 3, "吵架": 2},
-    ),
-    CategorySpec(
-        name="治安",
-        department="派出所",
-        keywords={"偷": 2, "盗窃": 3, "打架": 2.5, "诈骗": 2.5, "赌博": 3},
-    ),
-    CategorySpec(
-        name="民政救助",
-        department="民政局",
-        keywords={"低保": 3, "救助": 2, "残疾": 2, "养老": 1.5, "困难": 1},
-    ),
-    CategorySpec(
-        name="政务服务咨询",
-        department="政务服务中心",
-        disposition=Disposition.CONSULTATION,
-        keywords={"办理": 1.5, "证明": 1.5, "手续": 1.5, "材料": 1, "流程": 1.5},
-    ),
-]
+CONFIG = Path(__file__).resolve().parent.parent / "config.yaml"
 
 COLD_START = (
     "import time; started = time.perf_counter(); "
-    "from nlp.bench import BENCH_CATEGORIES; from nlp.classifier import Classifier; "
-    "Classifier(BENCH_CATEGORIES).classify('小区门口占道经营，油烟很大'); "
+    "from pathlib import Path; from bot.settings import load_settings; "
+    "from bot.classifier import build_classifier; "
+    f"classifier = build_classifier(load_settings(Path({str(CONFIG)!r}))); "
+    "classifier.classify('小区门口占道经营，油烟很大'); "
     "print(time.perf_counter() - started)"
 )
 
@@ -102,10 +70,11 @@ def cold_start_seconds(runs: int = 3) -> float:
 
 def main(argv: Sequence[str]) -> int:
     valid = Path(argv[0]) if argv else VALID_CSV
-    classifier = Classifier(BENCH_CATEGORIES)
+    classifier = build_classifier(load_settings(CONFIG))
     examples = read_examples(valid)
-    segmented = evaluate(classifier, examples, categories=DATA_CATEGORIES)
-    raw = evaluate(classifier, examples, categories=DATA_CATEGORIES, resegment=True)
+    labels = {example.label for example in examples}
+    segmented = evaluate(classifier, examples, categories=labels)
+    raw = evaluate(classifier, examples, categories=labels, resegment=True)
     print(f"macro-F1 segmented {segmented.macro_f1:.4f} (accuracy {segmented.accuracy:.4f})")
     print(f"macro-F1 raw text  {raw.macro_f1:.4f} (accuracy {raw.accuracy:.4f})")
     texts = [example.joined_text for example in examples]

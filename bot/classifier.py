@@ -1,0 +1,16 @@
+"""The classifier as config.yaml describes it (kept apart from bot.app, which loads the whole
+bot: `appealbot classify` and the classifier's cold start need only this)."""
+
+from __future__ import annotations
+
+from bot.settings import Settings
+from nlp.classifier import Classifier
+
+
+def build_classifier(settings: Settings) -> Classifier:
+    return Classifier(
+        settings.categories,
+        settings.faq,
+        keywords_path=settings.nlp.keyword_table,
+        min_confidence=settings.nlp.min_confidence,
+    )
