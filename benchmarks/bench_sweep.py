@@ -12,15 +12,15 @@ import argparse
 import datetime as dt
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 
 from scheduler.sweep import Sweeper
 from storage.db import make_engine, session_factory, upgrade
 from storage.models import Appeal, Department, Person, Timer
 from storage.types import utcnow
+from tests.postgres import scratch_schema
 from workflow.calendar import WorkCalendar
 from workflow.followup import Policy
 from workflow.policy import CalendarConfig, Duty, FollowUp, SlaConfig, Triage
@@ -143,21 +143,8 @@ def main() -> None:
             _measure("sqlite", f"sqlite:///{Path(tmp) / f'bench{pending}.db'}", pending, args.due)
     if args.postgres:
         for pending in (0, args.pending):
-            schema = f"bench_{uuid.uuid4().hex[:8]}"
-            admin = make_engine(args.postgres)
-            with admin.begin() as connection:
-                connection.execute(text(f"CREATE SCHEMA {schema}"))
-            try:
-                _measure(
-                    "postgresql",
-                    f"{args.postgres}?options=-csearch_path%3D{schema}",
-                    pending,
-                    args.due,
-                )
-            finally:
-                with admin.begin() as connection:
-                    connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-                admin.dispose()
+            with scratch_schema(args.postgres, "bench") as url:
+                _measure("postgresql", url, pending, args.due)
 
 
 if __name__ == "__main__":

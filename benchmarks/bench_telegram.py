@@ -33,13 +33,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, text
 from telegram import Update
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
@@ -48,6 +46,7 @@ from bot.channels.telegram import TelegramChannel
 from bot.settings import Secrets, TelegramSettings, load_settings
 from bot.web import build_web_app
 from tests.fakebotapi import TOKEN
+from tests.postgres import scratch_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret"  # noqa: S105 (the local benchmark's webhook secret)
@@ -88,21 +87,6 @@ def fake_server() -> Iterator[str]:
         except subprocess.TimeoutExpired:  # a connection still open: do not mask an error
             process.kill()
             process.wait()
-
-
-@contextlib.contextmanager
-def postgres_schema(url: str) -> Iterator[str]:
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine("postgresql+psycopg://" + url.removeprefix("postgresql://"))
-    with admin.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in url else "?"
-    try:
-        yield f"{url}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 def build_app(data_dir: Path, database_url: str) -> Any:
@@ -245,7 +229,7 @@ def databases(args: argparse.Namespace) -> list[tuple[str, Callable[[], Any]]]:
     """(name, context manager factory yielding the database URL) of each database to run."""
     found: list[tuple[str, Callable[[], Any]]] = [("SQLite", contextlib.nullcontext)]
     if args.postgres:
-        found.append(("PostgreSQL", lambda: postgres_schema(args.postgres)))
+        found.append(("PostgreSQL", lambda: scratch_schema(args.postgres, "bench")))
     return found
 
 

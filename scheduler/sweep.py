@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, col, select
@@ -53,13 +54,27 @@ def _claim(session: Session, now: dt.datetime, limit: int) -> list[Timer]:
     return list(session.exec(query))
 
 
+@dataclass(frozen=True)
+class Round:
+    """One sweep: its transaction, its time and the departments (read once per sweep)."""
+
+    session: Session
+    now: dt.datetime
+    departments: dict[int | None, Department]
+
+    def department_of(self, appeal: Appeal) -> Department | None:
+        return self.departments.get(appeal.department_id)
+
+    @property
+    def center(self) -> Department | None:
+        return next((d for d in self.departments.values() if d.kind == "center"), None)
+
+
 class Sweeper:
     def __init__(self, sessions: sessionmaker[Session], policy: Policy) -> None:
         self.sessions = sessions
         self.policy = policy
-        self._departments: dict[int | None, Department] = {}
-        self._center: Department | None = None
-        self.actions: dict[str, Callable[[Session, Timer, Appeal, dt.datetime], bool]] = {
+        self.actions: dict[str, Callable[[Round, Timer, Appeal], bool]] = {
             "remind_accept": self._remind,
             "remind_finish": self._remind,
             "overdue_accept": self._overdue,
@@ -79,16 +94,14 @@ class Sweeper:
             appeals = {
                 a.id: a for a in session.exec(select(Appeal).where(col(Appeal.id).in_(ids)))
             }
-            self._departments = {d.id: d for d in session.exec(select(Department))}
-            self._center = next(
-                (d for d in self._departments.values() if d.kind == "center"), None
-            )
+            departments = {d.id: d for d in session.exec(select(Department))}
+            sweep = Round(session, now, departments)
             for timer in timers:
                 appeal = appeals.get(timer.appeal_id)
                 action = self.actions.get(timer.kind)
                 if appeal is None or action is None:
                     log.warning("timer %s of unknown kind %s or appeal", timer.id, timer.kind)
-                elif not action(session, timer, appeal, now):
+                elif not action(sweep, timer, appeal):
                     continue  # postponed: the timer stays pending with a new due time
                 timer.done_at = now
                 session.add(timer)
@@ -98,16 +111,14 @@ class Sweeper:
     def _due(self, appeal: Appeal, stage: str) -> dt.datetime | None:
         return appeal.accept_due_at if stage == "accept" else appeal.finish_due_at
 
-    def _department(self, session: Session, appeal: Appeal) -> Department | None:
-        return self._departments.get(appeal.department_id)
-
-    def _remind(self, session: Session, timer: Timer, appeal: Appeal, now: dt.datetime) -> bool:
+    def _remind(self, sweep: Round, timer: Timer, appeal: Appeal) -> bool:
+        session = sweep.session
         stage = timer.kind.removeprefix("remind_")
         if Status(appeal.status) not in PENDING[stage]:
             return True
         due = self._due(appeal, stage)
         params = {"stage": STAGE[stage], "due": local_deadline(due, self.policy.calendar)}
-        department = self._department(session, appeal)
+        department = sweep.department_of(appeal)
         notify(
             session,
             appeal=appeal,
@@ -119,13 +130,14 @@ class Sweeper:
         record(session, appeal, "remind", SYSTEM, f"{params['stage']}期限 {params['due']}")
         return True
 
-    def _overdue(self, session: Session, timer: Timer, appeal: Appeal, now: dt.datetime) -> bool:
+    def _overdue(self, sweep: Round, timer: Timer, appeal: Appeal) -> bool:
+        session, now = sweep.session, sweep.now
         stage = timer.kind.removeprefix("overdue_")
         due = self._due(appeal, stage)
         if Status(appeal.status) not in PENDING[stage] or due is None or due > now:
             return True  # handled in time, or the deadline moved (reopened)
         params = {"stage": STAGE[stage], "due": local_deadline(due, self.policy.calendar)}
-        for to in (self._department(session, appeal), self._center):
+        for to in (sweep.department_of(appeal), sweep.center):
             cause = f"t{timer.id}"
             notify(
                 session, appeal=appeal, to=to, message="notify.overdue", params=params, cause=cause
@@ -133,11 +145,12 @@ class Sweeper:
         record(session, appeal, "supervise", SYSTEM, f"超过{STAGE[stage]}期限")
         return True
 
-    def _escalate(self, session: Session, timer: Timer, appeal: Appeal, now: dt.datetime) -> bool:
+    def _escalate(self, sweep: Round, timer: Timer, appeal: Appeal) -> bool:
+        session, now = sweep.session, sweep.now
         due = appeal.finish_due_at
         if Status(appeal.status) not in PENDING["finish"] or due is None or due > now:
             return True
-        department = self._department(session, appeal)
+        department = sweep.department_of(appeal)
         params = {
             "due": local_deadline(due, self.policy.calendar),
             "department": department.name if department else "—",
@@ -154,7 +167,8 @@ class Sweeper:
         record(session, appeal, "escalate", SYSTEM, "办理超期，报送值班领导")
         return True
 
-    def _callback(self, session: Session, timer: Timer, appeal: Appeal, now: dt.datetime) -> bool:
+    def _callback(self, sweep: Round, timer: Timer, appeal: Appeal) -> bool:
+        session, now = sweep.session, sweep.now
         if appeal.status != Status.RESOLVED:
             return True
         follow_up = self.policy.follow_up
@@ -202,9 +216,8 @@ class Sweeper:
             add_timer(session, appeal, "close_unrated", later, cause=cause)
         return True
 
-    def _close_unrated(
-        self, session: Session, timer: Timer, appeal: Appeal, now: dt.datetime
-    ) -> bool:
+    def _close_unrated(self, sweep: Round, timer: Timer, appeal: Appeal) -> bool:
+        session = sweep.session
         if appeal.status == Status.RESOLVED:
             transition(session, appeal, Action.CLOSE, SYSTEM, "未评价", policy=self.policy)
         return True

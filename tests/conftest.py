@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from bot.classifier import build_classifier
 from bot.settings import Secrets, Settings, TelegramSettings, load_settings
 from nlp.classifier import Classifier
 from tests.fakebotapi import TOKEN, FakeBotApi
+from tests.postgres import scratch_schema
 from tests.telegram_helpers import FAST
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,16 +51,8 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture
 def postgres_schema_url(postgres_url: str) -> Iterator[str]:
     """A database URL whose search_path is a fresh schema, dropped afterwards."""
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine("postgresql+psycopg://" + postgres_url.removeprefix("postgresql://"))
-    with admin.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{postgres_url}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with scratch_schema(postgres_url) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

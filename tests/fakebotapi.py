@@ -17,9 +17,7 @@ import contextlib
 import itertools
 import json
 import re
-import socket
 import statistics
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -32,6 +30,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.threaded_server import ThreadedServer
 
 TOKEN = "123456789:AAFakeTokenForTestsOnly_abcdefghijk"
 BOT_USER = {"id": 123456789, "is_bot": True, "first_name": "诉求助手", "username": "appeal_bot"}
@@ -72,8 +72,6 @@ class FakeBotApi:
         self.blocked: set[str] = set()
         self.failures: dict[str, int] = {}  # method -> 500s still to give
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._server: uvicorn.Server | None = None
         self.port = 0
         self._watchers: dict[str, list[asyncio.Future[None]]] = {}  # bench: chat -> waiters
         self._last_message: dict[str, dict[str, Any]] = {}  # bench: chat -> last message sent
@@ -87,6 +85,7 @@ class FakeBotApi:
                 Route("/_ctl/reset", self._ctl_reset, methods=["POST"]),
             ]
         )
+        self._server = ThreadedServer(self.app, "fakebotapi")
 
     # -- running --------------------------------------------------------------------------
 
@@ -100,33 +99,16 @@ class FakeBotApi:
 
     def start(self) -> FakeBotApi:
         """Serve on a free port of 127.0.0.1 from a background thread."""
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
-        self._server = server = uvicorn.Server(config)
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self.loop = loop
-            self._arrived = asyncio.Event()
-            loop.run_until_complete(server.serve(sockets=[sock]))
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="fakebotapi", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the fake Bot API did not start")
-            time.sleep(0.01)
+        self.port = self._server.start(self._attach)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(10)
+        self._server.stop()
+
+    def _attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Bind to the event loop that serves the app (updates are queued on it)."""
+        self.loop = loop
+        self._arrived = asyncio.Event()
 
     # -- what tests do --------------------------------------------------------------------
 
@@ -544,8 +526,7 @@ def main() -> None:
     api = FakeBotApi(args.token)
 
     async def serve() -> None:
-        api.loop = asyncio.get_running_loop()
-        api._arrived = asyncio.Event()
+        api._attach(asyncio.get_running_loop())
         config = uvicorn.Config(
             api.app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False
         )

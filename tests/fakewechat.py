@@ -8,21 +8,20 @@ a refreshed token is accepted), or answer the next calls of a path with given er
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
-import socket
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.threaded_server import ThreadedServer
 
 APPID = "wx0123456789abcdef"
 SECRET = "fake-app-secret-0123456789abcdef"
@@ -48,8 +47,6 @@ class FakeWechat:
         self._tokens = itertools.count(1)
         self.failures: dict[str, deque[int]] = {}  # path -> errcodes to answer, in order
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._server: uvicorn.Server | None = None
         self.port = 0
         self.app = Starlette(
             routes=[
@@ -60,37 +57,18 @@ class FakeWechat:
                 Route("/cgi-bin/menu/create", self._post, methods=["POST"]),
             ]
         )
+        self._server = ThreadedServer(self.app, "fakewechat")
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> FakeWechat:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
-        self._server = server = uvicorn.Server(config)
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            loop.run_until_complete(server.serve(sockets=[sock]))
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="fakewechat", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the fake WeChat API did not start")
-            time.sleep(0.01)
+        self.port = self._server.start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(10)
+        self._server.stop()
 
     # -- what tests do --------------------------------------------------------------------
 

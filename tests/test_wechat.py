@@ -545,7 +545,7 @@ async def test_notifications_outside_the_window_use_the_template(
     assert len(fake.sent(TEMPLATE)) == 2
 
 
-def _queue_notice(app: App, appeal_id: int) -> None:
+def _queue_notice(app: App, appeal_id: int | None = None) -> None:
     with transaction(app.sessions) as session:
         session.add(
             Outbox(
@@ -598,16 +598,7 @@ async def test_the_outbox_drain_sends_through_the_channel(
 ) -> None:
     channel = make_channel()
     channel.last_inbound.touch(OPENID)
-    with transaction(app.sessions) as session:
-        session.add(
-            Outbox(
-                key="k1",
-                channel="wechat",
-                chat_id=OPENID,
-                message="notify.signed",
-                params={"number": "SQ20250101-0001", "department": "住建局"},
-            )
-        )
+    _queue_notice(app)
     assert await asyncio.to_thread(drain, app.sessions, {"wechat": channel.outbox_sender()}) == 1
     ((_, content),) = fake.texts
     assert content == t("notify.signed", number="SQ20250101-0001", department="住建局")
