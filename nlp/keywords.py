@@ -45,14 +45,19 @@ def term_weights(tokens: Iterable[str]) -> dict[str, float]:
 def read_table(path: Path = KEYWORDS_PATH) -> KeywordTable:
     """Read a keyword TSV (category, keyword, weight; '#' lines and the header are skipped)."""
     table: KeywordTable = {}
+    category, rows = "", {}  # rows come grouped by category: one dict lookup per group
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip() or line.startswith("#") or line.startswith("category\t"):
+        if not line or line[0] == "#" or line.isspace():
             continue
         parts = line.split("\t")
         if len(parts) != 3:
             raise ValueError(f"{path}:{number}: expected category<TAB>keyword<TAB>weight")
-        category, keyword, weight = parts
-        table.setdefault(category, {})[keyword] = float(weight)
+        if parts[0] != category:
+            if parts == ["category", "keyword", "weight"]:
+                continue
+            category = parts[0]
+            rows = table.setdefault(category, {})
+        rows[parts[1]] = float(parts[2])
     return table
 
 
