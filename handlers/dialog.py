@@ -30,7 +30,7 @@ from storage.files import FileRejected, FileStore, StoredFile
 from storage.models import Appeal, Conversation, Person, Role
 from storage.types import utcnow
 from workflow import service
-from workflow.cards import mask_phone
+from workflow.cards import local_deadline, mask_phone
 from workflow.followup import RATINGS, Policy, transition
 from workflow.lifecycle import OPEN, Action, Actor, LifecycleError, Status, record
 from workflow.service import Classifier, DailyLimitReached, Draft
@@ -51,6 +51,7 @@ COMMAND_WORDS = {
     "帮助": "help",
 }
 RATE_PREFIX = "rate:"
+MINUTE = "%Y-%m-%d %H:%M"  # times and deadlines as residents see them
 DRAFT_STEPS = frozenset({"describe", "photos", "location", "phone", "name", "confirm", "onsite"})
 ONSITE, SAVED = "onsite", "saved"
 
@@ -498,12 +499,10 @@ class Dialog:
             turn.say(problem)
             self._prompt(turn)
             return
-        draft = turn.draft
-        draft.photos += [StoredFile(**photo) for photo in turn.data["onsite_photos"]]
-        turn.keep(draft)
-        self._submit(turn, on_spot_result=inbound.text.strip())
+        photos = [StoredFile(**photo) for photo in turn.data["onsite_photos"]]
+        self._submit(turn, on_spot=service.OnSpot(inbound.text.strip(), photos))
 
-    def _submit(self, turn: Turn, *, on_spot_result: str | None = None) -> None:
+    def _submit(self, turn: Turn, *, on_spot: service.OnSpot | None = None) -> None:
         draft = turn.draft
         grid_report = bool(turn.data.get("grid_report"))
         session = turn.session
@@ -521,13 +520,13 @@ class Dialog:
                 classifier=self.classifier,
                 policy=self.policy,
                 reporter=turn.person if grid_report else None,
-                on_spot_result=on_spot_result,
+                on_spot=on_spot,
             )
         except DailyLimitReached:
             turn.say(t("bad.daily_limit", limit=self.policy.appeals_per_day))
             return
         turn.goto(IDLE)
-        if on_spot_result is None:
+        if on_spot is None:
             self._tell_submitted(turn, submitted)
         else:  # handled already: no department, deadline or urgency to announce
             turn.say(t("grid.onsite_recorded", number=submitted.appeal.number))
@@ -553,16 +552,13 @@ class Dialog:
         elif appeal.needs_triage:
             lines.append(t("submitted.triage"))
         if submitted.reply_due_at is not None:
-            lines.append(t("submitted.deadline", deadline=self._deadline(submitted.reply_due_at)))
+            deadline = local_deadline(submitted.reply_due_at, self.policy.calendar, MINUTE)
+            lines.append(t("submitted.deadline", deadline=deadline))
         lines.append(t("submitted.keep_number"))
         turn.say("\n".join(lines))
 
     def _local(self, moment: dt.datetime) -> str:
-        return moment.astimezone(self.policy.calendar.zone).strftime("%Y-%m-%d %H:%M")
-
-    def _deadline(self, moment: dt.datetime) -> str:
-        # Deadlines fall at local midnight; show the last minute of the day they belong to.
-        return self._local(moment - dt.timedelta(minutes=1))
+        return moment.astimezone(self.policy.calendar.zone).strftime(MINUTE)
 
     # -- following appeals --------------------------------------------------------------
 
@@ -768,7 +764,7 @@ class Dialog:
             tell_resident=False,
         )
         turn.goto(IDLE)
-        deadline = self._deadline(appeal.reply_due_at) if appeal.reply_due_at else ""
+        deadline = local_deadline(appeal.reply_due_at, self.policy.calendar, MINUTE)
         turn.say(t("rate.reopened", number=appeal.number, deadline=deadline))
 
     def _rate_comment(self, turn: Turn) -> None:

@@ -146,6 +146,15 @@ MESSAGES: dict[str, str] = {
     "staff.todo.head": "待办诉求 {count} 件（按办结时限排序）：",
     "staff.todo.item": "{index}. {flag}{number} {category} {status} 时限 {deadline}",
     "staff.option.supervise": "督办 {number}",
+    "button.sign": "签收",
+    "button.return": "退回",
+    "button.extend": "申请延期",
+    "button.resolve": "办结",
+    "button.route_other": "其他部门",
+    "button.urgent": "标记紧急",
+    "button.merge": "合并重复件",
+    "button.ext_ok": "同意延期",
+    "button.ext_no": "不同意",
     "staff.signed": "已签收诉求 {number}，请按时办结。",
     "staff.ask.return": "请说明退回诉求 {number} 的理由（如：不属于本部门职责）。",
     "staff.ask.resolve": "请发送诉求 {number} 的办理结果（文字，将告知群众）；如有现场照片可先发送。",
@@ -165,6 +174,7 @@ MESSAGES: dict[str, str] = {
     "staff.merged": "诉求 {number} 已并入 {into}，群众已收到通知。",
     "staff.supervised": "已向承办部门发出督办：{number}。",
     "staff.refused.forbidden": "您无权处理这件诉求（仅承办部门或综治中心工作人员可操作），未做任何更改。",
+    "staff.refused.supervise": "您无权督办这件诉求（仅综治中心调度员或领导可以督办），未做任何更改。",
     "staff.refused.state": "这件诉求当前的状态不能进行此操作，未做任何更改。",
     "staff.refused.invite": "邀请码无效、已使用或已撤销。",
     "staff.refused.unknown": "找不到这件诉求或部门，请核对编号。",
@@ -172,14 +182,28 @@ MESSAGES: dict[str, str] = {
     "staff.refused.merge": "只能并入另一件未被合并的诉求。",
     "staff.refused.note": "请填写理由或结果。",
     "staff.refused.role": "不能为该角色生成邀请码。",
+    # ledger notes written from the staff desk (staff-facing)
+    "note.supervise": "{role}督办",
+    "note.urgent": "{role}标记为紧急",
+    "note.extension_request": "{days}个工作日：{reason}",
     # cards for departments and the dispatcher (staff-facing)
-    "card.department": "【{headline}】{number}｜{category} {urgency}{flag}\n{text}\n位置：{place}（网格：{grid}）\n联系电话：{phone}\n办结时限：{deadline}\n分类依据：{keywords}",
-    "card.triage": "【待研判：{headline}】{number}｜{category} {urgency}{flag}\n{text}\n位置：{place}（网格：{grid}）\n联系电话：{phone}\n分类依据：{keywords}\n疑似重复：{duplicates}\n请选择承办部门：",
+    "card.department": "【{headline}】{number}｜{category} {urgency}\n{text}\n位置：{place}（网格：{grid}）\n联系电话：{phone}\n办结时限：{deadline}\n分类依据：{keywords}",
+    "card.triage": "【待研判：{headline}】{number}｜{category} {urgency}\n{text}\n位置：{place}（网格：{grid}）\n联系电话：{phone}\n分类依据：{keywords}\n疑似重复：{duplicates}\n请选择承办部门：",
+    "card.headline.new": "新诉求",
+    "card.headline.reopened": "群众不满意，重办：{reason}",
+    "card.headline.triage": "分类把握不大",
+    "card.headline.returned": "部门退回：{reason}",
+    "card.headline.duty": "诉求直通车·值班处理",
+    "card.headline.duty_leader": "紧急诉求·请值班领导关注",
+    "card.urgency.normal": "",
+    "card.urgency.urgent": "⚠️紧急",
+    "card.urgency.life": "🚨危及生命",
+    "card.phone_secret": "（举报人信息保密）",
     # notifications
     "notify.dispatched": "您的诉求 {number} 已转交 {department} 办理。",
     "notify.signed": "您的诉求 {number} 已由 {department} 签收，正在办理。",
     "notify.resolved": "您的诉求 {number} 已办结。办理结果：{note}",
-    "notify.merged": "您的诉求 {number} 与此前的同类诉求合并办理：{note}",
+    "notify.merged": "您的诉求 {number} 与此前的同类诉求合并办理，已并入 {note}。",
     "notify.reopened": "您的诉求 {number} 已重新交办，我们会尽快处理。",
     "notify.rate_request": "您的诉求 {number} 已办结，请对办理结果进行评价（回复序号即可）：",
     "outbox.undeliverable": "消息无法送达群众（已屏蔽、取消关注或超出可发送时限），请电话联系。",
@@ -217,6 +241,8 @@ ROLE = {
 }
 
 STAGE = {"accept": "签收", "finish": "办结"}
+
+FLAG = {"red": "🔴超期", "yellow": "🟡临期", "": ""}
 
 STATUS = {
     "submitted": "待分派",
@@ -286,4 +312,11 @@ PUBLIC_NOTES = frozenset(
 
 
 def t(key: str, **params: Any) -> str:
-    return MESSAGES[key].format(**params)
+    """The catalog's text for `key`; a param may itself be a catalog text (see `shown`)."""
+    return MESSAGES[key].format(**{name: shown(value) for name, value in params.items()})
+
+
+def shown(value: Any) -> Any:
+    """A stored value as shown: a catalog text stored for later, {"key": …, **params} (as
+    workflow.cards.text writes it), rendered now; anything else as it is."""
+    return t(**value) if isinstance(value, dict) else value

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from handlers.messages import MESSAGES, ROLE, STATUS, t
+from handlers.messages import FLAG, MESSAGES, ROLE, STATUS, shown, t
 from handlers.turn import Turn
 from handlers.types import Kind, Option
 from storage.files import FileRejected, FileStore
-from storage.models import Appeal, Attachment
+from storage.models import Appeal
 from storage.types import utcnow
-from workflow import staff
-from workflow.cards import FLAG, local_deadline, staff_options
+from workflow import service, staff
+from workflow.cards import local_deadline, staff_options
 from workflow.followup import Policy, deadline_flag
 from workflow.lifecycle import Action, Actor, LifecycleError, check
 
@@ -158,9 +158,12 @@ class StaffDesk:
     def _actor(self, turn: Turn) -> Actor:
         return Actor.of(turn.person)
 
+    def _role(self, turn: Turn) -> str:
+        return ROLE[turn.person.role]
+
     def _sign(self, turn: Turn, appeal: Appeal, _: str) -> None:
         staff.sign(turn.session, appeal=appeal, actor=self._actor(turn), policy=self.policy)
-        remaining = [Option(label, value) for label, value in staff_options(appeal)[1:]]
+        remaining = [Option(shown(label), value) for label, value in staff_options(appeal)[1:]]
         turn.say(t("staff.signed", number=appeal.number), *remaining)
 
     def _begin_return(self, turn: Turn, appeal: Appeal, _: str) -> None:
@@ -210,7 +213,8 @@ class StaffDesk:
         turn.goto(IDLE)
 
     def _urgent(self, turn: Turn, appeal: Appeal, _: str) -> None:
-        staff.mark_urgent(turn.session, appeal=appeal, actor=self._actor(turn))
+        note = t("note.urgent", role=self._role(turn))
+        staff.mark_urgent(turn.session, appeal=appeal, actor=self._actor(turn), note=note)
         turn.say(t("staff.marked_urgent", number=appeal.number))
 
     def _begin_merge(self, turn: Turn, appeal: Appeal, _: str) -> None:
@@ -232,7 +236,8 @@ class StaffDesk:
         turn.say(t(key, number=appeal.number, days=days))
 
     def _supervise(self, turn: Turn, appeal: Appeal, _: str) -> None:
-        staff.supervise(turn.session, appeal=appeal, actor=self._actor(turn))
+        note = t("note.supervise", role=self._role(turn))
+        staff.supervise(turn.session, appeal=appeal, actor=self._actor(turn), note=note)
         turn.say(t("staff.supervised", number=appeal.number))
 
     # -- follow-up steps ----------------------------------------------------------------
@@ -270,17 +275,7 @@ class StaffDesk:
             except FileRejected:
                 turn.say(t("bad.photo_type"))
                 return
-            assert appeal.id is not None  # noqa: S101 - stored cases have ids
-            turn.session.add(
-                Attachment(
-                    appeal_id=appeal.id,
-                    kind="result",
-                    path=photo.path,
-                    sha256=photo.sha256,
-                    size=photo.size,
-                    mime=photo.mime,
-                )
-            )
+            service.attach(turn.session, appeal, photo, kind="result")
             turn.say(t("staff.photo_received"), Option(t("option.cancel"), CANCEL))
             return
         result = self._text(turn)
@@ -311,7 +306,12 @@ class StaffDesk:
         appeal = self._case_in_step(turn)
         days = int(turn.data.get("days", 0))
         staff.request_extension(
-            turn.session, appeal=appeal, actor=self._actor(turn), days=days, reason=reason
+            turn.session,
+            appeal=appeal,
+            actor=self._actor(turn),
+            days=days,
+            reason=reason,
+            note=t("note.extension_request", days=days, reason=reason),
         )
         turn.goto(IDLE)
         turn.say(t("staff.extension_requested", number=appeal.number, days=days))

@@ -16,7 +16,7 @@ from sqlalchemy import or_
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, col, select
 
-from handlers.messages import t
+from handlers.messages import shown, t
 from handlers.types import Option, Outbound
 from storage.db import transaction
 from storage.models import Appeal, Outbox, Person
@@ -46,7 +46,7 @@ class Undeliverable(Exception):
 
 
 def render(row: Outbox) -> Outbound:
-    options = tuple(Option(label, value) for label, value in row.options)
+    options = tuple(Option(shown(label), value) for label, value in row.options)
     photos = tuple(str(path) for path in row.params.get("photos", ()))
     return Outbound(t(row.message, **row.params), options, photos)
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, col, select
 
-from handlers.messages import STATUS, t
+from handlers.messages import FLAG, STATUS, t
 from storage.db import transaction
 from storage.models import Appeal, AppealEvent, Department, Outbox
 from storage.types import utcnow
@@ -30,7 +30,6 @@ FINISHED = frozenset(
 NOT_COUNTED = frozenset({Status.WITHDRAWN, Status.MERGED})
 DISPUTES = "矛盾纠纷"
 PERIODS = ("day", "week", "month")
-FLAGS = {"red": "🔴超期", "yellow": "🟡临期"}
 
 
 def period_bounds(
@@ -230,7 +229,7 @@ def format_text(report: Report) -> str:
     lines.extend(t("report.department_row", **asdict(row)) for row in report.departments)
     lines.append(t("report.overdue", count=len(report.overdue)))
     lines.extend(
-        f"  {FLAGS[o['level']]} {o['number']} {o['department']} {o['status']}"
+        f"  {FLAG[o['level']]} {o['number']} {o['department']} {o['status']}"
         for o in report.overdue
     )
     lines.append(

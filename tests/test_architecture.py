@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -35,3 +36,27 @@ def test_the_check_would_notice_an_sdk_import(tmp_path: Path) -> None:
     module = tmp_path / "leak.py"
     module.write_text("from telegram import Bot\nimport wechatpy.crypto\n", encoding="utf-8")
     assert _imported_roots(module) >= SDKS
+
+
+def _texts(path: Path) -> list[str]:
+    """The module's string literals that are not docstrings."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    documented = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, documented) and node.body and isinstance(node.body[0], ast.Expr)
+    }
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+    ]
+
+
+@pytest.mark.parametrize("module", ["workflow/cards.py", "workflow/staff.py", "workflow/duty.py"])
+def test_staff_facing_text_lives_in_the_message_catalog(module: str) -> None:
+    chinese = [text for text in _texts(ROOT / module) if re.search(r"[\u4e00-\u9fff]", text)]
+    assert chinese == [], f"{module}: move these to handlers/messages.py"

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from workflow.calendar import WorkCalendar
+from workflow.cards import local_deadline
 from workflow.policy import CalendarConfig, Span
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -79,3 +80,10 @@ def test_a_span_needs_exactly_one_unit() -> None:
         Span(working_days=1, hours=2)
     with pytest.raises(ValueError, match="exactly one"):
         Span()
+
+
+def test_a_deadline_at_midnight_shows_as_the_end_of_its_day(calendar: WorkCalendar) -> None:
+    midnight = dt.datetime(2026, 11, 27, tzinfo=SHANGHAI)  # ends Thursday 26 November
+    assert local_deadline(midnight, calendar) == "11-26 23:59"  # staff cards and reminders
+    assert local_deadline(midnight, calendar, "%Y-%m-%d %H:%M") == "2026-11-26 23:59"  # residents
+    assert local_deadline(None, calendar) == "—"

@@ -6,7 +6,6 @@ and the resident is told at each step and asked to rate."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,16 +15,19 @@ from sqlmodel import col, select
 from bot.app import App, build
 from bot.channels.telegram import TelegramChannel
 from bot.settings import Secrets, Settings
-from handlers.messages import t
+from handlers.messages import ROLE, t
 from nlp.classifier import Classifier
+from scheduler.reports import build_report
 from scheduler.sweep import Sweeper
-from storage.models import Appeal, AppealEvent, Attachment, Person, Role
+from storage.models import Appeal, AppealEvent, Attachment, Person, Role, Timer
+from storage.types import utcnow
 from tests.dialog_helpers import PNG
 from tests.fakebotapi import FakeBotApi
 from tests.telegram_helpers import IMMEDIATE, Chat, deliver, file_appeal, invite, message_with
 
 HOUSING = "住建局"
 GRID = "东湖3网格"
+MANHOLE = "巡查发现东湖路口井盖破损，有行人绊倒的危险，需要尽快更换"  # classified as a referral
 
 
 @pytest.fixture
@@ -70,6 +72,31 @@ async def grid_worker(app: App, fake: FakeBotApi) -> Chat:
         f"/join {invite(app, Role.GRID_WORKER, grid=GRID)}"
     )
     return worker
+
+
+async def report(worker: Chat, resident: tuple[str, str] | None = None) -> str:
+    """A grid worker's /report with a photo of the problem and no location, for a resident
+    (phone, name) or for nobody in particular; returns the summary to confirm."""
+    await worker.say("/report")
+    await worker.say(MANHOLE)
+    worker.fake.files["broken"] = PNG
+    await worker.send(worker.updates.photo("broken"))
+    await worker.press("完成")
+    await worker.say("跳过")  # no location (a reply keyboard on Telegram)
+    if resident is None:
+        return await worker.press("跳过")
+    phone, name = resident
+    assert "请输入群众姓名" in await worker.say(phone)
+    return await worker.say(name)
+
+
+async def handle_on_the_spot(worker: Chat, result: str) -> str:
+    """已现场处置 at the report's summary: a photo of the result, then the result in words."""
+    assert "请先发送现场处置后的照片" in await worker.press("已现场处置")
+    assert "至少一张处置后的照片" in await worker.say(result)  # not without a photo
+    worker.fake.files["fixed"] = PNG
+    assert "已收到照片" in await worker.send(worker.updates.photo("fixed"))
+    return await worker.say(result)
 
 
 async def test_a_case_goes_round_the_whole_loop(
@@ -193,12 +220,7 @@ async def test_a_grid_worker_reports_for_a_resident(
 ) -> None:
     fake, _ = bot
     worker = await grid_worker(app, fake)
-    await worker.say("/report")
-    await worker.say("巡查发现东湖路口井盖破损，有行人绊倒的危险，需要尽快更换")
-    await worker.press("跳过")  # no photos
-    await worker.say("跳过")  # no location (a reply keyboard on Telegram)
-    assert "请输入群众姓名" in await worker.say("13900001111")
-    summary = await worker.say("王大爷")
+    summary = await report(worker, ("13900001111", "王大爷"))
     assert "代群众反映：王大爷" in summary and "139****1111" in summary
     assert "已受理" in await worker.press("确认提交")
     with app.sessions() as session:
@@ -218,30 +240,58 @@ async def test_only_grid_workers_report(app: App, bot: tuple[FakeBotApi, Telegra
 async def test_a_grid_worker_records_a_case_handled_on_the_spot(
     app: App, bot: tuple[FakeBotApi, TelegramChannel]
 ) -> None:
-    fake, _ = bot
+    fake, channel = bot
     worker = await grid_worker(app, fake)
-    await worker.say("/report")
-    await worker.say("巡查发现东湖路口井盖破损，有行人绊倒的危险，需要尽快更换")
-    await worker.press("跳过")  # no photos of the problem
-    await worker.say("跳过")  # no location
-    await worker.press("跳过")  # not for a particular resident
-    assert "请先发送现场处置后的照片" in await worker.press("已现场处置")
-    assert "至少一张处置后的照片" in await worker.say("已更换")  # not without a photo
-    fake.files["fixed"] = PNG
-    assert "已收到照片" in await worker.send(worker.updates.photo("fixed"))
-    told = await worker.say("已当场更换新井盖，现场已清理")
+    await report(worker)  # for nobody in particular: the worker stands as the case's resident
+    told = await handle_on_the_spot(worker, "已当场更换新井盖，现场已清理")
     appeal = the_appeal(app)
     assert told == t("grid.onsite_recorded", number=appeal.number)
+    policy = app.dialog.policy
     with app.sessions() as session:
         events = session.exec(select(AppealEvent).order_by(col(AppealEvent.id))).all()
-        photos = session.exec(select(Attachment)).all()
+        photos = session.exec(select(Attachment).order_by(col(Attachment.id))).all()
+        timers = session.exec(select(Timer)).all()
+        day = build_report(
+            session,
+            period="day",
+            now=utcnow(),
+            calendar=policy.calendar,
+            remind_at=policy.follow_up.remind_at,
+        )
     assert (appeal.status, appeal.grid, appeal.department_id) == ("resolved", GRID, None)
     assert [(e.action, e.actor_role, e.note) for e in events] == [
         ("submit", "grid_worker", None),
         ("assign", "system", None),
         ("resolve", "grid_worker", "已当场更换新井盖，现场已清理"),
     ]
-    assert [p.sha256 for p in photos] == [hashlib.sha256(PNG).hexdigest()]
+    # The problem's photo, then the result's, kept like a department's 办结 photos.
+    assert [p.kind for p in photos] == ["photo", "result"]
+    # The classifier said referral (住建局); handled on the spot counts as handled at once.
+    assert appeal.disposition == "immediate" and day.by_disposition == {"immediate": 1}
+    # Resolved as it was filed: no deadline to watch, and the worker is neither told of their
+    # own result nor asked to rate their own work.
+    assert timers == []
+    assert await deliver(app, channel) == 0
+    assert Sweeper(app.sessions, policy).sweep() == 0
+
+
+async def test_the_resident_named_in_an_on_the_spot_report_is_called_back(
+    app: App, bot: tuple[FakeBotApi, TelegramChannel]
+) -> None:
+    fake, channel = bot
+    worker = await grid_worker(app, fake)
+    await report(worker, ("13900001111", "王大爷"))
+    await handle_on_the_spot(worker, "已当场更换新井盖，现场已清理")
+    appeal = the_appeal(app)
+    with app.sessions() as session:
+        assert [timer.kind for timer in session.exec(select(Timer))] == ["callback"]
+    assert await deliver(app, channel) == 0  # nothing for the worker
+    assert Sweeper(app.sessions, app.dialog.policy).sweep() == 1
+    with app.sessions() as session:
+        called = session.exec(select(AppealEvent).where(AppealEvent.action == "unreachable"))
+        # Known by phone only: the callback puts the resident on the center's phone list.
+        assert [e.appeal_id for e in called] == [appeal.id]
+    assert await deliver(app, channel) == 0
 
 
 async def test_a_forwarded_message_starts_a_report_with_its_text(
@@ -310,10 +360,10 @@ async def test_a_resident_who_blocked_the_bot_goes_on_the_phone_list(
     assert await deliver(app, channel) == 0  # given up, not retried
 
 
-def _supervisions(app: App) -> list[tuple[int, str]]:
+def _supervisions(app: App) -> list[tuple[int, str, str | None]]:
     with app.sessions() as session:
         events = session.exec(select(AppealEvent).where(AppealEvent.action == "supervise"))
-        return [(e.appeal_id, e.actor_role) for e in events]
+        return [(e.appeal_id, e.actor_role, e.note) for e in events]
 
 
 async def test_the_dispatcher_supervises_a_case_from_the_todo_list(
@@ -332,7 +382,7 @@ async def test_the_dispatcher_supervises_a_case_from_the_todo_list(
     supervise = f"supervise:{referred.number}"
 
     # The department's own staff cannot send themselves a 督办, even with a forged button.
-    assert "您无权处理" in await private.forge(supervise)
+    assert await private.forge(supervise) == t("staff.refused.supervise")
     assert _supervisions(app) == [] and await deliver(app, channel) == 0
     await private.say("/todo")
     assert private.buttons() == {}
@@ -348,4 +398,13 @@ async def test_the_dispatcher_supervises_a_case_from_the_todo_list(
     )
     # A forged 督办 on the 即办 case reaches no department, so it is refused.
     assert "不能进行此操作" in await dispatcher.forge(f"supervise:{immediate.number}")
-    assert _supervisions(app) == [(referred.id, "dispatcher")]
+
+    # A leader's 督办 is recorded as the leader's.
+    leader = Chat(fake, 7300)
+    await leader.say(f"/join {invite(app, Role.LEADER)} 李主任")
+    await leader.say("/todo")
+    assert "已向承办部门发出督办" in await leader.press(f"督办 {referred.number}")
+    assert _supervisions(app) == [
+        (referred.id, "dispatcher", t("note.supervise", role=ROLE["dispatcher"])),
+        (referred.id, "leader", t("note.supervise", role=ROLE["leader"])),
+    ]

@@ -2,12 +2,13 @@
 
 Departments see the phone masked (138****1234); a whistle-blowing report (举报) never shows
 who made it. The card carries the classifier's keywords (why it was sorted this way), the
-deadline with its 🟡/🔴 flag, and likely duplicates.
+deadline and likely duplicates; its texts are the message catalog's.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -17,9 +18,15 @@ from storage.types import utcnow
 from workflow.calendar import WorkCalendar
 from workflow.duplicates import likely_duplicates
 
-FLAG = {"red": "🔴超期", "yellow": "🟡临期", "": ""}
-URGENCY = {"normal": "", "urgent": "⚠️紧急", "life": "🚨危及生命"}
-STAFF_ACTIONS = (("签收", "sign"), ("退回", "return"), ("申请延期", "extend"), ("办结", "resolve"))
+STAFF_ACTIONS = ("sign", "return", "extend", "resolve")
+
+# A text of the message catalog (handlers/messages.py), stored in an outbox row's params or
+# option labels and rendered when the row is sent: workflow/ never imports handlers/.
+Text = dict[str, Any]
+
+
+def text(key: str, **params: Any) -> Text:
+    return {"key": key, **params}
 
 
 def mask_phone(phone: str | None) -> str:
@@ -28,20 +35,17 @@ def mask_phone(phone: str | None) -> str:
     return f"{phone[:3]}****{phone[-4:]}" if len(phone) >= 7 else "****"
 
 
-def local_deadline(moment: dt.datetime | None, calendar: WorkCalendar) -> str:
+def local_deadline(
+    moment: dt.datetime | None, calendar: WorkCalendar, pattern: str = "%m-%d %H:%M"
+) -> str:
     """A deadline at local midnight, shown as the last minute of the day it belongs to."""
     if moment is None:
         return "—"
-    return (moment - dt.timedelta(minutes=1)).astimezone(calendar.zone).strftime("%m-%d %H:%M")
+    return (moment - dt.timedelta(minutes=1)).astimezone(calendar.zone).strftime(pattern)
 
 
 def case_card(
-    session: Session,
-    appeal: Appeal,
-    calendar: WorkCalendar,
-    *,
-    duplicate_days: int,
-    flag: str = "",
+    session: Session, appeal: Appeal, calendar: WorkCalendar, *, duplicate_days: int
 ) -> dict[str, Any]:
     """The card's fields (rendered by the message catalog's `card.*` texts)."""
     photos = session.exec(
@@ -56,18 +60,22 @@ def case_card(
     return {
         "number": appeal.number,
         "category": appeal.category,
-        "urgency": URGENCY.get(appeal.urgency, ""),
+        "urgency": text(f"card.urgency.{appeal.urgency}"),
         "text": appeal.text,
         "place": place,
         "grid": appeal.grid or "—",
-        "phone": "（举报人信息保密）" if appeal.whistleblowing else mask_phone(appeal.phone),
+        "phone": text("card.phone_secret") if appeal.whistleblowing else mask_phone(appeal.phone),
         "deadline": local_deadline(appeal.finish_due_at, calendar),
-        "flag": FLAG.get(flag, ""),
         "keywords": "、".join(appeal.keywords) or "—",
         "duplicates": "、".join(d.number for d in duplicates),
         "photos": list(photos),
     }
 
 
-def staff_options(appeal: Appeal) -> list[list[str]]:
-    return [[label, f"{action}:{appeal.number}"] for label, action in STAFF_ACTIONS]
+def buttons(appeal: Appeal, actions: Sequence[str]) -> list[list[Any]]:
+    """Buttons pressing `action:number` on the case, labelled by the catalog's `button.*`."""
+    return [[text(f"button.{action}"), f"{action}:{appeal.number}"] for action in actions]
+
+
+def staff_options(appeal: Appeal) -> list[list[Any]]:
+    return buttons(appeal, STAFF_ACTIONS)

@@ -8,6 +8,7 @@ import datetime as dt
 from sqlmodel import Session, col, select
 
 from storage.models import Appeal, Person, Role
+from workflow.cards import Text, text
 from workflow.followup import Policy, department_card, leaders, notify
 from workflow.lifecycle import Status
 
@@ -34,13 +35,13 @@ def alert(
     urgent = appeal.urgency != "normal"
     day = policy.calendar.local_day(now)
     off_day = not policy.calendar.is_workday(day)
-    recipients: dict[int | None, tuple[Person, str]] = {}
+    recipients: dict[int | None, tuple[Person, Text]] = {}
     if off_day and (urgent or appeal.status == Status.ASSIGNED):
         for person in on_duty(session, policy, day):
-            recipients[person.id] = (person, "诉求直通车·值班处理")
+            recipients[person.id] = (person, text("card.headline.duty"))
     if urgent:
         for person in duty_leaders(session, policy):
-            recipients[person.id] = (person, "紧急诉求·请值班领导关注")
+            recipients[person.id] = (person, text("card.headline.duty_leader"))
     for person, headline in recipients.values():
         params, options = department_card(session, appeal, policy, headline)
         notify(

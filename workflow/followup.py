@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from storage.models import Appeal, AppealEvent, Department, Follower, Outbox, Person, Role, Timer
 from storage.types import utcnow
 from workflow.calendar import WorkCalendar
-from workflow.cards import case_card, staff_options
+from workflow.cards import Text, case_card, staff_options, text
 from workflow.lifecycle import OPEN, Action, Actor, Status, apply, record
 from workflow.policy import Duty, FollowUp, SlaConfig, SlaRule, Triage
 
@@ -114,7 +114,7 @@ def notify(
     to: Person | Department | None,
     message: str,
     params: dict[str, Any] | None = None,
-    options: list[list[str]] | None = None,
+    options: list[list[Any]] | None = None,
     cause: str,
 ) -> bool:
     """Queue a message for a person's or a department's chat; False if it has none.
@@ -153,12 +153,12 @@ def announce(
     appeal: Appeal,
     action: str,
     actor: Actor,
-    note: str,
+    note: str | None,
     *,
     to: Sequence[Person | Department | None],
     message: str,
     params: dict[str, Any] | None = None,
-    options: list[list[str]] | None = None,
+    options: list[list[Any]] | None = None,
 ) -> AppealEvent:
     """Record an event that changes no status and tell `to` about it."""
     event = record(session, appeal, action, actor, note)
@@ -215,24 +215,27 @@ def transition(
     session.flush()  # the event's id names the cause of the timers and notifications below
     cause = f"e{event.id}"
     now = utcnow()
+    # Nobody is told of their own step or asked to rate their own work: a grid worker's
+    # on-the-spot report that names no resident has the worker as its resident.
+    own = actor.person_id == appeal.resident_id
     if action is Action.REOPEN:
         set_deadlines(appeal, sla=policy.sla, calendar=policy.calendar, start=now)
     if action in (Action.DISPATCH, Action.ASSIGN, Action.REOPEN):
         schedule_deadline_timers(session, appeal, policy.follow_up, now, cause=cause)
-    if action is Action.RESOLVE:
+    if action is Action.RESOLVE and not own:
         after = now + dt.timedelta(hours=policy.follow_up.callback_delay_hours)
         schedule_callback(
             session, appeal, policy.follow_up, policy.calendar, after=after, step=1, cause=cause
         )
     _tell_department(session, appeal, action, event, policy)
-    if tell_resident:
+    if tell_resident and not own:
         _tell_resident(session, appeal, action, event, note)
     return event
 
 
 def department_card(
-    session: Session, appeal: Appeal, policy: Policy, headline: str
-) -> tuple[dict[str, Any], list[list[str]]]:
+    session: Session, appeal: Appeal, policy: Policy, headline: Text
+) -> tuple[dict[str, Any], list[list[Any]]]:
     """The card a department receives, with its 签收/退回/申请延期/办结 buttons."""
     params = case_card(
         session, appeal, policy.calendar, duplicate_days=policy.triage.duplicate_days
@@ -243,7 +246,10 @@ def department_card(
 def _tell_department(
     session: Session, appeal: Appeal, action: Action, event: AppealEvent, policy: Policy
 ) -> None:
-    headlines = {Action.DISPATCH: "新诉求", Action.REOPEN: f"群众不满意，重办：{event.note}"}
+    headlines = {
+        Action.DISPATCH: text("card.headline.new"),
+        Action.REOPEN: text("card.headline.reopened", reason=event.note),
+    }
     if action not in headlines or appeal.department_id is None:
         return
     department = session.get(Department, appeal.department_id)

@@ -17,10 +17,11 @@ from nlp.types import CategorySpec, Classification, Disposition
 from storage.files import StoredFile
 from storage.models import Appeal, AppealEvent, Attachment, Department, Follower, Person
 from storage.types import utcnow
+from workflow.cards import text
 from workflow.duplicates import likely_duplicates
 from workflow.duty import alert
 from workflow.followup import Policy, set_deadlines, transition
-from workflow.lifecycle import OPEN, SYSTEM, Action, Actor, LifecycleError, Status, record
+from workflow.lifecycle import OPEN, SYSTEM, Action, Actor, LifecycleError, Status, apply, record
 from workflow.numbering import next_number
 from workflow.staff import tell_center
 
@@ -47,6 +48,14 @@ class Draft:
     phone: str | None = None
     grid: str | None = None
     resident_name: str | None = None  # a grid worker's report on behalf of a resident
+
+
+@dataclass(frozen=True)
+class OnSpot:
+    """A grid worker's 已现场处置: what was done, and photos of the result."""
+
+    result: str
+    photos: list[StoredFile]
 
 
 @dataclass(frozen=True)
@@ -128,7 +137,7 @@ def _route(
     if result.needs_triage:
         event = record(session, appeal, "triage", SYSTEM, "待人工研判")
         session.flush()
-        tell_center(session, appeal, policy, "分类把握不大", f"e{event.id}")
+        tell_center(session, appeal, policy, text("card.headline.triage"), f"e{event.id}")
         return None
     if result.disposition is not Disposition.REFERRAL:
         transition(session, appeal, Action.ASSIGN, SYSTEM, policy=policy)
@@ -157,7 +166,7 @@ def submit(
     classifier: Classifier,
     policy: Policy,
     reporter: Person | None = None,
-    on_spot_result: str | None = None,
+    on_spot: OnSpot | None = None,
 ) -> Submitted:
     """File an appeal; a grid worker's (`reporter`) may already be handled on the spot."""
     now = utcnow()
@@ -175,7 +184,8 @@ def submit(
         reporter_id=reporter.id if reporter else None,
         text=draft.text,
         category=result.category,
-        disposition=result.disposition.value,
+        # Handled on the spot is handled at once (即办), whatever the classifier thought.
+        disposition=(Disposition.IMMEDIATE if on_spot else result.disposition).value,
         urgency=result.urgency.value,
         confidence=result.confidence,
         keywords=list(result.keywords),
@@ -196,14 +206,19 @@ def submit(
     submitter = Actor.of(reporter) if reporter else Actor.of(resident)
     record(session, appeal, "submit", submitter)
     for photo in draft.photos:
-        _attach(session, appeal, photo)
+        attach(session, appeal, photo)
     if draft.phone and resident.phone != draft.phone:
         resident.phone = draft.phone
         session.add(resident)
-    if on_spot_result is not None and reporter is not None:
-        transition(session, appeal, Action.ASSIGN, SYSTEM, policy=policy)
+    if on_spot is not None:
+        assert reporter is not None  # noqa: S101 - only a grid worker handles on the spot
+        for photo in on_spot.photos:
+            attach(session, appeal, photo, kind="result")
+        # Assigned and resolved in one moment: `apply` sets no deadline timers that could
+        # never matter.
+        apply(session, appeal, Action.ASSIGN, SYSTEM)
         transition(
-            session, appeal, Action.RESOLVE, Actor.of(reporter), on_spot_result, policy=policy
+            session, appeal, Action.RESOLVE, Actor.of(reporter), on_spot.result, policy=policy
         )
         department = None
     else:
@@ -213,11 +228,13 @@ def submit(
     return Submitted(appeal, result, department.name if department else None, reply_due)
 
 
-def _attach(session: Session, appeal: Appeal, photo: StoredFile) -> None:
+def attach(session: Session, appeal: Appeal, photo: StoredFile, *, kind: str = "photo") -> None:
+    """Keep a photo with the case: of the problem ("photo") or of the result ("result")."""
     assert appeal.id is not None  # noqa: S101 - flushed by the caller
     session.add(
         Attachment(
             appeal_id=appeal.id,
+            kind=kind,
             path=photo.path,
             sha256=photo.sha256,
             size=photo.size,
@@ -321,7 +338,7 @@ def supplement(
     if appeal.resident_id != resident.id:
         raise LifecycleError("forbidden", "a resident may add only to their own appeal")
     if photo is not None:
-        _attach(session, appeal, photo)
+        attach(session, appeal, photo)
     record(session, appeal, "supplement", Actor.of(resident), text or "[照片]")
 
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from sqlmodel import Session, col, select
 
 from storage.models import Appeal, Department, Invite, Person, Role
 from storage.types import utcnow
+from workflow.cards import Text, buttons, text
 from workflow.followup import (
     Policy,
     add_timer,
@@ -33,6 +35,8 @@ SUPERVISORS = CENTER_ROLES | {Role.LEADER}  # see every open case and may send �
 # A department holds the case in these states, so a 督办 has someone to reach.
 SUPERVISABLE = frozenset({Status.DISPATCHED, Status.SIGNED, Status.REOPENED})
 MAX_EXTENSION_DAYS = 30
+TRIAGE_ACTIONS = ("route_other", "urgent", "merge")  # beside the suggested departments
+DECISIONS = ("ext_ok", "ext_no")  # the dispatcher's buttons on an extension request
 
 
 @dataclass(frozen=True)
@@ -132,16 +136,14 @@ def _own_department(appeal: Appeal, actor: Actor) -> None:
 
 
 def tell_center(
-    session: Session, appeal: Appeal, policy: Policy, headline: str, cause: str
+    session: Session, appeal: Appeal, policy: Policy, headline: Text, cause: str
 ) -> None:
     """Send the case to the dispatcher's chat with the suggested departments as buttons."""
     params, _ = department_card(session, appeal, policy, headline)
-    options = [[name, f"route:{appeal.number}:{name}"] for name in suggested(session, appeal)]
-    options += [
-        ["其他部门", f"route_other:{appeal.number}"],
-        ["标记紧急", f"urgent:{appeal.number}"],
-        ["合并重复件", f"merge:{appeal.number}"],
+    options: list[list[Any]] = [
+        [name, f"route:{appeal.number}:{name}"] for name in suggested(session, appeal)
     ]
+    options += buttons(appeal, TRIAGE_ACTIONS)
     notify(
         session,
         appeal=appeal,
@@ -177,7 +179,9 @@ def send_back(
 ) -> None:
     """退回: the department refuses the case; it goes to the dispatcher with the reason."""
     event = transition(session, appeal, Action.RETURN, actor, reason, policy=policy)
-    tell_center(session, appeal, policy, f"部门退回：{reason}", f"e{event.id}")
+    tell_center(
+        session, appeal, policy, text("card.headline.returned", reason=reason), f"e{event.id}"
+    )
 
 
 def resolve(
@@ -187,8 +191,9 @@ def resolve(
 
 
 def request_extension(
-    session: Session, *, appeal: Appeal, actor: Actor, days: int, reason: str
+    session: Session, *, appeal: Appeal, actor: Actor, days: int, reason: str, note: str
 ) -> None:
+    """The department asks for `days` more working days; `note` is the ledger's line."""
     _own_department(appeal, actor)
     if Status(appeal.status) not in OPEN:
         raise LifecycleError("state", "only an open case can be extended")
@@ -201,11 +206,11 @@ def request_extension(
         appeal,
         "extension_request",
         actor,
-        f"{days}个工作日：{reason}",
+        note,
         to=[center_of(session)],
         message="notify.extension_request",
         params={"days": days, "reason": reason},
-        options=[["同意延期", f"ext_ok:{appeal.number}"], ["不同意", f"ext_no:{appeal.number}"]],
+        options=buttons(appeal, DECISIONS),
     )
 
 
@@ -230,7 +235,7 @@ def decide_extension(
         appeal,
         action,
         actor,
-        f"{days}个工作日",
+        None,  # the request's ledger line says how many days
         to=[department_of(session, appeal)],
         message=f"notify.{action}",
         params={"days": days},
@@ -253,7 +258,8 @@ def route(
     transition(session, appeal, Action.DISPATCH, actor, target.name, policy=policy)
 
 
-def mark_urgent(session: Session, *, appeal: Appeal, actor: Actor) -> None:
+def mark_urgent(session: Session, *, appeal: Appeal, actor: Actor, note: str) -> None:
+    """The dispatcher alerts the leaders; `note` is the ledger's line."""
     _center_only(actor)
     if appeal.urgency == "normal":
         appeal.urgency = "urgent"
@@ -263,7 +269,7 @@ def mark_urgent(session: Session, *, appeal: Appeal, actor: Actor) -> None:
         appeal,
         "urgent",
         actor,
-        "调度员标记为紧急",
+        note,
         to=leaders(session),
         message="notify.urgent",
         params={"text": appeal.text[:100]},
@@ -275,13 +281,14 @@ def merge(session: Session, *, appeal: Appeal, into: Appeal, actor: Actor, polic
     if into.id == appeal.id or into.merged_into_id is not None:
         raise LifecycleError("merge", "merge into another, unmerged case")
     appeal.merged_into_id = into.id
-    transition(session, appeal, Action.MERGE, actor, f"并入 {into.number}", policy=policy)
+    transition(session, appeal, Action.MERGE, actor, into.number, policy=policy)
 
 
-def supervise(session: Session, *, appeal: Appeal, actor: Actor) -> None:
-    """督办: a reminder from the dispatcher (or a leader) to the department."""
+def supervise(session: Session, *, appeal: Appeal, actor: Actor, note: str) -> None:
+    """督办: a reminder from the dispatcher (or a leader) to the department; `note` is the
+    ledger's line."""
     if actor.role not in SUPERVISORS:
-        raise LifecycleError("forbidden", "only dispatchers and leaders send 督办")
+        raise LifecycleError("supervise", "only dispatchers and leaders may supervise")
     if appeal.status not in SUPERVISABLE:
         raise LifecycleError("state", "no department holds the case")
     announce(
@@ -289,7 +296,7 @@ def supervise(session: Session, *, appeal: Appeal, actor: Actor) -> None:
         appeal,
         "supervise",
         actor,
-        "调度员督办",
+        note,
         to=[department_of(session, appeal)],
         message="notify.supervise",
     )
