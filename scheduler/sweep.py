@@ -131,11 +131,11 @@ class Sweeper:
         return True
 
     def _overdue(self, sweep: Round, timer: Timer, appeal: Appeal) -> bool:
-        session, now = sweep.session, sweep.now
+        session = sweep.session
         stage = timer.kind.removeprefix("overdue_")
         due = self._due(appeal, stage)
-        if Status(appeal.status) not in PENDING[stage] or due is None or due > now:
-            return True  # handled in time, or the deadline moved (reopened)
+        if Status(appeal.status) not in PENDING[stage] or due is None or timer.due_at < due:
+            return True  # handled in time, or the timer is of an earlier deadline (extended)
         params = {"stage": STAGE[stage], "due": local_deadline(due, self.policy.calendar)}
         for to in (sweep.department_of(appeal), sweep.center):
             cause = f"t{timer.id}"
@@ -146,10 +146,15 @@ class Sweeper:
         return True
 
     def _escalate(self, sweep: Round, timer: Timer, appeal: Appeal) -> bool:
-        session, now = sweep.session, sweep.now
+        session = sweep.session
         due = appeal.finish_due_at
-        if Status(appeal.status) not in PENDING["finish"] or due is None or due > now:
-            return True
+        after = dt.timedelta(hours=self.policy.follow_up.escalate_after_hours)
+        if (
+            Status(appeal.status) not in PENDING["finish"]
+            or due is None
+            or timer.due_at < due + after
+        ):
+            return True  # handled, or the timer is of an earlier deadline (extended)
         department = sweep.department_of(appeal)
         params = {
             "due": local_deadline(due, self.policy.calendar),

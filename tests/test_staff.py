@@ -24,6 +24,7 @@ from storage.types import utcnow
 from tests.dialog_helpers import PNG
 from tests.fakebotapi import FakeBotApi
 from tests.telegram_helpers import IMMEDIATE, Chat, deliver, file_appeal, invite, message_with
+from workflow.followup import NO_CALLBACK
 
 HOUSING = "住建局"
 GRID = "东湖3网格"
@@ -241,6 +242,7 @@ async def test_a_grid_worker_records_a_case_handled_on_the_spot(
     app: App, bot: tuple[FakeBotApi, TelegramChannel]
 ) -> None:
     fake, channel = bot
+    await Chat(fake, 7300).say(f"/join {invite(app, Role.LEADER)}")  # told of urgent cases
     worker = await grid_worker(app, fake)
     await report(worker)  # for nobody in particular: the worker stands as the case's resident
     told = await handle_on_the_spot(worker, "已当场更换新井盖，现场已清理")
@@ -258,21 +260,48 @@ async def test_a_grid_worker_records_a_case_handled_on_the_spot(
             calendar=policy.calendar,
             remind_at=policy.follow_up.remind_at,
         )
-    assert (appeal.status, appeal.grid, appeal.department_id) == ("resolved", GRID, None)
+    # Nobody to call back: closed with the result at once.
+    assert (appeal.status, appeal.grid, appeal.department_id) == ("closed", GRID, None)
     assert [(e.action, e.actor_role, e.note) for e in events] == [
         ("submit", "grid_worker", None),
         ("assign", "system", None),
         ("resolve", "grid_worker", "已当场更换新井盖，现场已清理"),
+        ("close", "system", NO_CALLBACK),
     ]
     # The problem's photo, then the result's, kept like a department's 办结 photos.
     assert [p.kind for p in photos] == ["photo", "result"]
     # The classifier said referral (住建局); handled on the spot counts as handled at once.
     assert appeal.disposition == "immediate" and day.by_disposition == {"immediate": 1}
-    # Resolved as it was filed: no deadline to watch, and the worker is neither told of their
-    # own result nor asked to rate their own work.
+    # Resolved as it was filed: no deadline to watch, no alarm for the (urgent) danger that is
+    # gone, and the worker is neither told of their own result nor asked to rate their work.
     assert timers == []
     assert await deliver(app, channel) == 0
     assert Sweeper(app.sessions, policy).sweep() == 0
+
+
+async def test_a_patrol_report_resolved_by_the_department_closes_without_a_rating(
+    app: App, bot: tuple[FakeBotApi, TelegramChannel]
+) -> None:
+    fake, channel = bot
+    member, _ = await bind_housing(app, fake)
+    worker = await grid_worker(app, fake)
+    await report(worker)  # for nobody in particular: the worker stands as the case's resident
+    assert "已受理" in await worker.press("确认提交")
+    await deliver(app, channel)
+    card = member.last()
+    await member.press("签收", card)
+    await member.press("办结", member.last())
+    assert "已办结" in await member.say("已更换井盖")
+    await deliver(app, channel)
+    appeal = the_appeal(app)
+    with app.sessions() as session:
+        kinds = [timer.kind for timer in session.exec(select(Timer))]
+        last = session.exec(select(AppealEvent).order_by(col(AppealEvent.id).desc())).first()
+    # The worker hears the result, but satisfaction is asked of the public only.
+    assert any("办理结果：已更换井盖" in text for text in fake.texts(worker.chat_id))
+    assert appeal.status == "closed" and "callback" not in kinds
+    assert last is not None and (last.action, last.note) == ("close", NO_CALLBACK)
+    assert not any("评价" in text for text in fake.texts(worker.chat_id))
 
 
 async def test_the_resident_named_in_an_on_the_spot_report_is_called_back(

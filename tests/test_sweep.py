@@ -12,12 +12,15 @@ import time_machine
 from sqlmodel import col, select
 
 from bot.app import App
+from handlers.messages import STAGE
 from handlers.types import Kind
 from scheduler.outbox import render
 from scheduler.sweep import Sweeper
 from storage.db import transaction
 from storage.models import Appeal, AppealEvent, Outbox, Person, Role, Timer
 from tests.dialog_helpers import Resident, bound
+from workflow import staff
+from workflow.cards import local_deadline
 from workflow.followup import transition
 from workflow.lifecycle import SYSTEM, Action, Actor, Status
 
@@ -229,3 +232,39 @@ def test_two_sweepers_never_act_twice(any_app: App, clock: time_machine.Coordina
         reminders = session.exec(select(AppealEvent).where(AppealEvent.action == "remind")).all()
     assert sum(counts) == len(timers) == 15
     assert len(reminders) == 6
+
+
+def test_an_extended_case_is_reminded_and_escalated_against_its_new_deadline(
+    app: App, clock: time_machine.Coordinates
+) -> None:
+    _file(app, Resident(app.dialog))
+    _act(app, Action.SIGN)
+    policy = app.dialog.policy
+    with transaction(app.sessions) as session:
+        appeal = session.exec(select(Appeal)).one()
+        member = session.exec(select(Person).where(Person.role == Role.STAFF.value)).one()
+        dispatcher = Person(channel="console", external_id="d", role=Role.DISPATCHER.value)
+        session.add(dispatcher)
+        session.flush()
+        old_due = appeal.finish_due_at
+        staff.request_extension(
+            session, appeal=appeal, actor=Actor.of(member), days=3, reason="待材料", note="3天"
+        )
+        staff.decide_extension(
+            session, appeal=appeal, actor=Actor.of(dispatcher), approve=True, policy=policy
+        )
+        due = appeal.finish_due_at
+    assert old_due is not None and due is not None and due > old_due
+    sweeper = Sweeper(app.sessions, policy)
+    escalate_after = dt.timedelta(hours=policy.follow_up.escalate_after_hours)
+    clock.move_to(old_due + escalate_after + dt.timedelta(hours=1))  # the old escalation time
+    sweeper.sweep()
+    assert _events(app, "escalate") == []
+    clock.move_to(due - dt.timedelta(hours=1))  # the new deadline is close: reminded of it
+    sweeper.sweep()
+    reminded = f"{STAGE['finish']}期限 {local_deadline(due, policy.calendar)}"
+    assert [e.note for e in _events(app, "remind")][-1] == reminded
+    clock.move_to(due + escalate_after + dt.timedelta(hours=1))  # long past the new deadline
+    sweeper.sweep()
+    assert "严重超期" in _messages(app, "leader")[-1]
+    assert len(_events(app, "escalate")) == 1

@@ -17,10 +17,11 @@ from storage.models import Appeal, AppealEvent, Department, Follower, Outbox, Pe
 from storage.types import utcnow
 from workflow.calendar import WorkCalendar
 from workflow.cards import Text, case_card, staff_options, text
-from workflow.lifecycle import OPEN, Action, Actor, Status, apply, record
+from workflow.lifecycle import OPEN, SYSTEM, Action, Actor, Status, apply, record
 from workflow.policy import Duty, FollowUp, SlaConfig, SlaRule, Triage
 
 RATINGS = ("满意", "基本满意", "不满意")
+NO_CALLBACK = "无群众需回访（网格员自行上报）"  # the ledger's note when such a case closes
 
 
 def sla_rule(sla: SlaConfig, *, category: str, disposition: str) -> SlaRule:
@@ -54,19 +55,27 @@ def add_timer(
 
 
 def schedule_deadline_timers(
-    session: Session, appeal: Appeal, follow_up: FollowUp, now: dt.datetime, *, cause: str
+    session: Session,
+    appeal: Appeal,
+    follow_up: FollowUp,
+    now: dt.datetime,
+    *,
+    cause: str,
+    stages: Sequence[str] = ("accept", "finish"),
 ) -> None:
-    """A reminder at `remind_at` of each span, 督办 at each deadline, escalation after."""
-    stages = {"accept": appeal.accept_due_at, "finish": appeal.finish_due_at}
-    for stage, due in stages.items():
+    """A reminder at `remind_at` of each stage's span, 督办 at its deadline, and escalation
+    after the finish deadline."""
+    dues = {"accept": appeal.accept_due_at, "finish": appeal.finish_due_at}
+    for stage in stages:
+        due = dues[stage]
         if due is None:
             continue
         remind = now + (due - now) * follow_up.remind_at
         add_timer(session, appeal, f"remind_{stage}", remind, cause=cause)
         add_timer(session, appeal, f"overdue_{stage}", due, cause=cause)
-    if appeal.finish_due_at is not None:
-        escalate = appeal.finish_due_at + dt.timedelta(hours=follow_up.escalate_after_hours)
-        add_timer(session, appeal, "escalate", escalate, cause=cause)
+        if stage == "finish":
+            escalate = due + dt.timedelta(hours=follow_up.escalate_after_hours)
+            add_timer(session, appeal, "escalate", escalate, cause=cause)
 
 
 def deadline_flag(appeal: Appeal, now: dt.datetime, remind_at: float) -> str:
@@ -222,15 +231,31 @@ def transition(
         set_deadlines(appeal, sla=policy.sla, calendar=policy.calendar, start=now)
     if action in (Action.DISPATCH, Action.ASSIGN, Action.REOPEN):
         schedule_deadline_timers(session, appeal, policy.follow_up, now, cause=cause)
-    if action is Action.RESOLVE and not own:
-        after = now + dt.timedelta(hours=policy.follow_up.callback_delay_hours)
-        schedule_callback(
-            session, appeal, policy.follow_up, policy.calendar, after=after, step=1, cause=cause
-        )
+    if action is Action.RESOLVE:
+        if not _rated_by_a_resident(session, appeal):
+            # A grid worker's own patrol report: nobody to call back, done with the result.
+            apply(session, appeal, Action.CLOSE, SYSTEM, NO_CALLBACK)
+        else:
+            after = now + dt.timedelta(hours=policy.follow_up.callback_delay_hours)
+            schedule_callback(
+                session,
+                appeal,
+                policy.follow_up,
+                policy.calendar,
+                after=after,
+                step=1,
+                cause=cause,
+            )
     _tell_department(session, appeal, action, event, policy)
     if tell_resident and not own:
         _tell_resident(session, appeal, action, event, note)
     return event
+
+
+def _rated_by_a_resident(session: Session, appeal: Appeal) -> bool:
+    """Satisfaction is asked of the public: not of staff or a grid worker filing for nobody."""
+    person = session.get(Person, appeal.resident_id)
+    return person is not None and person.role == Role.RESIDENT.value
 
 
 def department_card(

@@ -223,7 +223,8 @@ def submit(
         department = None
     else:
         department = _route(session, appeal, result, policy)
-    alert(session, appeal, policy, now=now, cause=f"submit{appeal.id}")
+    if on_spot is None:  # handled on the spot already: no alarm to raise
+        alert(session, appeal, policy, now=now, cause=f"submit{appeal.id}")
     reply_due = None if appeal.status == Status.ANSWERED else appeal.reply_due_at
     return Submitted(appeal, result, department.name if department else None, reply_due)
 

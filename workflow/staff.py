@@ -17,13 +17,13 @@ from storage.types import utcnow
 from workflow.cards import Text, buttons, text
 from workflow.followup import (
     Policy,
-    add_timer,
     announce,
     center_of,
     department_card,
     department_of,
     leaders,
     notify,
+    schedule_deadline_timers,
     transition,
 )
 from workflow.lifecycle import OPEN, Action, Actor, LifecycleError, Status
@@ -240,8 +240,10 @@ def decide_extension(
         message=f"notify.{action}",
         params={"days": days},
     )
-    if approve and appeal.finish_due_at is not None:
-        add_timer(session, appeal, "overdue_finish", appeal.finish_due_at, cause=f"e{event.id}")
+    if approve:  # reminder, 督办 and escalation for the new deadline
+        schedule_deadline_timers(
+            session, appeal, policy.follow_up, utcnow(), cause=f"e{event.id}", stages=("finish",)
+        )
     return days
 
 
