@@ -174,6 +174,7 @@ MESSAGES: dict[str, str] = {
     "staff.merged": "诉求 {number} 已并入 {into}，群众已收到通知。",
     "staff.supervised": "已向承办部门发出督办：{number}。",
     "staff.refused.forbidden": "您无权处理这件诉求（仅承办部门或综治中心工作人员可操作），未做任何更改。",
+    "staff.refused.center_only": "只有综治中心调度员可以进行此操作，未做任何更改。",
     "staff.refused.supervise": "您无权督办这件诉求（仅综治中心调度员或领导可以督办），未做任何更改。",
     "staff.refused.state": "这件诉求当前的状态不能进行此操作，未做任何更改。",
     "staff.refused.invite": "邀请码无效、已使用或已撤销。",

@@ -196,8 +196,7 @@ class StaffDesk:
         turn.say(t("staff.routed", number=appeal.number, department=department))
 
     def _begin_route(self, turn: Turn, appeal: Appeal, _: str) -> None:
-        if self._actor(turn).role not in staff.CENTER_ROLES:
-            raise LifecycleError("forbidden", "dispatchers only")
+        staff.center_only(self._actor(turn))
         names = "、".join(staff.department_names(turn.session))
         turn.goto("staff_route", number=appeal.number)
         turn.say(
@@ -218,8 +217,7 @@ class StaffDesk:
         turn.say(t("staff.marked_urgent", number=appeal.number))
 
     def _begin_merge(self, turn: Turn, appeal: Appeal, _: str) -> None:
-        if self._actor(turn).role not in staff.CENTER_ROLES:
-            raise LifecycleError("forbidden", "dispatchers only")
+        staff.center_only(self._actor(turn))
         turn.goto("staff_merge", number=appeal.number)
         turn.say(t("staff.ask.merge", number=appeal.number), Option(t("option.cancel"), CANCEL))
 

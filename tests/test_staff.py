@@ -181,7 +181,8 @@ async def test_a_resident_cannot_route_cases(
     resident = Chat(fake, 5103)
     await file_appeal(resident)
     number = the_appeal(app).number
-    assert "您无权处理" in await resident.forge(f"route:{number}:城管局")
+    refused = await resident.forge(f"route:{number}:城管局")
+    assert refused == t("staff.refused.center_only")
     assert the_appeal(app).department_id is not None
     with app.sessions() as session:
         assert (

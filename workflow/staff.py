@@ -123,9 +123,10 @@ def case(session: Session, number: str) -> Appeal:
     return appeal
 
 
-def _center_only(actor: Actor) -> None:
+def center_only(actor: Actor) -> None:
+    """Refuse anyone but the center's dispatchers (and admins)."""
     if actor.role not in CENTER_ROLES:
-        raise LifecycleError("forbidden", "only the center's dispatchers may do this")
+        raise LifecycleError("center_only", "only the center's dispatchers may do this")
 
 
 def _own_department(appeal: Appeal, actor: Actor) -> None:
@@ -218,7 +219,7 @@ def decide_extension(
     session: Session, *, appeal: Appeal, actor: Actor, approve: bool, policy: Policy
 ) -> int:
     """The dispatcher approves or refuses a pending extension; returns the days asked."""
-    _center_only(actor)
+    center_only(actor)
     days = appeal.extension_days
     if days is None:
         raise LifecycleError("state", "no extension is pending")
@@ -251,7 +252,7 @@ def route(
     session: Session, *, appeal: Appeal, actor: Actor, department: str, policy: Policy
 ) -> None:
     """The dispatcher sends a triaged or returned case to a department."""
-    _center_only(actor)
+    center_only(actor)
     target = _department(session, department)
     appeal.department_id = target.id
     appeal.needs_triage = False
@@ -262,7 +263,7 @@ def route(
 
 def mark_urgent(session: Session, *, appeal: Appeal, actor: Actor, note: str) -> None:
     """The dispatcher alerts the leaders; `note` is the ledger's line."""
-    _center_only(actor)
+    center_only(actor)
     if appeal.urgency == "normal":
         appeal.urgency = "urgent"
         session.add(appeal)
