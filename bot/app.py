@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -26,12 +25,6 @@ class App:
     engine: Engine
     sessions: sessionmaker[Session]
     dialog: Dialog
-
-
-def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx logs every request URL, and Telegram's URLs contain the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def database_url(settings: Settings, secrets: Secrets) -> str:

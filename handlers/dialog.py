@@ -27,7 +27,8 @@ from nlp.types import Urgency
 from storage import deliveries
 from storage.db import transaction
 from storage.files import FileRejected, FileStore, StoredFile
-from storage.models import Appeal, Conversation, Person, Role
+from storage.models import Appeal, Conversation, Person
+from storage.roles import Role
 from storage.types import utcnow
 from workflow import service
 from workflow.cards import local_deadline, mask_phone

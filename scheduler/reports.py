@@ -17,6 +17,7 @@ from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, col, select
 
 from handlers.messages import FLAG, STATUS, t
+from scheduler import PERIODS
 from storage.db import transaction
 from storage.models import Appeal, AppealEvent, Department, Outbox
 from storage.types import utcnow
@@ -29,7 +30,6 @@ FINISHED = frozenset(
 )
 NOT_COUNTED = frozenset({Status.WITHDRAWN, Status.MERGED})
 DISPUTES = "矛盾纠纷"
-PERIODS = ("day", "week", "month")
 
 
 def period_bounds(

@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from storage.roles import Role
 from storage.types import UTCDateTime, utcnow
 
 
 def _time(**kwargs: Any) -> Any:
     return Field(sa_type=UTCDateTime, **kwargs)
-
-
-class Role(StrEnum):
-    RESIDENT = "resident"
-    GRID_WORKER = "grid_worker"
-    STAFF = "staff"
-    DISPATCHER = "dispatcher"
-    LEADER = "leader"
-    ADMIN = "admin"
-    SYSTEM = "system"
 
 
 class Department(SQLModel, table=True):

@@ -10,13 +10,14 @@ from bot.channels.sender import SendLimits
 from bot.channels.telegram import TelegramChannel
 from scheduler.outbox import drain
 from storage.db import transaction
-from storage.models import Role
+from storage.roles import Role
 from tests.fakebotapi import FakeBotApi, Updates
 from workflow import staff
 
 FAST = SendLimits(private_per_second=500, private_burst=50, overall_per_second=1000,
                   overall_burst=100, group_per_minute=6000, group_burst=100)  # fmt: skip
 DESCRIPTION = "小区旁边有人违章搭建，占用公共绿地，楼道也被堵了，请住建部门处理"
+QUIET = 0.1  # seconds without a new message that end a turn
 IMMEDIATE = "小区门口有流动摊贩占道经营，乱摆摊很严重，堵住了路"  # 即办: the center handles it
 
 
@@ -40,18 +41,25 @@ class Chat:
         }
 
     async def send(self, update: dict[str, Any]) -> str:
+        """Send an update; the turn's answer, once the bot has stopped sending to this chat
+        for QUIET seconds (a turn may answer with more than one message)."""
         count = len(self.fake.sent(self.chat_id))
         self.fake.push(update)
         await self.fake.wait_sent(self.chat_id, count + 1)
-        await asyncio.sleep(0.05)  # a turn may answer with more than one message
+        seen = 0
+        while (sent := len(self.fake.sent(self.chat_id))) != seen:
+            seen = sent
+            await asyncio.sleep(QUIET)
         return "\n".join(self.fake.texts(self.chat_id)[count:])
 
     async def say(self, text: str) -> str:
         return await self.send(self.updates.text(text))
 
     async def press(self, label: str, message: dict[str, Any] | None = None) -> str:
-        data = self.buttons()[label] if message is None else _button(message, label)
-        return await self.send(self.updates.press(message or self.last(), data))
+        """Press the button `label` of `message`, or of the last message."""
+        if message is None:
+            message = self.last()
+        return await self.send(self.updates.press(message, _button(message, label)))
 
     async def forge(self, data: str) -> str:
         """Press a button carrying `data` that the bot never offered this person."""

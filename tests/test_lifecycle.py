@@ -8,7 +8,8 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.app import App
-from storage.models import Appeal, AppealEvent, Department, Person, Role
+from storage.models import Appeal, AppealEvent, Department, Person
+from storage.roles import Role
 from tests.dialog_helpers import bound
 from workflow.lifecycle import (
     SYSTEM,

@@ -12,7 +12,8 @@ from sqlmodel import Session, select
 from bot.app import App
 from scheduler.reports import build_report, format_text, look_back, period_bounds, run_report
 from storage.db import transaction
-from storage.models import Appeal, Department, Outbox, Person, Role
+from storage.models import Appeal, Department, Outbox, Person
+from storage.roles import Role
 from storage.types import utcnow
 from tests.dialog_helpers import bound
 from workflow import service

@@ -19,7 +19,8 @@ from handlers.messages import ROLE, t
 from nlp.classifier import Classifier
 from scheduler.reports import build_report
 from scheduler.sweep import Sweeper
-from storage.models import Appeal, AppealEvent, Attachment, Person, Role, Timer
+from storage.models import Appeal, AppealEvent, Attachment, Person, Timer
+from storage.roles import Role
 from storage.types import utcnow
 from tests.dialog_helpers import PNG
 from tests.fakebotapi import FakeBotApi

@@ -17,7 +17,8 @@ from handlers.types import Kind
 from scheduler.outbox import render
 from scheduler.sweep import Sweeper
 from storage.db import transaction
-from storage.models import Appeal, AppealEvent, Outbox, Person, Role, Timer
+from storage.models import Appeal, AppealEvent, Outbox, Person, Timer
+from storage.roles import Role
 from tests.dialog_helpers import Resident, bound
 from workflow import staff
 from workflow.cards import local_deadline

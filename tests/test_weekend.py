@@ -20,7 +20,8 @@ from nlp.classifier import Classifier
 from scheduler.outbox import render
 from scheduler.reports import build_report
 from storage.db import transaction
-from storage.models import Appeal, Outbox, Person, Role
+from storage.models import Appeal, Outbox, Person
+from storage.roles import Role
 from storage.types import utcnow
 from tests.dialog_helpers import Resident
 from tests.fakebotapi import FakeBotApi

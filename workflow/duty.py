@@ -7,7 +7,8 @@ import datetime as dt
 
 from sqlmodel import Session, col, select
 
-from storage.models import Appeal, Person, Role
+from storage.models import Appeal, Person
+from storage.roles import Role
 from workflow.cards import Text, text
 from workflow.followup import Policy, department_card, leaders, notify
 from workflow.lifecycle import Status

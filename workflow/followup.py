@@ -13,7 +13,8 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from storage.models import Appeal, AppealEvent, Department, Follower, Outbox, Person, Role, Timer
+from storage.models import Appeal, AppealEvent, Department, Follower, Outbox, Person, Timer
+from storage.roles import Role
 from storage.types import utcnow
 from workflow.calendar import WorkCalendar
 from workflow.cards import Text, case_card, staff_options, text

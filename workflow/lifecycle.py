@@ -11,7 +11,8 @@ from enum import StrEnum
 
 from sqlmodel import Session
 
-from storage.models import Appeal, AppealEvent, Person, Role
+from storage.models import Appeal, AppealEvent, Person
+from storage.roles import Role
 from storage.types import utcnow
 
 

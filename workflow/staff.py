@@ -12,7 +12,8 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from storage.models import Appeal, Department, Invite, Person, Role
+from storage.models import Appeal, Department, Invite, Person
+from storage.roles import Role
 from storage.types import utcnow
 from workflow.cards import Text, buttons, text
 from workflow.followup import (

@@ -1,0 +1,93 @@
+"""The admin commands: `db upgrade`, `invite`, `report`, `wechat menu`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from sqlmodel import select
+
+from bot.app import build, database_url
+from bot.channels.wechat import build_api, create_menu
+from bot.channels.wechat_api import WechatApiError
+from bot.settings import Settings, load_secrets
+from scheduler.reports import build_report, format_text
+from storage.db import make_engine, transaction, upgrade
+from storage.models import Department
+from storage.roles import Role
+from storage.tokens import DatabaseTokenStore
+from storage.types import utcnow
+from workflow import staff
+from workflow.lifecycle import LifecycleError
+
+
+def db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    upgrade(make_engine(database_url(settings, load_secrets())))
+    print("database schema is up to date")
+    return 0
+
+
+def invite(settings: Settings, args: argparse.Namespace) -> int:
+    app = build(settings, load_secrets())
+    with transaction(app.sessions) as session:
+        if args.list:
+            names = {d.id: d.name for d in session.exec(select(Department))}
+            for row in staff.invites(session):
+                state = (
+                    "revoked"
+                    if row.revoked
+                    else f"used by {row.used_by}"
+                    if row.used_at
+                    else "unused"
+                )
+                where = names.get(row.department_id, "") or row.grid or ""
+                print(f"{row.code}  {row.role:12} {where:12} {state}")
+            return 0
+        if args.revoke:
+            if staff.revoke(session, code=args.revoke.strip().upper()):
+                print(f"revoked {args.revoke}")
+                return 0
+            print(f"appealbot: no unused code {args.revoke}", file=sys.stderr)
+            return 1
+        if args.role is None:
+            print("appealbot: invite needs --role, --list or --revoke", file=sys.stderr)
+            return 2
+        try:
+            code = staff.create_invite(
+                session, role=Role(args.role), department=args.department, grid=args.grid
+            )
+        except LifecycleError as exc:
+            print(f"appealbot: {exc}", file=sys.stderr)
+            return 2
+    print(code)
+    return 0
+
+
+def report(settings: Settings, args: argparse.Namespace) -> int:
+    app = build(settings, load_secrets())
+    with app.sessions() as session:
+        report = build_report(
+            session,
+            period=args.period,
+            now=utcnow(),
+            calendar=app.dialog.policy.calendar,
+            remind_at=settings.follow_up.remind_at,
+        )
+    if args.format == "json":
+        print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
+    else:
+        print(format_text(report))
+    return 0
+
+
+def wechat_menu(settings: Settings, args: argparse.Namespace) -> int:
+    secrets = load_secrets()
+    store = DatabaseTokenStore(build(settings, secrets).sessions)
+    try:
+        menu = create_menu(build_api(settings.channels.wechat, secrets, store=store))
+    except WechatApiError as exc:
+        print(f"appealbot: WeChat refused the menu: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(menu, ensure_ascii=False, indent=2))
+    return 0

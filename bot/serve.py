@@ -1,0 +1,92 @@
+"""`appealbot run`: the enabled channels (or the console) and the clock, until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from starlette.routing import BaseRoute
+
+from bot.app import App, build
+from bot.channels import console
+from bot.channels.telegram import CHANNEL as TELEGRAM
+from bot.channels.telegram import TelegramChannel, install_token_redaction
+from bot.channels.wechat import CHANNEL as WECHAT
+from bot.channels.wechat import wechat_routes
+from bot.settings import Secrets, Settings, load_secrets
+from bot.web import build_web_app, serve
+from scheduler.clock import start_clock
+from scheduler.outbox import Sender
+
+log = logging.getLogger(__name__)
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    secrets = load_secrets()
+    app = build(settings, secrets)
+    token = secrets.telegram_bot_token if settings.channels.telegram.enabled else None
+    if token is None and not settings.channels.wechat.enabled:
+        log.info("no messenger channel configured: starting the console channel")
+        with _clock(app, {console.CHANNEL: console.notify(sys.stdout)}):
+            interactive = sys.stdin.isatty()
+            console.serve(
+                app.dialog.handle, sys.stdin, sys.stdout, user_id=args.user, echo=not interactive
+            )
+        return 0
+    asyncio.run(_serve_messengers(app, secrets, token))
+    return 0
+
+
+async def _serve_messengers(app: App, secrets: Secrets, token: str | None) -> None:
+    """Telegram (polling or webhook) and WeChat, on one event loop and one web app."""
+    settings = app.settings
+    senders: dict[str, Sender] = {}
+    telegram = None
+    webhook_url = settings.channels.telegram.webhook_url
+    if token is not None:
+        install_token_redaction(token)
+        telegram = TelegramChannel.from_app(app, token, webhook=webhook_url is not None)
+        senders[TELEGRAM] = telegram.outbox_sender()
+    routes: Sequence[BaseRoute] = ()
+    wechat = None
+    if settings.channels.wechat.enabled:
+        wechat, routes = wechat_routes(app, settings.channels.wechat, secrets)
+        senders[WECHAT] = wechat.outbox_sender()
+    hooked = telegram if webhook_url is not None else None
+    jobs: list[Coroutine[Any, Any, None]] = []
+    if hooked is not None or wechat is not None:
+        web = build_web_app(
+            telegram=hooked,
+            webhook_secret=secrets.telegram_webhook_secret,
+            webhook_url=webhook_url,
+            routes=routes,
+        )
+        jobs.append(serve(web, host=settings.server.host, port=settings.server.port))
+    if telegram is not None and hooked is None:
+        jobs.append(telegram.run_polling())
+    with _clock(app, senders):
+        try:
+            await asyncio.gather(*jobs)
+        finally:
+            if wechat is not None:
+                await wechat.aclose()
+
+
+@contextmanager
+def _clock(app: App, senders: Mapping[str, Sender]) -> Iterator[None]:
+    """Run the clock (timer sweep, outbox, reports) while the channels serve."""
+    clock = start_clock(
+        app.sessions,
+        app.dialog.policy,
+        senders,
+        sweep_seconds=app.settings.scheduler.sweep_seconds,
+    )
+    try:
+        yield
+    finally:
+        clock.shutdown(wait=False)
