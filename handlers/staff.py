@@ -125,8 +125,8 @@ class StaffDesk:
             return
         now = utcnow()
         lines = [t("staff.todo.head", count=len(cases))]
-        shown = cases[:30]
-        for index, appeal in enumerate(shown, start=1):
+        listed = cases[:30]
+        for index, appeal in enumerate(listed, start=1):
             flag = deadline_flag(appeal, now, self.policy.follow_up.remind_at)
             lines.append(
                 t(
@@ -142,7 +142,7 @@ class StaffDesk:
         # Dispatchers and leaders may press 督办 on each case a department holds.
         supervise = [
             Option(t("staff.option.supervise", number=a.number), f"supervise:{a.number}")
-            for a in shown
+            for a in listed
             if actor.role in staff.SUPERVISORS and a.status in staff.SUPERVISABLE
         ]
         turn.say("\n".join(lines), *supervise)

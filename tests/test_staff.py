@@ -67,6 +67,14 @@ async def bind_housing(app: App, fake: FakeBotApi) -> tuple[Chat, Chat]:
     return member, private
 
 
+async def bind_center(app: App, fake: FakeBotApi) -> Chat:
+    """The center's group and a dispatcher (in that group); returns the group."""
+    center = Chat(fake, 7100, group=-2001)
+    await center.say(f"/bind {invite(app, Role.DISPATCHER)}")
+    await Chat(fake, 7100).say(f"/join {invite(app, Role.DISPATCHER)} 调度员")
+    return center
+
+
 async def grid_worker(app: App, fake: FakeBotApi) -> Chat:
     """A grid worker of 东湖3网格, joined in a private chat."""
     worker = Chat(fake, 7200)
@@ -153,9 +161,7 @@ async def test_a_returned_case_is_rerouted_by_the_dispatcher(
 ) -> None:
     fake, channel = bot
     member, _ = await bind_housing(app, fake)
-    center = Chat(fake, 7100, group=-2001)
-    await center.say(f"/bind {invite(app, Role.DISPATCHER)}")
-    await Chat(fake, 7100).say(f"/join {invite(app, Role.DISPATCHER)} 调度员")
+    center = await bind_center(app, fake)
     await file_appeal(Chat(fake, 5102))
     await deliver(app, channel)
 
@@ -196,9 +202,7 @@ async def test_a_duplicate_is_merged_and_its_resident_told(
     app: App, bot: tuple[FakeBotApi, TelegramChannel]
 ) -> None:
     fake, channel = bot
-    center = Chat(fake, 7100, group=-2001)
-    await center.say(f"/bind {invite(app, Role.DISPATCHER)}")
-    await Chat(fake, 7100).say(f"/join {invite(app, Role.DISPATCHER)}")
+    center = await bind_center(app, fake)
     first, second = Chat(fake, 5104), Chat(fake, 5105)
     await file_appeal(first)
     await file_appeal(second, "小区里有人违章搭建，占用公共绿地，请住建部门尽快拆除")
@@ -350,9 +354,7 @@ async def test_an_extension_is_asked_for_and_approved(
 ) -> None:
     fake, channel = bot
     member, _ = await bind_housing(app, fake)
-    center = Chat(fake, 7100, group=-2001)
-    await center.say(f"/bind {invite(app, Role.DISPATCHER)}")
-    await Chat(fake, 7100).say(f"/join {invite(app, Role.DISPATCHER)}")
+    center = await bind_center(app, fake)
     await file_appeal(Chat(fake, 5107))
     before = the_appeal(app).finish_due_at
     await deliver(app, channel)
