@@ -100,9 +100,9 @@ class Dialog:
             with transaction(self.sessions) as session:
                 if not self._first_delivery(session, inbound):
                     return []
-                turn = self._load(session, inbound)
+                turn, row = self._load(session, inbound)
                 self._dispatch(turn)
-                self._save(turn)
+                self._save(turn, row)
                 return turn.replies
         except IntegrityError:
             if inbound.message_id is not None and self._seen(inbound):
@@ -119,25 +119,26 @@ class Dialog:
         with self.sessions() as session:
             return deliveries.delivered(session, inbound.channel, inbound.message_id)
 
-    def _load(self, session: Session, inbound: Inbound) -> Turn:
+    def _load(self, session: Session, inbound: Inbound) -> tuple[Turn, Conversation | None]:
+        """The turn, and the conversation row for `_save` (the session's identity map holds
+        rows only while they are referenced: a second `get` would read it again)."""
         person = service.person_for(
             session, channel=inbound.channel, external_id=inbound.user_id, chat_id=inbound.chat_id
         )
         row = session.get(Conversation, (inbound.channel, inbound.user_id))
         turn = Turn(session, inbound, person, IDLE, {})
         if row is None:
-            return turn
+            return turn, row
         idle = dt.timedelta(minutes=self.limits.draft_idle_minutes)
         if utcnow() - row.updated_at > idle:
             if row.step in DRAFT_STEPS:
                 turn.say(t("draft_expired"))
-            return turn
+            return turn, row
         turn.step, turn.data = row.step, dict(row.data)
-        return turn
+        return turn, row
 
-    def _save(self, turn: Turn) -> None:
+    def _save(self, turn: Turn, row: Conversation | None) -> None:
         key = (turn.inbound.channel, turn.inbound.user_id)
-        row = turn.session.get(Conversation, key)
         if turn.step == IDLE and not turn.data.get("offered"):
             if row is not None:
                 turn.session.delete(row)

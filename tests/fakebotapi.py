@@ -16,11 +16,12 @@ import asyncio
 import contextlib
 import itertools
 import json
-import re
 import statistics
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -49,6 +50,18 @@ def _decode(value: str) -> Any:
         with contextlib.suppress(ValueError):
             return json.loads(value)
     return value
+
+
+def _multipart(content_type: str, body: bytes) -> dict[str, Any]:
+    """The fields of a multipart form; an uploaded file's value is its bytes."""
+    head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    form = BytesParser(policy=HTTP).parsebytes(head + body)
+    fields: dict[str, Any] = {}
+    for part in form.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        data = bytes(part.get_payload(decode=True))
+        fields[str(name)] = data if part.get_filename() else _decode(data.decode())
+    return fields
 
 
 def _error(code: int, description: str, **parameters: Any) -> JSONResponse:
@@ -167,9 +180,7 @@ class FakeBotApi:
             data = json.loads(body or b"{}")
             return dict(data)
         if content_type.startswith("multipart/form-data"):
-            # Only the plain fields matter here (chat_id...); uploads are not kept.
-            fields = re.findall(rb'name="([^"]+)"\r\n\r\n(.*?)\r\n--', body, re.DOTALL)
-            return {k.decode(): _decode(v.decode(errors="replace")) for k, v in fields}
+            return _multipart(content_type, body)
         return {k: _decode(v) for k, v in parse_qsl(body.decode())}
 
     async def _api(self, request: Request) -> Response:

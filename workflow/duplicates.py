@@ -6,7 +6,7 @@ import datetime as dt
 import math
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, and_, false, or_, select
+from sqlalchemy import ColumnElement, and_, false, inspect, or_, select
 from sqlmodel import Session, col
 
 from storage.models import Appeal
@@ -15,6 +15,7 @@ from workflow.lifecycle import Status
 NEARBY_METRES = 300.0
 SIMILAR = 0.5  # share of keywords in common (Jaccard)
 MAX_FOUND = 3
+APPEALS = inspect(Appeal).local_table
 LIVE = [s.value for s in Status if s not in (Status.MERGED, Status.WITHDRAWN)]
 
 
@@ -82,15 +83,18 @@ def likely_duplicates(
     session: Session, appeal: Appeal, *, now: dt.datetime, days: int
 ) -> list[Appeal]:
     """Earlier live appeals that are probably about the same problem, newest first."""
+    # Columns of the table, not of the ORM entity: a Core query's rows are fetched and
+    # decoded as the loop takes them, where the ORM would load all of them (up to the limit)
+    # before the loop stops at MAX_FOUND.
     query = (
         select(
-            col(Appeal.id),
-            col(Appeal.resident_id),
-            col(Appeal.latitude),
-            col(Appeal.longitude),
-            col(Appeal.address),
-            col(Appeal.grid),
-            col(Appeal.keywords),
+            APPEALS.c.id,
+            APPEALS.c.resident_id,
+            APPEALS.c.latitude,
+            APPEALS.c.longitude,
+            APPEALS.c.address,
+            APPEALS.c.grid,
+            APPEALS.c.keywords,
         )
         .where(
             col(Appeal.created_at) >= now - dt.timedelta(days=days),
@@ -102,7 +106,7 @@ def likely_duplicates(
         .limit(200)
     )
     found = []
-    for other in session.execute(query):
+    for other in session.connection().execute(query):
         same_resident = appeal.resident_id is not None and other.resident_id == appeal.resident_id
         if (same_resident or _near(appeal, other)) and similar(appeal.keywords, other.keywords):
             found.append(other.id)

@@ -47,6 +47,7 @@ from telegram.ext import Application, CallbackContext, TypeHandler
 
 from bot.channels.core import Core
 from bot.channels.sender import RateLimitedSender, SendLimits, Unreachable
+from bot.channels.telegram_http import AiohttpRequest
 from bot.settings import TelegramSettings
 from handlers.limits import Limits
 from handlers.messages import t
@@ -252,7 +253,8 @@ class TelegramChannel:
             .base_file_url(telegram.base_file_url)
             .job_queue(None)
             .concurrent_updates(False)  # the handler only files updates into lanes
-            .connection_pool_size(max_requests + 4)
+            .request(AiohttpRequest(connections=max_requests + 4))
+            .get_updates_request(AiohttpRequest(connections=1))
         )
         if webhook:
             builder = builder.updater(None)

@@ -1,0 +1,117 @@
+"""The HTTP transport under python-telegram-bot: aiohttp in place of PTB's default httpx.
+
+PTB lets an application bring its own `telegram.request.BaseRequest`; everything above the
+wire stays PTB's (encoding the parameters, reading the answer, turning 429/403/400 into
+`RetryAfter`/`Forbidden`/`BadRequest`): this class only moves the bytes. Why: the Bot API
+calls are most of the Telegram channel's CPU, and aiohttp's compiled HTTP parser and pool
+make a call cost less than half of httpx's (benchmarks/bench_telegram.py, BENCHMARKS.md).
+httpx stays for the WeChat API client, which is synchronous (and PTB itself depends on it).
+
+aiohttp logs no request URLs (which carry the bot token), and no error message here shows
+one.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+from telegram._utils.defaultvalue import DefaultValue
+from telegram._utils.types import ODVInput
+from telegram.error import NetworkError, TimedOut
+from telegram.request import BaseRequest, RequestData
+
+Timeout = ODVInput[float]  # a number of seconds, None for no limit, or PTB's default
+
+
+class AiohttpRequest(BaseRequest):
+    """A pool of at most `connections` keep-alive connections to the Bot API.
+
+    Timeouts as in PTB (seconds, None for none): `read` for each read of the answer,
+    `connect` to open a connection, `pool` to wait for a free one (aiohttp bounds the wait and
+    the connecting together, by their sum), `write` (aiohttp has none of its own) bounds the
+    whole call together with the others.
+    """
+
+    def __init__(
+        self,
+        *,
+        connections: int,
+        read_timeout: float | None = 5.0,
+        write_timeout: float | None = 5.0,
+        connect_timeout: float | None = 5.0,
+        pool_timeout: float | None = 1.0,
+    ) -> None:
+        self._connections = connections
+        self._defaults = (read_timeout, write_timeout, connect_timeout, pool_timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def read_timeout(self) -> float | None:
+        return self._defaults[0]
+
+    async def initialize(self) -> None:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._connections),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                headers={"User-Agent": self.USER_AGENT},
+            )
+
+    async def shutdown(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Timeout = BaseRequest.DEFAULT_NONE,
+        write_timeout: Timeout = BaseRequest.DEFAULT_NONE,
+        connect_timeout: Timeout = BaseRequest.DEFAULT_NONE,
+        pool_timeout: Timeout = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        if self._session is None or self._session.closed:
+            raise RuntimeError("this AiohttpRequest is not initialized")
+        given = (read_timeout, write_timeout, connect_timeout, pool_timeout)
+        read, write, connect, pool = (
+            default if isinstance(value, DefaultValue) else value
+            for value, default in zip(given, self._defaults, strict=True)
+        )
+        timeout = aiohttp.ClientTimeout(
+            total=_sum(read, write, connect, pool),
+            connect=_sum(connect, pool),
+            sock_connect=connect,
+            sock_read=read,
+        )
+        try:
+            async with self._session.request(
+                method, url, data=_body(request_data), timeout=timeout
+            ) as response:
+                return response.status, await response.read()
+        except TimeoutError as error:  # aiohttp's timeouts (and asyncio's, 3.11+) are these
+            raise TimedOut from error
+        except aiohttp.ClientError as error:
+            # The class name only: some aiohttp messages quote the URL, and so the token.
+            raise NetworkError(f"aiohttp.{type(error).__name__}") from error
+
+
+def _sum(*timeouts: float | None) -> float | None:
+    """Seconds for several steps together; None (no limit) if any step has none."""
+    return None if None in timeouts else sum(t for t in timeouts if t is not None)
+
+
+def _body(request_data: RequestData | None) -> dict[str, str] | aiohttp.FormData | None:
+    """The form PTB would post: its parameters, and the files as a multipart form."""
+    if request_data is None:
+        return None
+    fields = request_data.json_parameters
+    files = request_data.multipart_data
+    if not files:
+        return fields
+    form = aiohttp.FormData()
+    for name, value in fields.items():
+        form.add_field(name, value)
+    for name, (filename, content, mime_type) in files.items():
+        form.add_field(name, content, filename=filename, content_type=mime_type)
+    return form
