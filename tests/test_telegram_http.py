@@ -93,3 +93,18 @@ async def test_waiting_for_a_free_connection_times_out(silent_url: str) -> None:
 async def test_a_request_before_initialize_is_refused() -> None:
     with pytest.raises(NetworkError, match="not initialized"):
         await AiohttpRequest(connections=1).post("http://127.0.0.1:1/")
+
+
+async def test_a_proxy_from_the_environment_is_used(
+    fake: FakeBotApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port()}")
+    url = f"{fake.base_url}{TOKEN}/getMe"
+    async with AiohttpRequest(connections=1) as request:
+        with pytest.raises(NetworkError):  # the proxy does not answer: it was tried
+            await request.post(url)
+    monkeypatch.delenv("HTTP_PROXY")
+    async with AiohttpRequest(connections=1) as request:
+        assert (await request.post(url))["username"]

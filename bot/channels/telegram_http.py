@@ -54,6 +54,7 @@ class AiohttpRequest(BaseRequest):
                 connector=aiohttp.TCPConnector(limit=self._connections),
                 cookie_jar=aiohttp.DummyCookieJar(),
                 headers={"User-Agent": self.USER_AGENT},
+                trust_env=True,  # HTTPS_PROXY/NO_PROXY, as PTB's httpx client honours them
             )
 
     async def shutdown(self) -> None:
