@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from nlp.classifier import Classifier
@@ -151,3 +153,20 @@ def test_config_keywords_override_table(classifier: Classifier) -> None:
     weights = dict(zip(classifier.names, classifier.weights, strict=True))
     assert weights["民政救助"]["养老"] == 1.5
     assert "养老" in weights["劳动和社会保障"]
+
+
+def test_evidence_scores_are_weight_times_tf(classifier: Classifier) -> None:
+    tokens = ["污水", "工资", "污水", "路灯", "的", "污水", "工资", "无此词"]
+    evidence = classifier.evidence(tokens)
+    tf = {"污水": 1 + math.log(3), "工资": 1 + math.log(2), "路灯": 1.0}
+    assert sorted(evidence.tokens) == sorted(tf)
+    for position, weights in enumerate(classifier.weights):
+        expected = sum(weights.get(token, 0.0) * value for token, value in tf.items())
+        assert evidence.scores[position] == pytest.approx(expected)
+    assert evidence.norm == pytest.approx(math.sqrt(sum(value**2 for value in tf.values())))
+
+
+def test_explanation_ties_go_by_token(classifier: Classifier) -> None:
+    # 纠纷 and 离婚 both weigh 2 for 矛盾纠纷 (config), 吵架 too; 邻居 1.5.
+    result = classifier.classify("邻居 离婚 纠纷 吵架", categories=["矛盾纠纷"])
+    assert result.keywords[:3] == tuple(sorted(["纠纷", "离婚", "吵架"]))

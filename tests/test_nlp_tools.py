@@ -137,6 +137,18 @@ def test_tokenizer_is_private_and_uses_userdict() -> None:
     assert "的" not in tokenizer.tokens("楼下的夜宵摊")
 
 
+def test_tokenizer_segments_without_hmm() -> None:
+    tokenizer = default_tokenizer()
+    # jieba's HMM would join the out-of-vocabulary 杭研 into one word.
+    assert tokenizer.lcut("来到网易杭研大厦") == ["来到", "网易", "杭", "研", "大厦"]
+
+
+def test_normalize() -> None:
+    tokenizer = default_tokenizer()
+    assert tokenizer.normalize("社區路燈ＡＢＣ，　Hello！") == "社区路灯abc, hello!"
+    assert tokenizer.normalize("") == ""
+
+
 def test_tokenizer_cache_dir(tmp_path: Path) -> None:
     first = TextTokenizer(cache_dir=tmp_path)
     assert any(tmp_path.iterdir())
