@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import Callable
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
@@ -95,7 +95,22 @@ class Dialog:
     # -- the turn -----------------------------------------------------------------------
 
     def handle(self, inbound: Inbound) -> list[Outbound]:
-        """Answer one inbound message; a redelivered message (same id) is answered with []."""
+        """Answer one inbound message; a redelivered message (same id) is answered with [].
+
+        A connection the database dropped (a restart, a failover) fails the turn, and the
+        engine then renews its pool: the turn, rolled back, is taken once more on a fresh
+        connection. (This instead of testing every connection before use, which cost a round
+        trip per turn.)
+        """
+        try:
+            return self._handle(inbound)
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+            log.warning("database connection lost; update %s taken again", inbound.message_id)
+            return self._handle(inbound)
+
+    def _handle(self, inbound: Inbound) -> list[Outbound]:
         try:
             with transaction(self.sessions) as session:
                 if not self._first_delivery(session, inbound):

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 import time_machine
+from sqlalchemy import text
 from sqlmodel import select
 
 from bot.app import App, build
 from bot.settings import Secrets, Settings
 from handlers.types import Kind
 from nlp.classifier import Classifier
+from storage.db import make_engine
 from storage.models import Appeal, AppealEvent, Attachment, Person
 from tests.dialog_helpers import PNG, Resident, write_png
 
@@ -207,6 +209,24 @@ def test_a_restart_mid_dialog_continues_where_the_resident_was(
         [("完成", "位置"), ("跳过", "手机"), ("13800138000", "照片：1张"), ("1", "已受理")]
     )
     second.engine.dispose()
+
+
+def test_a_connection_the_database_dropped_costs_no_message(
+    settings: Settings, classifier: Classifier, postgres_schema_url: str
+) -> None:
+    app = build(settings, Secrets(database_url=postgres_schema_url), classifier)
+    resident = Resident(app.dialog)
+    resident.transcript([(DESCRIPTION, "照片")])
+    with app.engine.connect() as connection:  # the pool's one connection
+        backend = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    admin = make_engine(postgres_schema_url)
+    with admin.begin() as connection:  # as a server restart or failover would
+        connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+    admin.dispose()
+    resident.transcript([("跳过", "位置"), ("跳过", "手机")])
+    with app.engine.connect() as connection:
+        assert connection.execute(text("SELECT pg_backend_pid()")).scalar_one() != backend
+    app.engine.dispose()
 
 
 def test_an_idle_draft_expires(app: App, settings: Settings) -> None:
