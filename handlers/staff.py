@@ -7,6 +7,7 @@ In a group chat the bot answers only commands, buttons and the presser's own fol
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from handlers.messages import FLAG, MESSAGES, ROLE, STATUS, shown, t
@@ -14,6 +15,7 @@ from handlers.turn import Turn
 from handlers.types import Kind, Option
 from storage.files import FileRejected, FileStore
 from storage.models import Appeal
+from storage.roles import Role
 from storage.types import utcnow
 from workflow import service, staff
 from workflow.cards import local_deadline, staff_options
@@ -119,7 +121,7 @@ class StaffDesk:
 
     def _todo(self, turn: Turn) -> None:
         actor = Actor.of(turn.person)
-        cases = staff.open_cases(turn.session, actor=actor)
+        cases = staff.open_cases(turn.session, actor=actor, on_duty=self._on_duty(turn))
         if not cases:
             turn.say(t("staff.todo.none"))
             return
@@ -155,29 +157,42 @@ class StaffDesk:
         appeal = staff.case(turn.session, number)
         self.buttons[action](turn, appeal, argument)
 
-    def _actor(self, turn: Turn) -> Actor:
-        return Actor.of(turn.person)
+    def _actor(self, turn: Turn, appeal: Appeal) -> Actor:
+        """The presser; on a day off, a department's staff on the duty roster act for the
+        center on the 即办 cases it handles itself (the 诉求直通车 cards they are sent)."""
+        actor = Actor.of(turn.person)
+        if actor.role is Role.STAFF and appeal.department_id is None and self._on_duty(turn):
+            return dataclasses.replace(actor, department_id=None)
+        return actor
+
+    def _on_duty(self, turn: Turn) -> bool:
+        """The person is on today's duty roster, and today is a day off."""
+        calendar = self.policy.calendar
+        today = calendar.local_day(utcnow())
+        return not calendar.is_workday(today) and turn.person.name in self.policy.duty.on(today)
 
     def _role(self, turn: Turn) -> str:
         return ROLE[turn.person.role]
 
     def _sign(self, turn: Turn, appeal: Appeal, _: str) -> None:
-        staff.sign(turn.session, appeal=appeal, actor=self._actor(turn), policy=self.policy)
+        staff.sign(
+            turn.session, appeal=appeal, actor=self._actor(turn, appeal), policy=self.policy
+        )
         remaining = [Option(shown(label), value) for label, value in staff_options(appeal)[1:]]
         turn.say(t("staff.signed", number=appeal.number), *remaining)
 
     def _begin_return(self, turn: Turn, appeal: Appeal, _: str) -> None:
-        check(appeal, Action.RETURN, self._actor(turn))
+        check(appeal, Action.RETURN, self._actor(turn, appeal))
         turn.goto("staff_return", number=appeal.number)
         turn.say(t("staff.ask.return", number=appeal.number), Option(t("option.cancel"), CANCEL))
 
     def _begin_resolve(self, turn: Turn, appeal: Appeal, _: str) -> None:
-        check(appeal, Action.RESOLVE, self._actor(turn))
+        check(appeal, Action.RESOLVE, self._actor(turn, appeal))
         turn.goto("staff_resolve", number=appeal.number)
         turn.say(t("staff.ask.resolve", number=appeal.number), Option(t("option.cancel"), CANCEL))
 
     def _begin_extend(self, turn: Turn, appeal: Appeal, _: str) -> None:
-        actor = self._actor(turn)
+        actor = self._actor(turn, appeal)
         if actor.role.value == "staff" and actor.department_id != appeal.department_id:
             raise LifecycleError("forbidden", "not this department's case")
         turn.goto("staff_extend_days", number=appeal.number)
@@ -189,14 +204,14 @@ class StaffDesk:
         staff.route(
             turn.session,
             appeal=appeal,
-            actor=self._actor(turn),
+            actor=self._actor(turn, appeal),
             department=department,
             policy=self.policy,
         )
         turn.say(t("staff.routed", number=appeal.number, department=department))
 
     def _begin_route(self, turn: Turn, appeal: Appeal, _: str) -> None:
-        staff.center_only(self._actor(turn))
+        staff.center_only(self._actor(turn, appeal))
         names = "、".join(staff.department_names(turn.session))
         turn.goto("staff_route", number=appeal.number)
         turn.say(
@@ -213,11 +228,11 @@ class StaffDesk:
 
     def _urgent(self, turn: Turn, appeal: Appeal, _: str) -> None:
         note = t("note.urgent", role=self._role(turn))
-        staff.mark_urgent(turn.session, appeal=appeal, actor=self._actor(turn), note=note)
+        staff.mark_urgent(turn.session, appeal=appeal, actor=self._actor(turn, appeal), note=note)
         turn.say(t("staff.marked_urgent", number=appeal.number))
 
     def _begin_merge(self, turn: Turn, appeal: Appeal, _: str) -> None:
-        staff.center_only(self._actor(turn))
+        staff.center_only(self._actor(turn, appeal))
         turn.goto("staff_merge", number=appeal.number)
         turn.say(t("staff.ask.merge", number=appeal.number), Option(t("option.cancel"), CANCEL))
 
@@ -226,7 +241,7 @@ class StaffDesk:
         days = staff.decide_extension(
             turn.session,
             appeal=appeal,
-            actor=self._actor(turn),
+            actor=self._actor(turn, appeal),
             approve=approve,
             policy=self.policy,
         )
@@ -235,7 +250,7 @@ class StaffDesk:
 
     def _supervise(self, turn: Turn, appeal: Appeal, _: str) -> None:
         note = t("note.supervise", role=self._role(turn))
-        staff.supervise(turn.session, appeal=appeal, actor=self._actor(turn), note=note)
+        staff.supervise(turn.session, appeal=appeal, actor=self._actor(turn, appeal), note=note)
         turn.say(t("staff.supervised", number=appeal.number))
 
     # -- follow-up steps ----------------------------------------------------------------
@@ -260,7 +275,11 @@ class StaffDesk:
             return
         appeal = self._case_in_step(turn)
         staff.send_back(
-            turn.session, appeal=appeal, actor=self._actor(turn), reason=reason, policy=self.policy
+            turn.session,
+            appeal=appeal,
+            actor=self._actor(turn, appeal),
+            reason=reason,
+            policy=self.policy,
         )
         turn.goto(IDLE)
         turn.say(t("staff.returned", number=appeal.number))
@@ -280,7 +299,11 @@ class StaffDesk:
         if result is None:
             return
         staff.resolve(
-            turn.session, appeal=appeal, actor=self._actor(turn), result=result, policy=self.policy
+            turn.session,
+            appeal=appeal,
+            actor=self._actor(turn, appeal),
+            result=result,
+            policy=self.policy,
         )
         turn.goto(IDLE)
         turn.say(t("staff.resolved", number=appeal.number))
@@ -306,7 +329,7 @@ class StaffDesk:
         staff.request_extension(
             turn.session,
             appeal=appeal,
-            actor=self._actor(turn),
+            actor=self._actor(turn, appeal),
             days=days,
             reason=reason,
             note=t("note.extension_request", days=days, reason=reason),
@@ -321,7 +344,11 @@ class StaffDesk:
         appeal = self._case_in_step(turn)
         into = staff.case(turn.session, target.upper())
         staff.merge(
-            turn.session, appeal=appeal, into=into, actor=self._actor(turn), policy=self.policy
+            turn.session,
+            appeal=appeal,
+            into=into,
+            actor=self._actor(turn, appeal),
+            policy=self.policy,
         )
         turn.goto(IDLE)
         turn.say(t("staff.merged", number=appeal.number, into=into.number))

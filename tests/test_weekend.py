@@ -20,7 +20,7 @@ from nlp.classifier import Classifier
 from scheduler.outbox import render
 from scheduler.reports import build_report
 from storage.db import transaction
-from storage.models import Appeal, Outbox, Person
+from storage.models import Appeal, AppealEvent, Outbox, Person
 from storage.roles import Role
 from storage.types import utcnow
 from tests.dialog_helpers import Resident
@@ -152,3 +152,37 @@ async def test_the_weekend_fast_lane_on_telegram(
     with app.sessions() as session:
         appeal = session.exec(select(Appeal)).one()
     assert appeal.status == "signed"
+
+
+async def test_department_staff_on_the_roster_handle_the_centers_cases_on_days_off(
+    app: App, bot: tuple[FakeBotApi, TelegramChannel]
+) -> None:
+    fake, channel = bot
+    duty = Chat(fake, 7301)
+    await duty.say(f"/join {invite(app, Role.STAFF, '住建局')} 李值班")  # on the roster
+    with time_machine.travel(SATURDAY, tick=False):
+        assert "即办" in await file_appeal(Chat(fake, 5202), IMMEDIATE)
+        await deliver(app, channel)
+        card = duty.last()
+        assert "诉求直通车·值班处理" in card["text"]
+        number = _the_appeal(app).number
+        assert number in await duty.say("/todo")
+    with time_machine.travel(SATURDAY + dt.timedelta(days=2), tick=False):  # Monday
+        assert "您无权处理" in await duty.press("签收", card)
+        assert number not in await duty.say("/todo")
+    with time_machine.travel(SATURDAY + dt.timedelta(days=1), tick=False):  # Sunday
+        assert "已签收" in await duty.press("签收", card)
+        assert "请发送诉求" in await duty.press("办结", duty.last())
+        assert "已办结" in await duty.say("已现场清理")
+    appeal = _the_appeal(app)
+    with app.sessions() as session:
+        person = session.exec(select(Person).where(Person.name == "李值班")).one()
+        signer = session.exec(
+            select(AppealEvent.actor_id).where(AppealEvent.action == "sign")
+        ).one()
+    assert appeal.status == "resolved" and signer == person.id
+
+
+def _the_appeal(app: App) -> Appeal:
+    with app.sessions() as session:
+        return session.exec(select(Appeal)).one()

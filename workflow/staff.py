@@ -10,6 +10,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
 from storage.models import Appeal, Department, Invite, Person
@@ -306,11 +307,18 @@ def supervise(session: Session, *, appeal: Appeal, actor: Actor, note: str) -> N
     )
 
 
-def open_cases(session: Session, *, actor: Actor) -> list[Appeal]:
-    """/todo: the department's open cases (all open ones for the center), by deadline."""
+def open_cases(session: Session, *, actor: Actor, on_duty: bool = False) -> list[Appeal]:
+    """/todo: the department's open cases (all open ones for the center), by deadline; staff
+    on the duty roster of a day off also get the 即办 cases the center handles itself."""
     query = select(Appeal).where(col(Appeal.status).in_([s.value for s in OPEN]))
     if actor.role is Role.STAFF:
-        query = query.where(Appeal.department_id == actor.department_id)
+        held = col(Appeal.department_id) == actor.department_id
+        if on_duty:
+            center_handles = and_(
+                col(Appeal.department_id).is_(None), col(Appeal.status) != Status.SUBMITTED.value
+            )
+            held = or_(held, center_handles)
+        query = query.where(held)
     elif actor.role not in SUPERVISORS:
         raise LifecycleError("forbidden", "residents have no to-do list")
     return list(session.exec(query.order_by(col(Appeal.finish_due_at), col(Appeal.id))))
