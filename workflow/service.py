@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, func, select
 
 from nlp.types import CategorySpec, Classification, Disposition
@@ -70,11 +71,17 @@ class DailyLimitReached(Exception):
     pass
 
 
+# Built once: constructing the statement on each call cost more than running it.
+_PERSON_BY_KEY = select(Person).where(
+    Person.channel == bindparam("channel"), Person.external_id == bindparam("external_id")
+)
+
+
 def person_for(
     session: Session, *, channel: str, external_id: str, chat_id: str | None = None
 ) -> Person:
     person = session.exec(
-        select(Person).where(Person.channel == channel, Person.external_id == external_id)
+        _PERSON_BY_KEY, params={"channel": channel, "external_id": external_id}
     ).first()
     if person is None:
         person = Person(channel=channel, external_id=external_id, chat_id=chat_id)
