@@ -491,7 +491,7 @@ class Dialog:
             turn.say(t("case.gone"))
             self._prompt(turn)
             return
-        service.follow(turn.session, resident=turn.person, appeal=appeal)
+        service.follow(turn.session, resident=turn.person, appeal=appeal, note=t("note.follow"))
         turn.goto(IDLE)
         turn.say(t("similar.following", number=appeal.number))
 
@@ -686,14 +686,20 @@ class Dialog:
             photo = self._store_photo(turn)
             if photo is None:
                 return
-            service.supplement(turn.session, resident=turn.person, appeal=appeal, photo=photo)
+            service.supplement(
+                turn.session,
+                resident=turn.person,
+                appeal=appeal,
+                note=t("note.photo"),
+                photo=photo,
+            )
         else:
             problem = self._text_problem(inbound, 1)
             if problem is not None:
                 turn.say(problem, Option(t("option.done"), DONE))
                 return
             text = inbound.text.strip()
-            service.supplement(turn.session, resident=turn.person, appeal=appeal, text=text)
+            service.supplement(turn.session, resident=turn.person, appeal=appeal, note=text)
         turn.data["count"] = int(turn.data.get("count", 0)) + 1
         turn.say(t("supplement.added", number=appeal.number), Option(t("option.done"), DONE))
 

@@ -187,6 +187,15 @@ MESSAGES: dict[str, str] = {
     "note.supervise": "{role}督办",
     "note.urgent": "{role}标记为紧急",
     "note.extension_request": "{days}个工作日：{reason}",
+    # Ledger notes the clock and the resident dialog write.
+    "note.remind": "{stage}期限 {due}",
+    "note.overdue": "超过{stage}期限",
+    "note.escalate": "办理超期，报送值班领导",
+    "note.callback": "第{step}次回访",
+    "note.not_rated": "未评价",
+    "note.look_back_unsatisfied": "回头看：群众不满意",
+    "note.follow": "另一位群众反映了同一问题",
+    "note.photo": "[照片]",
     # cards for departments and the dispatcher (staff-facing)
     "card.department": "【{headline}】{number}｜{category} {urgency}\n{text}\n位置：{place}（网格：{grid}）\n联系电话：{phone}\n办结时限：{deadline}\n分类依据：{keywords}",
     "card.triage": "【待研判：{headline}】{number}｜{category} {urgency}\n{text}\n位置：{place}（网格：{grid}）\n联系电话：{phone}\n分类依据：{keywords}\n疑似重复：{duplicates}\n请选择承办部门：",

@@ -270,7 +270,8 @@ def look_back(session: Session, *, policy: Policy, start: dt.datetime, end: dt.d
             cause = f"look_back:{start.date()}:{appeal.id}"
             notify(session, appeal=appeal, to=department, message="notify.look_back", cause=cause)
         elif appeal.rating == RATINGS[-1] and status in (Status.RATED, Status.CLOSED):
-            transition(session, appeal, Action.REOPEN, SYSTEM, "回头看：群众不满意", policy=policy)
+            note = t("note.look_back_unsatisfied")
+            transition(session, appeal, Action.REOPEN, SYSTEM, note, policy=policy)
         else:
             continue
         chased += 1

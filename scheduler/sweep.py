@@ -16,7 +16,7 @@ from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, col, select
 
 from handlers.dialog import await_rating
-from handlers.messages import STAGE
+from handlers.messages import STAGE, t
 from storage.db import transaction
 from storage.models import Appeal, Department, Person, Timer
 from storage.types import utcnow
@@ -127,7 +127,7 @@ class Sweeper:
             params=params,
             cause=f"t{timer.id}",
         )
-        record(session, appeal, "remind", SYSTEM, f"{params['stage']}期限 {params['due']}")
+        record(session, appeal, "remind", SYSTEM, t("note.remind", **params))
         return True
 
     def _overdue(self, sweep: Round, timer: Timer, appeal: Appeal) -> bool:
@@ -142,7 +142,7 @@ class Sweeper:
             notify(
                 session, appeal=appeal, to=to, message="notify.overdue", params=params, cause=cause
             )
-        record(session, appeal, "supervise", SYSTEM, f"超过{STAGE[stage]}期限")
+        record(session, appeal, "supervise", SYSTEM, t("note.overdue", stage=STAGE[stage]))
         return True
 
     def _escalate(self, sweep: Round, timer: Timer, appeal: Appeal) -> bool:
@@ -169,7 +169,7 @@ class Sweeper:
                 params=params,
                 cause=f"t{timer.id}",
             )
-        record(session, appeal, "escalate", SYSTEM, "办理超期，报送值班领导")
+        record(session, appeal, "escalate", SYSTEM, t("note.escalate"))
         return True
 
     def _callback(self, sweep: Round, timer: Timer, appeal: Appeal) -> bool:
@@ -203,7 +203,7 @@ class Sweeper:
             appeal,
             "callback" if reached else "unreachable",
             SYSTEM,
-            f"第{timer.step}次回访",
+            t("note.callback", step=timer.step),
         )
         later = now + dt.timedelta(hours=follow_up.callback_retry_hours)
         cause = f"t{timer.id}"
@@ -224,5 +224,7 @@ class Sweeper:
     def _close_unrated(self, sweep: Round, timer: Timer, appeal: Appeal) -> bool:
         session = sweep.session
         if appeal.status == Status.RESOLVED:
-            transition(session, appeal, Action.CLOSE, SYSTEM, "未评价", policy=self.policy)
+            transition(
+                session, appeal, Action.CLOSE, SYSTEM, t("note.not_rated"), policy=self.policy
+            )
         return True

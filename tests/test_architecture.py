@@ -56,7 +56,9 @@ def _texts(path: Path) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("module", ["workflow/cards.py", "workflow/staff.py", "workflow/duty.py"])
+@pytest.mark.parametrize(
+    "module", ["workflow/cards.py", "workflow/staff.py", "workflow/duty.py", "scheduler/sweep.py"]
+)
 def test_staff_facing_text_lives_in_the_message_catalog(module: str) -> None:
     chinese = [text for text in _texts(ROOT / module) if re.search(r"[\u4e00-\u9fff]", text)]
     assert chinese == [], f"{module}: move these to handlers/messages.py"

@@ -285,12 +285,13 @@ def similar_open(
     return [appeal for appeal in found if Status(appeal.status) in OPEN]
 
 
-def follow(session: Session, *, resident: Person, appeal: Appeal) -> None:
-    """Follow an existing case instead of filing the same problem again."""
+def follow(session: Session, *, resident: Person, appeal: Appeal, note: str) -> None:
+    """Follow an existing case instead of filing the same problem again (`note`: the
+    ledger's)."""
     assert resident.id is not None and appeal.id is not None  # noqa: S101 - stored rows
     if session.get(Follower, (appeal.id, resident.id)) is None:
         session.add(Follower(appeal_id=appeal.id, person_id=resident.id))
-        record(session, appeal, "follow", Actor.of(resident), "另一位群众反映了同一问题")
+        record(session, appeal, "follow", Actor.of(resident), note)
 
 
 def appeals_of(session: Session, *, resident: Person, limit: int = 10) -> list[Appeal]:
@@ -337,17 +338,18 @@ def supplement(
     *,
     resident: Person,
     appeal: Appeal,
-    text: str | None = None,
+    note: str,
     photo: StoredFile | None = None,
 ) -> None:
-    """Add material to an open appeal; recorded in the ledger without a status change."""
+    """Add material to an open appeal: `note` (the text, or what stands for a photo) goes to
+    the ledger, without a status change."""
     if Status(appeal.status) not in OPEN:
         raise LifecycleError("state", "only an open appeal takes more material")
     if appeal.resident_id != resident.id:
         raise LifecycleError("forbidden", "a resident may add only to their own appeal")
     if photo is not None:
         attach(session, appeal, photo)
-    record(session, appeal, "supplement", Actor.of(resident), text or "[照片]")
+    record(session, appeal, "supplement", Actor.of(resident), note)
 
 
 def withdraw(
