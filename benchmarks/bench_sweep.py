@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
+from handlers.messages import t
 from scheduler.sweep import Sweeper
 from storage.db import make_engine, session_factory, upgrade
 from storage.models import Appeal, Department, Person, Timer
@@ -112,6 +113,7 @@ def _fill(url: str, pending: int, due: int) -> Sweeper:
         appeals_per_day=10,
         duty=Duty(),
         triage=Triage(),
+        catalog=t,
     )
     return Sweeper(session_factory(engine), policy)
 

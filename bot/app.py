@@ -11,6 +11,7 @@ from sqlmodel import Session
 from bot.classifier import build_classifier
 from bot.settings import Secrets, Settings
 from handlers.dialog import Dialog
+from handlers.messages import t
 from nlp.classifier import Classifier
 from storage.db import ensure_schema, make_engine, session_factory, sqlite_url, transaction
 from storage.files import FileStore
@@ -46,6 +47,7 @@ def build(settings: Settings, secrets: Secrets, classifier: Classifier | None = 
         appeals_per_day=settings.limits.appeals_per_day,
         duty=settings.duty,
         triage=settings.triage,
+        catalog=t,
     )
     files = FileStore(settings.storage.data_dir / "attachments", settings.limits.photo_max_bytes)
     dialog = Dialog(

@@ -196,6 +196,8 @@ MESSAGES: dict[str, str] = {
     "note.look_back_unsatisfied": "回头看：群众不满意",
     "note.follow": "另一位群众反映了同一问题",
     "note.photo": "[照片]",
+    "note.triage": "待人工研判",
+    "note.no_callback": "无群众需回访（网格员自行上报）",
     # cards for departments and the dispatcher (staff-facing)
     "card.department": "【{headline}】{number}｜{category} {urgency}\n{text}\n位置：{place}（网格：{grid}）\n联系电话：{phone}\n办结时限：{deadline}\n分类依据：{keywords}",
     "card.triage": "【待研判：{headline}】{number}｜{category} {urgency}\n{text}\n位置：{place}（网格：{grid}）\n联系电话：{phone}\n分类依据：{keywords}\n疑似重复：{duplicates}\n请选择承办部门：",

@@ -25,7 +25,6 @@ from storage.types import utcnow
 from tests.dialog_helpers import PNG
 from tests.fakebotapi import FakeBotApi
 from tests.telegram_helpers import IMMEDIATE, Chat, deliver, file_appeal, invite, message_with
-from workflow.followup import NO_CALLBACK
 
 HOUSING = "住建局"
 GRID = "东湖3网格"
@@ -272,7 +271,7 @@ async def test_a_grid_worker_records_a_case_handled_on_the_spot(
         ("submit", "grid_worker", None),
         ("assign", "system", None),
         ("resolve", "grid_worker", "已当场更换新井盖，现场已清理"),
-        ("close", "system", NO_CALLBACK),
+        ("close", "system", t("note.no_callback")),
     ]
     # The problem's photo, then the result's, kept like a department's 办结 photos.
     assert [p.kind for p in photos] == ["photo", "result"]
@@ -306,7 +305,7 @@ async def test_a_patrol_report_resolved_by_the_department_closes_without_a_ratin
     # The worker hears the result, but satisfaction is asked of the public only.
     assert any("办理结果：已更换井盖" in text for text in fake.texts(worker.chat_id))
     assert appeal.status == "closed" and "callback" not in kinds
-    assert last is not None and (last.action, last.note) == ("close", NO_CALLBACK)
+    assert last is not None and (last.action, last.note) == ("close", t("note.no_callback"))
     assert not any("评价" in text for text in fake.texts(worker.chat_id))
 
 

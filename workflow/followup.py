@@ -7,7 +7,7 @@ the same transaction, writes the timer and outbox rows that follow from it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,6 @@ from workflow.lifecycle import OPEN, SYSTEM, Action, Actor, Status, apply, recor
 from workflow.policy import Duty, FollowUp, SlaConfig, SlaRule, Triage
 
 RATINGS = ("满意", "基本满意", "不满意")
-NO_CALLBACK = "无群众需回访（网格员自行上报）"  # the ledger's note when such a case closes
 
 
 def sla_rule(sla: SlaConfig, *, category: str, disposition: str) -> SlaRule:
@@ -208,6 +207,9 @@ class Policy:
     appeals_per_day: int
     duty: Duty
     triage: Triage
+    # The message catalog's `t` (handlers/messages.py), for the ledger notes workflow writes:
+    # given by the composition root, as workflow/ never imports handlers/.
+    catalog: Callable[..., str]
 
 
 def transition(
@@ -235,7 +237,7 @@ def transition(
     if action is Action.RESOLVE:
         if not _rated_by_a_resident(session, appeal):
             # A grid worker's own patrol report: nobody to call back, done with the result.
-            apply(session, appeal, Action.CLOSE, SYSTEM, NO_CALLBACK)
+            apply(session, appeal, Action.CLOSE, SYSTEM, policy.catalog("note.no_callback"))
         else:
             after = now + dt.timedelta(hours=policy.follow_up.callback_delay_hours)
             schedule_callback(

@@ -142,7 +142,7 @@ def _route(
         transition(session, appeal, Action.ANSWER, SYSTEM, result.faq_answer, policy=policy)
         return None
     if result.needs_triage:
-        event = record(session, appeal, "triage", SYSTEM, "待人工研判")
+        event = record(session, appeal, "triage", SYSTEM, policy.catalog("note.triage"))
         session.flush()
         tell_center(session, appeal, policy, text("card.headline.triage"), f"e{event.id}")
         return None
