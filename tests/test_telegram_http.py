@@ -108,3 +108,26 @@ async def test_the_proxy_of_the_environment_is_used(
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # ...unless the host is exempt
     async with AiohttpRequest(connections=1) as request:
         assert (await request.post(url))["username"]
+
+
+async def test_a_slow_download_is_bounded_per_read_only() -> None:
+    """A photo that takes longer than all the timeouts together still arrives."""
+    chunks = [bytes([n]) * 1000 for n in range(12)]
+
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        size = sum(map(len, chunks))
+        writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n".encode())
+        for chunk in chunks:
+            await asyncio.sleep(0.1)
+            writer.write(chunk)
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(trickle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    limits = {"read_timeout": 0.5, "write_timeout": 0.1, "connect_timeout": 0.1}
+    async with AiohttpRequest(connections=1, pool_timeout=0.1, **limits) as request:
+        data = await request.retrieve(f"http://127.0.0.1:{port}/file/bot{TOKEN}/photo.jpg")
+    server.close()
+    assert data == b"".join(chunks)  # 1.2 s, where the timeouts add up to 0.8 s

@@ -22,6 +22,7 @@ from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+MEDIA_WRITE_TIMEOUT = 20.0  # seconds; PTB's default for calls that upload files
 Timeout = ODVInput[float]  # a number of seconds, None for no limit, or PTB's default
 
 
@@ -30,8 +31,9 @@ class AiohttpRequest(BaseRequest):
 
     Timeouts as in PTB (seconds, None for none): `read` for each read of the answer,
     `connect` to open a connection, `pool` to wait for a free one (aiohttp bounds the wait and
-    the connecting together, by their sum), `write` (aiohttp has none of its own) bounds the
-    whole call together with the others.
+    the connecting together, by their sum). aiohttp has no write timeout: `write` (by default
+    MEDIA_WRITE_TIMEOUT for uploads, as in PTB) bounds a call that sends a body together with
+    the other steps; a download is bounded per read only, however long the file.
     """
 
     def __init__(
@@ -88,15 +90,18 @@ class AiohttpRequest(BaseRequest):
             default if isinstance(value, DefaultValue) else value
             for value, default in zip(given, self._defaults, strict=True)
         )
+        body = _body(request_data)
+        if isinstance(write_timeout, DefaultValue) and isinstance(body, aiohttp.FormData):
+            write = MEDIA_WRITE_TIMEOUT
         timeout = aiohttp.ClientTimeout(
-            total=_sum(read, write, connect, pool),
+            total=_sum(read, write, connect, pool) if body is not None else None,
             connect=_sum(connect, pool),
             sock_connect=connect,
             sock_read=read,
         )
         try:
             async with self._session.request(
-                method, url, data=_body(request_data), timeout=timeout, proxy=self._proxy(url)
+                method, url, data=body, timeout=timeout, proxy=self._proxy(url)
             ) as response:
                 return response.status, await response.read()
         except TimeoutError as error:  # aiohttp's timeouts (and asyncio's, 3.11+) are these
