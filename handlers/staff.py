@@ -7,7 +7,6 @@ In a group chat the bot answers only commands, buttons and the presser's own fol
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 from handlers.messages import FLAG, MESSAGES, ROLE, STATUS, shown, t
@@ -15,9 +14,8 @@ from handlers.turn import Turn
 from handlers.types import Kind, Option
 from storage.files import FileRejected, FileStore
 from storage.models import Appeal
-from storage.roles import Role
 from storage.types import utcnow
-from workflow import service, staff
+from workflow import duty, service, staff
 from workflow.cards import local_deadline, staff_options
 from workflow.followup import Policy, deadline_flag
 from workflow.lifecycle import Action, Actor, LifecycleError, check
@@ -121,7 +119,8 @@ class StaffDesk:
 
     def _todo(self, turn: Turn) -> None:
         actor = Actor.of(turn.person)
-        cases = staff.open_cases(turn.session, actor=actor, on_duty=self._on_duty(turn))
+        on_duty = duty.on_duty_today(self.policy, turn.person, utcnow())
+        cases = staff.open_cases(turn.session, actor=actor, on_duty=on_duty)
         if not cases:
             turn.say(t("staff.todo.none"))
             return
@@ -158,18 +157,7 @@ class StaffDesk:
         self.buttons[action](turn, appeal, argument)
 
     def _actor(self, turn: Turn, appeal: Appeal) -> Actor:
-        """The presser; on a day off, a department's staff on the duty roster act for the
-        center on the 即办 cases it handles itself (the 诉求直通车 cards they are sent)."""
-        actor = Actor.of(turn.person)
-        if actor.role is Role.STAFF and appeal.department_id is None and self._on_duty(turn):
-            return dataclasses.replace(actor, department_id=None)
-        return actor
-
-    def _on_duty(self, turn: Turn) -> bool:
-        """The person is on today's duty roster, and today is a day off."""
-        calendar = self.policy.calendar
-        today = calendar.local_day(utcnow())
-        return not calendar.is_workday(today) and turn.person.name in self.policy.duty.on(today)
+        return duty.acting(self.policy, turn.person, appeal, utcnow())
 
     def _role(self, turn: Turn) -> str:
         return ROLE[turn.person.role]

@@ -3,6 +3,7 @@ alert the duty leaders at once on any day."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from sqlmodel import Session, col, select
@@ -11,7 +12,7 @@ from storage.models import Appeal, Person
 from storage.roles import Role
 from workflow.cards import Text, text
 from workflow.followup import Policy, department_card, leaders, notify
-from workflow.lifecycle import Status
+from workflow.lifecycle import Actor, Status
 
 
 def people_named(session: Session, names: list[str]) -> list[Person]:
@@ -27,6 +28,25 @@ def duty_leaders(session: Session, policy: Policy) -> list[Person]:
 
 def on_duty(session: Session, policy: Policy, day: dt.date) -> list[Person]:
     return people_named(session, policy.duty.on(day))
+
+
+def on_duty_today(policy: Policy, person: Person, now: dt.datetime) -> bool:
+    """The person is on the roster of today, and today is a day off."""
+    day = policy.calendar.local_day(now)
+    return not policy.calendar.is_workday(day) and person.name in policy.duty.on(day)
+
+
+def acting(policy: Policy, person: Person, appeal: Appeal, now: dt.datetime) -> Actor:
+    """Who the person acts as on the appeal: on their duty days, a department's staff on the
+    roster act for the center on the 即办 cases it handles itself (the cards they are sent)."""
+    actor = Actor.of(person)
+    if (
+        actor.role is Role.STAFF
+        and appeal.department_id is None
+        and on_duty_today(policy, person, now)
+    ):
+        return dataclasses.replace(actor, department_id=None)
+    return actor
 
 
 def alert(
