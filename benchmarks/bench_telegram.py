@@ -36,7 +36,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -56,6 +55,7 @@ from bot.settings import Secrets, TelegramSettings, load_settings
 from bot.web import build_web_app
 from tests.fakebotapi import TOKEN
 from tests.postgres import scratch_schema
+from tests.threaded_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret"  # noqa: S105 (the local benchmark's webhook secret)
@@ -65,12 +65,6 @@ UNLIMITED = SendLimits(
 Result = dict[str, Any]
 ECHO = "PTB echo bot (polling)"
 ECHO_AIOHTTP = f"{ECHO} on our aiohttp transport"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager

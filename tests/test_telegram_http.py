@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -12,6 +11,7 @@ from telegram.error import Forbidden, NetworkError, RetryAfter, TimedOut
 
 from bot.channels.telegram_http import AiohttpRequest
 from tests.fakebotapi import TOKEN, FakeBotApi
+from tests.threaded_server import free_port
 
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40
 
@@ -35,12 +35,6 @@ async def silent_url() -> AsyncIterator[str]:
     port = server.sockets[0].getsockname()[1]
     yield f"http://127.0.0.1:{port}/bot{TOKEN}/getMe"
     server.close()
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_calls_and_uploads_arrive_as_sent(fake: FakeBotApi) -> None:
@@ -69,7 +63,7 @@ async def test_unreachable_server_is_a_network_error_without_the_token() -> None
     request = AiohttpRequest(connections=1)
     async with request:
         with pytest.raises(NetworkError) as caught:
-            await request.post(f"http://127.0.0.1:{closed_port()}/bot{TOKEN}/getMe")
+            await request.post(f"http://127.0.0.1:{free_port()}/bot{TOKEN}/getMe")
     assert not isinstance(caught.value, TimedOut)
     assert TOKEN not in str(caught.value)
 
@@ -100,7 +94,7 @@ async def test_the_proxy_of_the_environment_is_used(
 ) -> None:
     for name in ("NO_PROXY", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")
     url = f"{fake.base_url}{TOKEN}/getMe"
     async with AiohttpRequest(connections=1) as request:
         with pytest.raises(NetworkError):  # the proxy does not answer: it was tried

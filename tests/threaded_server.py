@@ -13,6 +13,13 @@ from typing import Any
 import uvicorn
 
 
+def free_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on (as long as nobody takes it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 class ThreadedServer:
     def __init__(self, app: Any, name: str) -> None:
         self.app = app
