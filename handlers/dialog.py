@@ -94,8 +94,11 @@ class Dialog:
 
     # -- the turn -----------------------------------------------------------------------
 
-    def handle(self, inbound: Inbound) -> list[Outbound]:
+    def handle(self, inbound: Inbound, *, wait: bool = True) -> list[Outbound]:
         """Answer one inbound message; a redelivered message (same id) is answered with [].
+
+        `wait=False`: raise `storage.db.Busy`, having done nothing, where SQLite's write lock
+        is taken (the caller may then take the turn where waiting blocks nobody).
 
         A connection the database dropped (a restart, a failover) fails the turn, and the
         engine then renews its pool: the turn, rolled back, is taken once more on a fresh
@@ -103,16 +106,16 @@ class Dialog:
         trip per turn.)
         """
         try:
-            return self._handle(inbound)
+            return self._handle(inbound, wait)
         except DBAPIError as error:
             if not error.connection_invalidated:
                 raise
             log.warning("database connection lost; update %s taken again", inbound.message_id)
-            return self._handle(inbound)
+            return self._handle(inbound, wait)
 
-    def _handle(self, inbound: Inbound) -> list[Outbound]:
+    def _handle(self, inbound: Inbound, wait: bool) -> list[Outbound]:
         try:
-            with transaction(self.sessions) as session:
+            with transaction(self.sessions, wait=wait) as session:
                 if not self._first_delivery(session, inbound):
                     return []
                 turn, row = self._load(session, inbound)

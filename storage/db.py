@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,17 +13,24 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+BUSY_TIMEOUT_MS = 10_000  # how long a SQLite writer waits for another one
+_NOWAIT = {"sqlite_nowait": True}
 
 
 class SchemaOutdated(Exception):
     """The database exists but is behind the code's migrations."""
+
+
+class Busy(Exception):
+    """Another writer holds SQLite's write lock, and the transaction was not to wait for it."""
 
 
 def sqlite_url(data_dir: Path) -> str:
@@ -35,21 +43,32 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
-def _sqlite_begin(connection: Any) -> None:
+def _sqlite_begin(connection: Connection) -> None:
     # Take the write lock up front: concurrent writers queue on busy_timeout instead of
     # failing with "database is locked" when a read transaction tries to upgrade.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    if not connection.get_execution_options().get("sqlite_nowait"):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        return
+    driver = connection.connection.driver_connection
+    assert driver is not None  # noqa: S101 - a connection that is beginning is open
+    driver.execute("PRAGMA busy_timeout=0")
+    try:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    finally:
+        driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
@@ -66,9 +85,21 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any exception."""
+def transaction(factory: sessionmaker[Session], *, wait: bool = True) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any exception.
+
+    `wait=False`: on SQLite, raise `Busy` at once where another writer holds the write lock
+    (instead of waiting up to BUSY_TIMEOUT_MS). PostgreSQL takes no lock up front; there the
+    transaction always goes ahead.
+    """
     with factory() as session, session.begin():
+        if not wait:
+            try:
+                session.connection(execution_options=_NOWAIT)
+            except OperationalError as error:
+                if getattr(error.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
+                    raise Busy from error
+                raise
         yield session
 
 

@@ -15,7 +15,7 @@ from bot.app import App, build
 from bot.settings import Secrets, Settings
 from handlers.types import Kind
 from nlp.classifier import Classifier
-from storage.db import make_engine
+from storage.db import Busy, make_engine
 from storage.models import Appeal, AppealEvent, Attachment, Person
 from tests.dialog_helpers import PNG, Resident, write_png
 
@@ -227,6 +227,23 @@ def test_a_connection_the_database_dropped_costs_no_message(
     with app.engine.connect() as connection:
         assert connection.execute(text("SELECT pg_backend_pid()")).scalar_one() != backend
     app.engine.dispose()
+
+
+def test_a_turn_that_must_not_wait_is_refused_while_another_writer_holds_sqlite(
+    any_app: App,
+) -> None:
+    resident = Resident(any_app.dialog)
+    hello = resident.inbound(Kind.TEXT, text=DESCRIPTION, message_id="update-7")
+    sqlite = any_app.engine.dialect.name == "sqlite"
+    with any_app.engine.begin():  # another writer: on SQLite it holds the write lock
+        if sqlite:
+            with pytest.raises(Busy):
+                any_app.dialog.handle(hello, wait=False)
+        else:  # PostgreSQL locks rows, not the database: the turn goes ahead
+            assert "照片" in "\n".join(o.text for o in any_app.dialog.handle(hello, wait=False))
+    if sqlite:  # refused, it left nothing behind: the same message is answered in full
+        assert "照片" in resident.send(hello)
+    assert resident.send(hello) == ""  # and only once
 
 
 def test_an_idle_draft_expires(app: App, settings: Settings) -> None:

@@ -202,7 +202,7 @@ async def test_deep_link_and_commands_map_to_inbound(
 ) -> None:
     seen: list[Inbound] = []
 
-    def handle(inbound: Inbound) -> list[Outbound]:
+    def handle(inbound: Inbound, *, wait: bool = True) -> list[Outbound]:
         seen.append(inbound)
         return [Outbound("ok")]
 
@@ -415,10 +415,10 @@ async def test_failing_update_gets_an_apology_and_the_bot_carries_on(
 ) -> None:
     dialog = app.dialog
 
-    def handle(inbound: Inbound) -> list[Outbound]:
+    def handle(inbound: Inbound, *, wait: bool = True) -> list[Outbound]:
         if inbound.text == "boom":
             raise RuntimeError("kaput")
-        return dialog.handle(inbound)
+        return dialog.handle(inbound, wait=wait)
 
     channel = make_channel(handle=handle)
     await channel.start()
@@ -429,6 +429,46 @@ async def test_failing_update_gets_an_apology_and_the_bot_carries_on(
     assert texts[0] == t("error.sorry")
     assert f"telegram update {boom['update_id']} failed" in caplog.text
     assert TOKEN not in caplog.text
+
+
+async def test_a_turn_waits_for_a_busy_database_in_a_thread_and_polling_goes_on(
+    fake: FakeBotApi, make_channel: Factory, app: App
+) -> None:
+    """On SQLite a turn runs on the event loop when it can begin at once; while another
+    writer holds the write lock, and for a photo, it runs in a worker thread."""
+    taken: list[tuple[str, bool]] = []
+    dialog = app.dialog
+
+    def handle(inbound: Inbound, *, wait: bool = True) -> list[Outbound]:
+        taken.append((threading.current_thread().name, wait))
+        return dialog.handle(inbound, wait=wait)
+
+    channel = make_channel(handle=handle)
+    await channel.start()
+    loop = threading.current_thread().name
+    you = Updates(fake, 5014)
+    fake.files["p1"] = JPEG
+    fake.push(you.text("/new"))
+    await fake.wait_sent(5014, 1)
+    assert taken == [(loop, False)]
+
+    with app.engine.begin():  # another writer, as the outbox or a sweep: the lock is taken
+        fake.push(you.text(DESCRIPTION))
+        await fake.wait_for(lambda: len(taken) == 3)
+        polls = len(fake.requests("getUpdates"))
+        await asyncio.sleep(0.3)
+        assert len(fake.requests("getUpdates")) >= polls + 2  # the loop is not held up
+        assert len(fake.sent(5014)) == 1  # the turn waits for the lock in its thread
+    texts = await fake.wait_sent(5014, 2)
+    assert "照片" in texts[-1]
+    fake.push(you.photo("p1"))
+    await fake.wait_sent(5014, 3)
+    assert [(name.startswith("telegram-dialog"), wait) for name, wait in taken[1:]] == [
+        (False, False),  # tried on the loop: busy
+        (True, True),  # taken in the thread once the lock was free
+        (True, True),  # a photo is written to disk: straight to the thread
+    ]
+    assert taken[1][0] == loop
 
 
 async def test_restart_mid_dialog(

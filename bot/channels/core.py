@@ -11,8 +11,16 @@ from bot.settings import Settings
 from handlers.types import Inbound, Outbound
 
 
+class Handle(Protocol):
+    """`Dialog.handle`: one turn; `wait=False` raises `storage.db.Busy` instead of waiting
+    for SQLite's write lock."""
+
+    def __call__(self, inbound: Inbound, *, wait: bool = True) -> list[Outbound]: ...
+
+
 class DialogLike(Protocol):
-    def handle(self, inbound: Inbound) -> list[Outbound]: ...
+    @property
+    def handle(self) -> Handle: ...
 
 
 class Core(Protocol):

@@ -1,18 +1,19 @@
 """The Telegram channel: python-telegram-bot v22 updates in, `Outbound` replies out.
 
 The adapter wraps a PTB `Application` (it never subclasses SDK classes) and holds no business
-rule: it turns an update into an `Inbound`, runs the synchronous dialog in a worker thread and
-renders the replies. One catch-all handler puts each update in its chat's lane; a lane is
-worked by one task, so one resident's updates are handled strictly in order while different
-residents are served concurrently. A lane also gathers the photos of an album (one
-`media_group_id`, delivered as separate updates) for a moment, so the resident gets one answer
-for the whole album. Every message into a chat goes through the rate-limited sender, which
-also caps the Bot API calls in flight (see `max_requests`).
+rule: it turns an update into an `Inbound`, runs the synchronous dialog and renders the
+replies. One catch-all handler puts each update in its chat's lane; a lane is worked by one
+task, so one resident's updates are handled strictly in order while different residents are
+served concurrently. A lane also gathers the photos of an album (one `media_group_id`,
+delivered as separate updates) for a moment, so the resident gets one answer for the whole
+album. Every message into a chat goes through the rate-limited sender, which also caps the
+Bot API calls in flight (see `max_requests`).
 
 Speed (benchmarks/bench_telegram.py): the Bot API calls cost about as much CPU as the dialog
-itself, and all of it shares one GIL. So a press's answerCallbackQuery and keyboard removal go
-out while the dialog thread takes the turn (the replies still wait for them), and the lanes
-share a few HTTP connections instead of opening one each.
+itself, and all of it shares one GIL. So on SQLite a turn runs on the event loop whenever it
+can begin at once (see `__init__`); a press's answerCallbackQuery and keyboard removal go out
+beside the turn (the replies still wait for them); and the lanes share a few HTTP
+connections instead of opening one each.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, CallbackContext, TypeHandler
 
-from bot.channels.core import Core
+from bot.channels.core import Core, Handle
 from bot.channels.sender import RateLimitedSender, SendLimits, Unreachable
 from bot.channels.telegram_http import AiohttpRequest
 from bot.settings import TelegramSettings
@@ -53,7 +54,7 @@ from handlers.limits import Limits
 from handlers.messages import t
 from handlers.types import Inbound, Kind, Outbound
 from scheduler.outbox import Sender
-from storage.db import transaction
+from storage.db import Busy, transaction
 from storage.models import Person
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,6 @@ COMMANDS = (
 )
 COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@(\w+))?(?:\s+(.*))?$", re.DOTALL)
 
-Handle = Callable[[Inbound], list[Outbound]]
 PtbApplication = Application[Any, Any, Any, Any, Any, Any]
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 
@@ -222,14 +222,18 @@ class TelegramChannel:
         max_requests: int = 8,
     ) -> None:
         self.handle = handle
-        # Dialog turns run in these threads. SQLite takes one writer at a time and its busy
-        # handler sleeps in steps of up to 100 ms, so more threads only add waiting there
-        # (2 measured no faster). Not on the event loop itself: a turn waiting for SQLite's
-        # write lock (held by the outbox or a sweep) would stall polling and every send.
-        # PostgreSQL: 4, as more threads only fight over the GIL (8 measured slower than 2–4).
+        # On SQLite a turn runs on the event loop itself when it can begin at once: it is
+        # all CPU then, and a worker thread would fight the loop for the GIL (a turn in a
+        # thread cost the process half as much CPU again, benchmarks/bench_telegram.py).
+        # When another writer (the outbox, a sweep) holds the write lock, and for photos
+        # (written to disk), the turn goes to a worker thread instead, so that waiting there
+        # stalls neither polling nor sending. One thread: SQLite takes one writer at a time.
+        # PostgreSQL turns wait on the network, so they always go to the threads; 4, as more
+        # only fight over the GIL (8 measured slower than 2–4).
+        bind = sessions.kw.get("bind")
+        self._inline = bind is not None and bind.dialect.name == "sqlite"
         if workers is None:
-            bind = sessions.kw.get("bind")
-            workers = 1 if bind is not None and bind.dialect.name == "sqlite" else 4
+            workers = 1 if self._inline else 4
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="telegram-dialog")
         self.sessions = sessions
         self.limits = limits
@@ -419,6 +423,9 @@ class TelegramChannel:
                 return []
             if isinstance(converted, list):
                 return converted
+            if self._inline and converted.kind is not Kind.PHOTO:
+                with contextlib.suppress(Busy):
+                    return self.handle(converted, wait=False)
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._executor, self.handle, converted)
         except Exception:
