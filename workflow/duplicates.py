@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy import ColumnElement, and_, false, inspect, or_, select
@@ -32,6 +33,39 @@ class Place(Protocol):
     def grid(self) -> str | None: ...
 
 
+class Case(Place, Protocol):
+    """What the search compares: an Appeal, or a `Probe` for a problem being filed."""
+
+    @property
+    def number(self) -> str: ...
+    @property
+    def resident_id(self) -> int | None: ...
+    @property
+    def keywords(self) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A problem not filed yet, to search for before it is (no number)."""
+
+    resident_id: int | None
+    keywords: list[str]
+    latitude: float | None
+    longitude: float | None
+    address: str | None
+    grid: str | None
+    number: str = ""
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """A likely duplicate, as much of it as callers show."""
+
+    id: int
+    number: str
+    status: str
+
+
 def _metres(a: Place, b: Place) -> float | None:
     if None in (a.latitude, a.longitude, b.latitude, b.longitude):
         return None
@@ -57,7 +91,7 @@ def similar(a: list[str], b: list[str]) -> bool:
     return bool(left and right) and len(left & right) / len(left | right) >= SIMILAR
 
 
-def _maybe_near(appeal: Appeal) -> ColumnElement[bool]:
+def _maybe_near(appeal: Case) -> ColumnElement[bool]:
     """SQL for "same resident or possibly near": a superset of what `_near` accepts (a box
     around the location, the same address, the same grid), so the database drops the rest."""
     conditions: list[ColumnElement[bool]] = []
@@ -80,8 +114,8 @@ def _maybe_near(appeal: Appeal) -> ColumnElement[bool]:
 
 
 def likely_duplicates(
-    session: Session, appeal: Appeal, *, now: dt.datetime, days: int
-) -> list[Appeal]:
+    session: Session, appeal: Case, *, now: dt.datetime, days: int
+) -> list[Duplicate]:
     """Earlier live appeals that are probably about the same problem, newest first."""
     # Columns of the table, not of the ORM entity: a Core query's rows are fetched and
     # decoded as the loop takes them, where the ORM would load all of them (up to the limit)
@@ -89,6 +123,8 @@ def likely_duplicates(
     query = (
         select(
             APPEALS.c.id,
+            APPEALS.c.number,
+            APPEALS.c.status,
             APPEALS.c.resident_id,
             APPEALS.c.latitude,
             APPEALS.c.longitude,
@@ -105,11 +141,11 @@ def likely_duplicates(
         .order_by(col(Appeal.created_at).desc())
         .limit(200)
     )
-    found = []
+    found: list[Duplicate] = []
     for other in session.connection().execute(query):
         same_resident = appeal.resident_id is not None and other.resident_id == appeal.resident_id
         if (same_resident or _near(appeal, other)) and similar(appeal.keywords, other.keywords):
-            found.append(other.id)
+            found.append(Duplicate(other.id, other.number, other.status))
             if len(found) == MAX_FOUND:
                 break
-    return [session.get_one(Appeal, appeal_id) for appeal_id in found]
+    return found

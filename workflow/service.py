@@ -19,7 +19,7 @@ from storage.files import StoredFile
 from storage.models import Appeal, AppealEvent, Attachment, Department, Follower, Person
 from storage.types import utcnow
 from workflow.cards import text
-from workflow.duplicates import likely_duplicates
+from workflow.duplicates import Duplicate, Probe, likely_duplicates
 from workflow.duty import alert
 from workflow.followup import Policy, set_deadlines, transition
 from workflow.lifecycle import OPEN, SYSTEM, Action, Actor, LifecycleError, Status, apply, record
@@ -264,21 +264,15 @@ def resident_for_report(session: Session, *, reporter: Person, draft: Draft) -> 
 
 def similar_open(
     session: Session, *, draft: Draft, classifier: Classifier, resident: Person, days: int
-) -> list[Appeal]:
+) -> list[Duplicate]:
     """Open cases that look like the problem being filed (same resident, or nearby)."""
     result = classifier.classify(draft.text, township=draft.grid)
-    probe = Appeal(
-        number="",
-        status=Status.SUBMITTED.value,
-        channel="",
-        resident_id=resident.id or 0,
-        text=draft.text,
-        category=result.category,
-        disposition=result.disposition.value,
+    probe = Probe(
+        resident_id=resident.id,
         keywords=list(result.keywords),
-        address=draft.address,
         latitude=draft.latitude,
         longitude=draft.longitude,
+        address=draft.address,
         grid=draft.grid,
     )
     found = likely_duplicates(session, probe, now=utcnow(), days=days)
