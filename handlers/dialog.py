@@ -24,10 +24,11 @@ from handlers.staff import StaffDesk, is_group
 from handlers.turn import Turn
 from handlers.types import Inbound, Kind, Option, Outbound
 from nlp.types import Urgency
-from storage import deliveries
+from storage import conversations, deliveries
+from storage.conversations import Saved
 from storage.db import transaction
 from storage.files import FileRejected, FileStore, StoredFile
-from storage.models import Appeal, Conversation, Person
+from storage.models import Appeal, Person
 from storage.roles import Role
 from storage.types import utcnow
 from workflow import service
@@ -137,34 +138,38 @@ class Dialog:
         with self.sessions() as session:
             return deliveries.delivered(session, inbound.channel, inbound.message_id)
 
-    def _load(self, session: Session, inbound: Inbound) -> tuple[Turn, Conversation | None]:
-        """The turn, and the conversation row for `_save` (the session's identity map holds
-        rows only while they are referenced: a second `get` would read it again)."""
+    def _load(self, session: Session, inbound: Inbound) -> tuple[Turn, Saved | None]:
+        """The turn, and the conversation as stored (for `_save`)."""
         person = service.person_for(
             session, channel=inbound.channel, external_id=inbound.user_id, chat_id=inbound.chat_id
         )
-        row = session.get(Conversation, (inbound.channel, inbound.user_id))
+        saved = conversations.load(session, inbound.channel, inbound.user_id)
         turn = Turn(session, inbound, person, IDLE, {})
-        if row is None:
-            return turn, row
+        if saved is None:
+            return turn, saved
         idle = dt.timedelta(minutes=self.limits.draft_idle_minutes)
-        if utcnow() - row.updated_at > idle:
-            if row.step in DRAFT_STEPS:
+        if utcnow() - saved.updated_at > idle:
+            if saved.step in DRAFT_STEPS:
                 turn.say(t("draft_expired"))
-            return turn, row
-        turn.step, turn.data = row.step, dict(row.data)
-        return turn, row
+            return turn, saved
+        turn.step, turn.data = saved.step, saved.data
+        return turn, saved
 
-    def _save(self, turn: Turn, row: Conversation | None) -> None:
-        key = (turn.inbound.channel, turn.inbound.user_id)
+    def _save(self, turn: Turn, saved: Saved | None) -> None:
+        channel, user = turn.inbound.channel, turn.inbound.user_id
         if turn.step == IDLE and not turn.data.get("offered"):
-            if row is not None:
-                turn.session.delete(row)
+            if saved is not None:
+                conversations.forget(turn.session, channel, user)
             return
-        if row is None:
-            row = Conversation(channel=key[0], external_id=key[1], step=turn.step)
-        row.step, row.data, row.updated_at = turn.step, turn.data, utcnow()
-        turn.session.add(row)
+        conversations.save(
+            turn.session,
+            channel,
+            user,
+            step=turn.step,
+            data=turn.data,
+            at=utcnow(),
+            new=saved is None,
+        )
 
     def _dispatch(self, turn: Turn) -> None:
         command = self._command(turn)
@@ -807,13 +812,14 @@ class Dialog:
 
 def await_rating(session: Session, person: Person, options: list[list[str]]) -> None:
     """Let a numbered reply answer a callback, unless the resident is busy with something else."""
-    key = (person.channel, person.external_id)
-    row = session.get(Conversation, key)
-    if row is not None and row.step != IDLE:
+    channel, user = person.channel, person.external_id
+    saved = conversations.load(session, channel, user)
+    if saved is not None and saved.step != IDLE:
         return
-    row = row or Conversation(channel=key[0], external_id=key[1], step="rate")
-    row.step, row.data, row.updated_at = "rate", {"offered": options}, utcnow()
-    session.add(row)
+    offered = {"offered": options}
+    conversations.save(
+        session, channel, user, step="rate", data=offered, at=utcnow(), new=saved is None
+    )
 
 
 def _normalise_phone(raw: str) -> str:

@@ -22,8 +22,9 @@ from storage.models import Appeal, Department, Person, Timer
 from storage.types import utcnow
 from workflow.cards import local_deadline
 from workflow.followup import (
+    Due,
     Policy,
-    add_timer,
+    add_timers,
     leaders,
     notify,
     outside_quiet_hours,
@@ -218,7 +219,7 @@ class Sweeper:
                 cause=cause,
             )
         else:
-            add_timer(session, appeal, "close_unrated", later, cause=cause)
+            add_timers(session, appeal, [Due("close_unrated", later)], cause=cause)
         return True
 
     def _close_unrated(self, sweep: Round, timer: Timer, appeal: Appeal) -> bool:

@@ -19,7 +19,7 @@ _RECORD = text(
 def first_delivery(session: Session, channel: str, key: str) -> bool:
     """Record the message; False when it was recorded before (a redelivery)."""
     values = {"channel": channel, "key": key, "at": utcnow()}
-    return session.execute(_RECORD, values).first() is not None
+    return session.connection().execute(_RECORD, values).first() is not None
 
 
 def delivered(session: Session, channel: str, key: str) -> bool:

@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from storage.models import Appeal, Attachment
@@ -19,6 +20,11 @@ from workflow.calendar import WorkCalendar
 from workflow.duplicates import likely_duplicates
 
 STAFF_ACTIONS = ("sign", "return", "extend", "resolve")
+_PHOTOS = (  # built once, as each new appeal's card reads it
+    select(Attachment.path)
+    .where(Attachment.appeal_id == bindparam("appeal"))
+    .order_by(col(Attachment.id))
+)
 
 # A text of the message catalog (handlers/messages.py), stored in an outbox row's params or
 # option labels and rendered when the row is sent: workflow/ never imports handlers/.
@@ -48,11 +54,7 @@ def case_card(
     session: Session, appeal: Appeal, calendar: WorkCalendar, *, duplicate_days: int
 ) -> dict[str, Any]:
     """The card's fields (rendered by the message catalog's `card.*` texts)."""
-    photos = session.exec(
-        select(Attachment.path)
-        .where(Attachment.appeal_id == appeal.id)
-        .order_by(col(Attachment.id))
-    ).all()
+    photos = session.exec(_PHOTOS, params={"appeal": appeal.id}).all()
     place = appeal.address or (
         f"{appeal.latitude:.5f},{appeal.longitude:.5f}" if appeal.latitude is not None else "—"
     )

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session, select
 
 from storage.models import Appeal, AppealEvent, Department, Follower, Outbox, Person, Timer
@@ -45,13 +46,33 @@ def set_deadlines(
     appeal.reply_due_at = calendar.deadline(start, rule.reply)
 
 
-def add_timer(
-    session: Session, appeal: Appeal, kind: str, due: dt.datetime, *, cause: str, step: int = 0
-) -> None:
-    """A timer caused by an event or another timer; (cause, kind) is its idempotency key."""
+@dataclass(frozen=True)
+class Due:
+    """A timer to set: what it is for, when, and (for kinds that repeat) which attempt."""
+
+    kind: str
+    at: dt.datetime
+    step: int = 0
+
+
+def add_timers(session: Session, appeal: Appeal, dues: Sequence[Due], *, cause: str) -> None:
+    """Timers caused by an event or another timer, in one statement; (cause, kind) is each
+    one's idempotency key."""
     assert appeal.id is not None  # noqa: S101 - flushed before timers are written
-    key = f"{cause}:{kind}"
-    session.add(Timer(appeal_id=appeal.id, kind=kind, key=key, step=step, due_at=due))
+    rows = [
+        {
+            "appeal_id": appeal.id,
+            "kind": due.kind,
+            "key": f"{cause}:{due.kind}",
+            "step": due.step,
+            "due_at": due.at,
+            "done_at": None,
+            "attempts": 0,
+        }
+        for due in dues
+    ]
+    if rows:
+        session.execute(insert(Timer), rows)
 
 
 def schedule_deadline_timers(
@@ -66,16 +87,17 @@ def schedule_deadline_timers(
     """A reminder at `remind_at` of each stage's span, 督办 at its deadline, and escalation
     after the finish deadline."""
     dues = {"accept": appeal.accept_due_at, "finish": appeal.finish_due_at}
+    timers: list[Due] = []
     for stage in stages:
         due = dues[stage]
         if due is None:
             continue
         remind = now + (due - now) * follow_up.remind_at
-        add_timer(session, appeal, f"remind_{stage}", remind, cause=cause)
-        add_timer(session, appeal, f"overdue_{stage}", due, cause=cause)
+        timers += [Due(f"remind_{stage}", remind), Due(f"overdue_{stage}", due)]
         if stage == "finish":
             escalate = due + dt.timedelta(hours=follow_up.escalate_after_hours)
-            add_timer(session, appeal, "escalate", escalate, cause=cause)
+            timers.append(Due("escalate", escalate))
+    add_timers(session, appeal, timers, cause=cause)
 
 
 def deadline_flag(appeal: Appeal, now: dt.datetime, remind_at: float) -> str:
@@ -113,7 +135,7 @@ def schedule_callback(
     cause: str,
 ) -> None:
     due = outside_quiet_hours(after, follow_up, calendar)
-    add_timer(session, appeal, "callback", due, cause=cause, step=step)
+    add_timers(session, appeal, [Due("callback", due, step)], cause=cause)
 
 
 def notify(

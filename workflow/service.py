@@ -71,9 +71,14 @@ class DailyLimitReached(Exception):
     pass
 
 
-# Built once: constructing the statement on each call cost more than running it.
+# The statements of every turn or appeal are built once: constructing one on each call cost
+# more than running it.
 _PERSON_BY_KEY = select(Person).where(
     Person.channel == bindparam("channel"), Person.external_id == bindparam("external_id")
+)
+_DEPARTMENT_BY_NAME = select(Department).where(Department.name == bindparam("name"))
+_SUBMITTED_SINCE = select(func.count()).where(
+    Appeal.resident_id == bindparam("resident"), col(Appeal.created_at) >= bindparam("since")
 )
 
 
@@ -106,7 +111,7 @@ def ensure_departments(session: Session, departments: Sequence[tuple[str, str]])
 
 
 def department_named(session: Session, name: str) -> Department:
-    department = session.exec(select(Department).where(Department.name == name)).first()
+    department = session.exec(_DEPARTMENT_BY_NAME, params={"name": name}).first()
     if department is None:
         department = Department(name=name)
         session.add(department)
@@ -115,10 +120,8 @@ def department_named(session: Session, name: str) -> Department:
 
 
 def submitted_today(session: Session, *, resident: Person, since: dt.datetime) -> int:
-    query = select(func.count()).where(
-        Appeal.resident_id == resident.id, Appeal.created_at >= since
-    )
-    return int(session.exec(query).one())
+    params = {"resident": resident.id, "since": since}
+    return int(session.exec(_SUBMITTED_SINCE, params=params).one())
 
 
 def _departments(classifier: Classifier, result: Classification, grid: str | None) -> list[str]:
