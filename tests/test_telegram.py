@@ -471,6 +471,35 @@ async def test_a_turn_waits_for_a_busy_database_in_a_thread_and_polling_goes_on(
     assert taken[1][0] == loop
 
 
+async def test_on_postgresql_every_turn_runs_in_a_worker_thread(
+    fake: FakeBotApi,
+    make_channel: Factory,
+    app: App,
+    classifier: Classifier,
+    postgres_schema_url: str,
+) -> None:
+    """PostgreSQL turns wait on the network: never on the event loop."""
+    core = build(app.settings, Secrets(database_url=postgres_schema_url), classifier)
+    taken: list[tuple[str, bool]] = []
+
+    def handle(inbound: Inbound, *, wait: bool = True) -> list[Outbound]:
+        taken.append((threading.current_thread().name, wait))
+        return core.dialog.handle(inbound, wait=wait)
+
+    channel = make_channel(handle=handle, core=core)
+    await channel.start()
+    you = Updates(fake, 5015)
+    summary = await file_until_confirm(fake, you)
+    fake.push(you.press(summary, "confirm"))
+    texts = await fake.wait_sent(5015, 6)
+    await channel.stop()
+    [appeal] = appeals(core.sessions)
+    core.engine.dispose()
+    assert appeal.number in texts[-1]
+    assert len(taken) == 6
+    assert all(name.startswith("telegram-dialog") and wait for name, wait in taken)
+
+
 async def test_restart_mid_dialog(
     fake: FakeBotApi, make_channel: Factory, app: App, classifier: Classifier
 ) -> None:
