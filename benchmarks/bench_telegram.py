@@ -26,8 +26,10 @@ answered, its keyboard removed, and the reply sent: 10 Bot API calls for 6 turns
   the replies (a resident still waits for a late reply before its next turn); latency is
   measured from when the turn was due, so lateness is not hidden.
 
-"cpu ms" is the bot process's CPU time (all threads) per turn. Telegram's send limits are
-lifted here (this measures the adapter, not Telegram's 30 msg/s) unless --real-limits is given.
+The channel runs as `appealbot run` builds it: on PostgreSQL its turns go to dialog worker
+processes (bot/channels/workers.py). "cpu ms" is the bot's CPU time per turn: its process (all
+threads) and those workers. Telegram's send limits are lifted here (this measures the adapter,
+not Telegram's 30 msg/s) unless --real-limits is given.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,7 @@ from telegram.ext import Application, ContextTypes, MessageHandler, filters
 from bot.channels.sender import SendLimits
 from bot.channels.telegram import TelegramChannel
 from bot.channels.telegram_http import AiohttpRequest
+from bot.channels.workers import dialog_processes
 from bot.settings import Secrets, TelegramSettings, load_settings
 from bot.web import build_web_app
 from tests.fakebotapi import TOKEN
@@ -109,13 +112,23 @@ def built_app(database_url: str | None) -> Iterator[Any]:
             app.engine.dispose()
 
 
-async def drive(fake: str, **spec: Any) -> Result:
-    """Let the fake's residents loose on the bot; returns the fake's figures and our CPU."""
+def _cpu_seconds(pids: Iterable[int]) -> float:
+    """CPU time so far of this process and of the given other ones (the dialog's workers)."""
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return time.process_time() + ticks / os.sysconf("SC_CLK_TCK")
+
+
+async def drive(fake: str, workers: Iterable[int] = (), **spec: Any) -> Result:
+    """Let the fake's residents loose on the bot; returns the fake's figures and the bot's CPU
+    (its process and its dialog workers)."""
     async with httpx.AsyncClient(timeout=600) as client:
         await client.post(f"{fake}/_ctl/reset")
-        cpu = time.process_time()
+        cpu = _cpu_seconds(workers)
         response = await client.post(f"{fake}/_ctl/bench", json=spec)
-        cpu = time.process_time() - cpu
+        cpu = _cpu_seconds(workers) - cpu
         response.raise_for_status()
         result = dict(response.json())
     result["cpu_ms"] = 1000 * cpu / max(1, result["turns"])
@@ -162,7 +175,9 @@ class Runner:
         self.rows: list[tuple[str, str, Result]] = []
         self._first_user = 10_000_000
 
-    async def measure(self, name: str, script: str, **extra: Any) -> None:
+    async def measure(
+        self, name: str, script: str, workers: Iterable[int] = (), **extra: Any
+    ) -> None:
         args = self.args
         modes: list[tuple[str, float | None]] = [("closed loop", None)]
         if args.rate:
@@ -171,7 +186,7 @@ class Runner:
             self._first_user += 1_000_000  # fresh residents for every run
             spec = {"users": args.users, "rounds": args.rounds, "script": script}
             outcome = await drive(
-                self.fake, first_user=self._first_user, rate=rate, **spec, **extra
+                self.fake, workers, first_user=self._first_user, rate=rate, **spec, **extra
             )
             self.rows.append((name, mode, outcome))
             if script == "resident" and outcome["completed"] != args.users * args.rounds:
@@ -181,7 +196,9 @@ class Runner:
                     file=sys.stderr,
                 )
 
-    async def dialog(self, database: str, app: Any, telegram: TelegramSettings) -> None:
+    async def dialog(
+        self, database: str, app: Any, url: str | None, telegram: TelegramSettings
+    ) -> None:
         args = self.args
         limits = None if args.real_limits else UNLIMITED
         tuning: dict[str, Any] = {}
@@ -198,6 +215,7 @@ class Runner:
                 telegram=telegram,
                 limits=app.settings.limits,
                 send_limits=limits,
+                processes=dialog_processes(app.settings, url) if url else None,
                 **tuning,
                 **options,
             )
@@ -205,7 +223,8 @@ class Runner:
         channel = make()
         await channel.start()
         try:
-            await self.measure(f"resident dialog (polling, {database})", "resident")
+            name = f"resident dialog (polling, {database})"
+            await self.measure(name, "resident", _workers(channel))
         finally:
             await channel.stop()
         if args.webhook:
@@ -229,12 +248,18 @@ class Runner:
             await self.measure(
                 f"resident dialog (webhook, {database})",
                 "resident",
+                _workers(channel),
                 webhook_url=f"http://127.0.0.1:{port}/telegram",
                 secret=SECRET,
             )
         finally:
             server.should_exit = True
             await task
+
+
+def _workers(channel: TelegramChannel) -> set[int]:
+    """The process ids of the channel's dialog workers (PostgreSQL), whose CPU counts too."""
+    return channel.processes.pids if channel.processes is not None else set()
 
 
 def databases(args: argparse.Namespace) -> list[tuple[str, Callable[[], Any]]]:
@@ -251,17 +276,17 @@ async def run(args: argparse.Namespace) -> list[tuple[str, str, Result]]:
     with fake_server() as fake, contextlib.ExitStack() as stack:
         runner = Runner(fake, args)
         telegram = TelegramSettings(base_url=f"{fake}/bot", base_file_url=f"{fake}/file/bot")
-        apps = [
-            (database, stack.enter_context(built_app(stack.enter_context(context()))))
-            for database, context in databases(args)
+        urls = [
+            (database, stack.enter_context(context())) for database, context in databases(args)
         ]
+        apps = [(database, url, stack.enter_context(built_app(url))) for database, url in urls]
         for _ in range(args.repeat):
             async with echo_bot(fake):
                 await runner.measure(ECHO, "echo")
             async with echo_bot(fake, aiohttp=True):
                 await runner.measure(ECHO_AIOHTTP, "echo")
-            for database, app in apps:
-                await runner.dialog(database, app, telegram)
+            for database, url, app in apps:
+                await runner.dialog(database, app, url, telegram)
     return runner.rows
 
 

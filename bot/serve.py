@@ -12,12 +12,13 @@ from typing import Any
 
 from starlette.routing import BaseRoute
 
-from bot.app import App, build
+from bot.app import App, build, database_url
 from bot.channels import console
 from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.channels.telegram import TelegramChannel, install_token_redaction
 from bot.channels.wechat import CHANNEL as WECHAT
 from bot.channels.wechat import wechat_routes
+from bot.channels.workers import dialog_processes
 from bot.settings import Secrets, Settings, load_secrets
 from bot.web import build_web_app, serve
 from scheduler.clock import start_clock
@@ -50,7 +51,12 @@ async def _serve_messengers(app: App, secrets: Secrets, token: str | None) -> No
     webhook_url = settings.channels.telegram.webhook_url
     if token is not None:
         install_token_redaction(token)
-        telegram = TelegramChannel.from_app(app, token, webhook=webhook_url is not None)
+        telegram = TelegramChannel.from_app(
+            app,
+            token,
+            webhook=webhook_url is not None,
+            processes=dialog_processes(settings, database_url(settings, secrets)),
+        )
         senders[TELEGRAM] = telegram.outbox_sender()
     routes: Sequence[BaseRoute] = ()
     wechat = None

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -21,6 +23,7 @@ from telegram import KeyboardButton, ReplyKeyboardMarkup
 from bot.app import App, build
 from bot.channels.sender import RateLimitedSender, SendLimits, Unreachable
 from bot.channels.telegram import TelegramChannel, merge_album_replies, parse_command, render
+from bot.channels.workers import dialog_processes
 from bot.settings import Secrets, TelegramSettings
 from bot.web import build_web_app
 from handlers.messages import t
@@ -471,33 +474,42 @@ async def test_a_turn_waits_for_a_busy_database_in_a_thread_and_polling_goes_on(
     assert taken[1][0] == loop
 
 
-async def test_on_postgresql_every_turn_runs_in_a_worker_thread(
+async def test_on_postgresql_turns_run_in_worker_processes(
     fake: FakeBotApi,
     make_channel: Factory,
     app: App,
     classifier: Classifier,
     postgres_schema_url: str,
 ) -> None:
-    """PostgreSQL turns wait on the network: never on the event loop."""
+    """A whole appeal through the workers; a worker that dies costs one turn an apology."""
     core = build(app.settings, Secrets(database_url=postgres_schema_url), classifier)
-    taken: list[tuple[str, bool]] = []
+    processes = dialog_processes(core.settings, postgres_schema_url)
+    assert processes is not None
+    assert dialog_processes(core.settings, "sqlite:///x.db") is None
 
-    def handle(inbound: Inbound, *, wait: bool = True) -> list[Outbound]:
-        taken.append((threading.current_thread().name, wait))
-        return core.dialog.handle(inbound, wait=wait)
+    def in_this_process(inbound: Inbound, *, wait: bool = True) -> list[Outbound]:
+        raise AssertionError("a PostgreSQL turn ran in the bot's process")
 
-    channel = make_channel(handle=handle, core=core)
+    channel = make_channel(handle=in_this_process, core=core, processes=processes)
     await channel.start()
+    assert len(processes.pids) == processes.processes
     you = Updates(fake, 5015)
     summary = await file_until_confirm(fake, you)
     fake.push(you.press(summary, "confirm"))
     texts = await fake.wait_sent(5015, 6)
-    await channel.stop()
     [appeal] = appeals(core.sessions)
-    core.engine.dispose()
     assert appeal.number in texts[-1]
-    assert len(taken) == 6
-    assert all(name.startswith("telegram-dialog") and wait for name, wait in taken)
+
+    for pid in processes.pids:
+        os.kill(pid, signal.SIGKILL)
+    fake.push(you.text("/my"))
+    texts = await fake.wait_sent(5015, 7)
+    assert texts[-1] == t("error.sorry")
+    fake.push(you.text("/my"))
+    texts = await fake.wait_sent(5015, 8)
+    assert appeal.number in texts[-1]  # new workers took the turn
+    await channel.stop()
+    core.engine.dispose()
 
 
 async def test_restart_mid_dialog(

@@ -49,6 +49,7 @@ from telegram.ext import Application, CallbackContext, TypeHandler
 from bot.channels.core import Core, Handle
 from bot.channels.sender import RateLimitedSender, SendLimits, Unreachable
 from bot.channels.telegram_http import AiohttpRequest
+from bot.channels.workers import DialogProcesses
 from bot.settings import TelegramSettings
 from handlers.limits import Limits
 from handlers.messages import t
@@ -220,16 +221,18 @@ class TelegramChannel:
         poll_timeout: int = 10,
         workers: int | None = None,
         max_requests: int = 8,
+        processes: DialogProcesses | None = None,
     ) -> None:
         self.handle = handle
+        self.processes = processes  # PostgreSQL: turns run there (bot/channels/workers.py)
         # On SQLite a turn runs on the event loop itself when it can begin at once: it is
         # all CPU then, and a worker thread would fight the loop for the GIL (a turn in a
         # thread cost the process half as much CPU again, benchmarks/bench_telegram.py).
         # When another writer (the outbox, a sweep) holds the write lock, and for photos
         # (written to disk), the turn goes to a worker thread instead, so that waiting there
         # stalls neither polling nor sending. One thread: SQLite takes one writer at a time.
-        # PostgreSQL turns wait on the network, so they always go to the threads; 4, as more
-        # only fight over the GIL (8 measured slower than 2–4).
+        # PostgreSQL turns wait on the network: in worker processes if given, else in 4
+        # threads (more only fight over the GIL: 8 measured slower than 2–4).
         bind = sessions.kw.get("bind")
         self._inline = bind is not None and bind.dialect.name == "sqlite"
         if workers is None:
@@ -291,6 +294,8 @@ class TelegramChannel:
     async def start(self, *, webhook_url: str | None = None, secret: str | None = None) -> None:
         """Connect, register the commands, and start taking updates."""
         application = self.application
+        if self.processes is not None:
+            await self.processes.start()
         await application.initialize()
         await self._set_commands()
         if self.webhook and webhook_url is not None:
@@ -324,6 +329,8 @@ class TelegramChannel:
                 task.cancel()
         await application.shutdown()
         self._executor.shutdown(wait=False)
+        if self.processes is not None:
+            await asyncio.to_thread(self.processes.close)
         self._loop = None
         log.info("telegram channel stopped")
 
@@ -423,6 +430,8 @@ class TelegramChannel:
                 return []
             if isinstance(converted, list):
                 return converted
+            if self.processes is not None:
+                return await self.processes.handle(converted)
             if self._inline and converted.kind is not Kind.PHOTO:
                 with contextlib.suppress(Busy):
                     return self.handle(converted, wait=False)
