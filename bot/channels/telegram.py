@@ -11,9 +11,10 @@ Bot API calls in flight (see `max_requests`).
 
 Speed (benchmarks/bench_telegram.py): the Bot API calls cost about as much CPU as the dialog
 itself, and all of it shares one GIL. So on SQLite a turn runs on the event loop whenever it
-can begin at once (see `__init__`); a press's answerCallbackQuery and keyboard removal go out
-beside the turn (the replies still wait for them); and the lanes share a few HTTP
-connections instead of opening one each.
+can begin at once (see `__init__`), and on PostgreSQL in worker processes
+(bot/channels/workers.py); a press's answerCallbackQuery and keyboard removal go out beside
+the turn (the replies still wait for them); and the lanes share a few HTTP connections
+instead of opening one each.
 """
 
 from __future__ import annotations
