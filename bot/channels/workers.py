@@ -16,6 +16,8 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.synchronize import Barrier
@@ -34,9 +36,19 @@ _STARTED: dict[str, Barrier] = {}  # ...and the barrier `_ready` meets the other
 def _start(settings: Settings, database_url: str, log_level: int, started: Barrier) -> None:
     from bot.cli import configure_logging
 
+    parent = os.getppid()
+    threading.Thread(target=_exit_with, args=(parent,), name="parent-watch", daemon=True).start()
     configure_logging(logging.getLevelName(log_level))
     _APP["app"] = build(settings, Secrets(database_url=database_url))
     _STARTED["barrier"] = started
+
+
+def _exit_with(parent: int) -> None:
+    """End this worker once the bot's process is gone, however it went (killed, crashed):
+    a worker holds the pool's queue itself, so it would wait for turns forever."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def _ready() -> int:
