@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
 from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -44,8 +46,13 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _serve_messengers(app: App, secrets: Secrets, token: str | None) -> None:
-    """Telegram (polling or webhook) and WeChat, on one event loop and one web app."""
+    """Telegram (polling or webhook) and WeChat, on one event loop and one web app, until
+    SIGTERM (a service manager's stop) or Ctrl-C: the updates taken are answered first."""
     settings = app.settings
+    stopping = asyncio.Event()
+    with contextlib.suppress(NotImplementedError):  # no such signal handling off POSIX
+        # The web server takes SIGTERM itself while it runs and raises it again once stopped.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
     senders: dict[str, Sender] = {}
     telegram = None
     webhook_url = settings.channels.telegram.webhook_url
@@ -74,7 +81,7 @@ async def _serve_messengers(app: App, secrets: Secrets, token: str | None) -> No
         )
         jobs.append(serve(web, host=settings.server.host, port=settings.server.port))
     if telegram is not None and hooked is None:
-        jobs.append(telegram.run_polling())
+        jobs.append(telegram.run_polling(stopping))
     with _clock(app, senders):
         try:
             await asyncio.gather(*jobs)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from sqlalchemy import text
@@ -14,27 +16,62 @@ from sqlalchemy import text
 from storage.db import make_engine, upgrade
 from tests.conftest import ROOT
 from tests.dialog_helpers import write_png
+from tests.fakebotapi import TOKEN, FakeBotApi, Updates
 from tests.fakewechat import APPID, SECRET, FakeWechat
+
+
+def _command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "bot.cli", "--config", str(ROOT / "config.yaml"), *args]
+
+
+def _env(tmp_path: Path, env: Mapping[str, str]) -> dict[str, str]:
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("APPEALBOT_", "DATABASE_"))},
+        "APPEALBOT_STORAGE__DATA_DIR": str(tmp_path / "data"),
+        **env,
+    }
 
 
 def _appealbot(
     tmp_path: Path, *args: str, stdin: str = "", env: Mapping[str, str] = {}
 ) -> subprocess.CompletedProcess[str]:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("APPEALBOT_", "DATABASE_"))},
-        "APPEALBOT_STORAGE__DATA_DIR": str(tmp_path / "data"),
-        **env,
-    }
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "--config", str(ROOT / "config.yaml"), *args],
+        _command(*args),
         input=stdin,
         capture_output=True,
         text=True,
         cwd=tmp_path,
-        env=env,
+        env=_env(tmp_path, env),
         timeout=120,
         check=False,
     )
+
+
+def _until(condition: Callable[[], bool], within: float = 60) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def test_sigterm_stops_the_telegram_bot_once_it_has_answered(tmp_path: Path) -> None:
+    fake = FakeBotApi(max_poll_wait=0.05).start()
+    env = {
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "APPEALBOT_CHANNELS__TELEGRAM__BASE_URL": fake.base_url,
+        "APPEALBOT_CHANNELS__TELEGRAM__BASE_FILE_URL": fake.base_file_url,
+    }
+    with subprocess.Popen(
+        _command("run"), cwd=tmp_path, env=_env(tmp_path, env), stderr=subprocess.PIPE, text=True
+    ) as bot:
+        _until(lambda: bool(fake.requests("getUpdates")))  # polling
+        fake.push(Updates(fake, 5100).text("/help"))
+        _until(lambda: bool(fake.sent(5100)))
+        bot.send_signal(signal.SIGTERM)
+        _, log = bot.communicate(timeout=60)
+    fake.stop()
+    assert bot.returncode == 0, log
+    assert "telegram channel stopped" in log
 
 
 def test_a_newcomer_files_an_appeal_with_a_photo_in_the_console(tmp_path: Path) -> None:
