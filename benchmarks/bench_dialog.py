@@ -17,7 +17,7 @@ import argparse
 import time
 from typing import Any
 
-from benchmarks.bench_telegram import _postgres_from_env, built_app, databases
+from benchmarks.bench_telegram import built_app, databases, postgres_from_env
 from handlers.dialog import Dialog
 from handlers.types import Inbound, Kind
 
@@ -63,7 +63,7 @@ def main() -> None:
     )
     parser.add_argument("--residents", type=int, default=40)
     parser.add_argument("--repeat", type=int, default=10)
-    parser.add_argument("--postgres", default=_postgres_from_env())
+    parser.add_argument("--postgres", default=postgres_from_env())
     args = parser.parse_args()
     print(f"{'database':<11}" + "".join(f"{s:>13}" for s in STEPS) + f"{'per turn':>11}")
     for name, database in databases(args):

@@ -382,7 +382,7 @@ def verdict(rows: list[tuple[str, str, Result]], table: list[tuple[str, str, Res
             print(f"{name}: median p99 {r['p99_ms']:.0f} ms at {mode} (target < 100 ms: {met})")
 
 
-def _postgres_from_env() -> str | None:
+def postgres_from_env() -> str | None:
     url = os.environ.get("DATABASE_URL", "")
     return url if url.startswith("postgresql") else None
 
@@ -401,7 +401,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--postgres",
-        default=_postgres_from_env(),
+        default=postgres_from_env(),
         help="also measure on this PostgreSQL database (default: $DATABASE_URL)",
     )
     parser.add_argument("--webhook", action="store_true", help="also measure webhook mode")
