@@ -91,3 +91,19 @@ def wechat_menu(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     print(json.dumps(menu, ensure_ascii=False, indent=2))
     return 0
+
+
+def train_types(settings: Settings, args: argparse.Namespace) -> int:
+    """`nlp train --types [--from-ledger]`: the type table from our labels and the ledger."""
+    from bot.classifier import build_classifier
+    from nlp.commands import corrections_as_examples, train_types_command
+    from workflow.corrections import routing_corrections
+
+    classifier = build_classifier(settings)
+    corrections = []
+    if args.from_ledger:
+        app = build(settings, load_secrets(), classifier)
+        with app.sessions() as session:
+            corrections = corrections_as_examples(classifier, routing_corrections(session))
+    train_types_command(args.out or settings.nlp.type_table, sys.stdout, corrections=corrections)
+    return 0

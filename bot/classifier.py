@@ -9,8 +9,10 @@ from nlp.classifier import Classifier
 
 def build_classifier(settings: Settings) -> Classifier:
     return Classifier(
-        settings.categories,
-        settings.faq,
+        settings.types,
         keywords_path=settings.nlp.keyword_table,
+        types_path=settings.nlp.type_table,
+        townships=[d.name for d in settings.departments if d.kind == "township"],
         min_confidence=settings.nlp.min_confidence,
+        calibration=settings.nlp.calibration,
     )

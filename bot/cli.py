@@ -37,7 +37,10 @@ def _parser() -> argparse.ArgumentParser:
 
     classify = commands.add_parser("classify", help="classify texts (one per line, or JSONL)")
     classify.add_argument("file", nargs="?", type=Path, help="input file (default: stdin)")
-    classify.add_argument("--categories", help="comma-separated candidate categories")
+    classify.add_argument("--types", help="comma-separated candidate appeal types")
+    classify.add_argument(
+        "--explain", action="store_true", help="add candidates, topic, intent and hazard"
+    )
 
     invite = commands.add_parser("invite", help="one-time codes that bind staff to roles")
     invite.add_argument("--role", choices=[r.value for r in Role if r not in NO_INVITE])
@@ -53,23 +56,42 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--period", choices=PERIODS, default="day")
     report.add_argument("--format", choices=["text", "json"], default="text")
 
-    nlp = commands.add_parser("nlp", help="the classifier's keyword table")
+    nlp = commands.add_parser("nlp", help="the classifier's learned tables")
     nlp_commands = nlp.add_subparsers(dest="nlp_command", required=True)
-    train = nlp_commands.add_parser("train", help="rebuild the keyword table from labeled data")
-    train.add_argument("--data", type=Path, required=True, help="labeled CSV (label,tokens)")
+    train = nlp_commands.add_parser("train", help="rebuild a learned table from labeled data")
+    source = train.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path, help="topics: labeled CSV (label,tokens)")
+    source.add_argument(
+        "--types", action="store_true", help="appeal types: nlp/data/labels (training part)"
+    )
+    train.add_argument(
+        "--from-ledger", action="store_true", help="with --types: add the center's corrections"
+    )
     train.add_argument("--out", type=Path, help="table to write (default: the packaged one)")
-    evaluate = nlp_commands.add_parser("eval", help="accuracy and F1 on a labeled file")
-    evaluate.add_argument("file", type=Path)
-    evaluate.add_argument("--categories", help="comma-separated candidate categories")
+    evaluate = nlp_commands.add_parser(
+        "eval", help="what ships on our labelled test part, or the topics on a labeled file"
+    )
+    evaluate.add_argument("file", type=Path, nargs="?", help="topics: labeled CSV or JSONL")
+    evaluate.add_argument(
+        "--topics-file",
+        type=Path,
+        help="without FILE: also the topics' macro-F1 on this file's raw text",
+    )
+    evaluate.add_argument("--topics", help="with FILE: comma-separated candidate topics")
     evaluate.add_argument(
         "--resegment",
         action="store_true",
         help="join pre-segmented tokens and segment them again with our tokenizer (raw text)",
     )
+    evaluate.add_argument(
+        "--learning-curve",
+        action="store_true",
+        help="department accuracy as the type table learns from more routed cases",
+    )
     return parser
 
 
-def _categories(raw: str | None) -> list[str] | None:
+def _names(raw: str | None) -> list[str] | None:
     return [name.strip() for name in raw.split(",") if name.strip()] if raw else None
 
 
@@ -80,8 +102,13 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         from bot import serve
 
         return serve.run(settings, args)
-    if args.command in ("db", "invite", "report", "wechat"):
+    if args.command in ("db", "invite", "report", "wechat") or (
+        args.command == "nlp" and args.nlp_command == "train" and args.types
+    ):
         from bot import admin
+
+        if args.command == "nlp":
+            return admin.train_types(settings, args)
 
         command = {
             "db": admin.db_upgrade,
@@ -97,19 +124,29 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         lines = args.file.open(encoding="utf-8") if args.file else sys.stdin
         with lines:
             nlp_commands.classify_stream(
-                build_classifier(settings), lines, sys.stdout, _categories(args.categories)
+                build_classifier(settings),
+                lines,
+                sys.stdout,
+                _names(args.types),
+                explain=args.explain,
             )
         return 0
     if args.nlp_command == "train":
         nlp_commands.train_command(args.data, args.out or settings.nlp.keyword_table, sys.stdout)
         return 0
-    nlp_commands.eval_command(
-        build_classifier(settings),
-        args.file,
-        sys.stdout,
-        categories=_categories(args.categories),
-        resegment=args.resegment,
-    )
+    classifier = build_classifier(settings)
+    if args.file is not None:
+        nlp_commands.eval_command(
+            classifier,
+            args.file,
+            sys.stdout,
+            topics=_names(args.topics),
+            resegment=args.resegment,
+        )
+    elif args.learning_curve:
+        nlp_commands.learning_curve_command(classifier, sys.stdout)
+    else:
+        nlp_commands.routing_command(classifier, sys.stdout, topic_file=args.topics_file)
     return 0
 
 

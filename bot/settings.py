@@ -15,8 +15,8 @@ from pydantic_settings import (
 )
 
 from handlers.limits import Limits
-from nlp.keywords import KEYWORDS_PATH
-from nlp.types import CategorySpec, FaqEntry
+from nlp.keywords import KEYWORDS_PATH, TYPES_PATH
+from nlp.types import AppealType, Calibration
 from workflow.policy import CalendarConfig, Duty, FollowUp, SlaConfig, Triage
 
 DEFAULT_CONFIG = Path("config.yaml")
@@ -47,7 +47,9 @@ class NlpSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     min_confidence: float = Field(default=0.35, ge=0, le=1)
-    keyword_table: Path = KEYWORDS_PATH  # the table `appealbot nlp train` writes
+    keyword_table: Path = KEYWORDS_PATH  # the topics `appealbot nlp train --data` writes
+    type_table: Path = TYPES_PATH  # the types `appealbot nlp train --types` writes
+    calibration: Calibration = Calibration()
 
 
 class StorageSettings(BaseModel):
@@ -128,8 +130,7 @@ class Settings(BaseSettings):
     config: Path | None = None  # APPEALBOT_CONFIG: where this came from
     center: Center
     departments: list[DepartmentSpec]
-    categories: list[CategorySpec]
-    faq: list[FaqEntry] = Field(default_factory=list)
+    types: list[AppealType]
     nlp: NlpSettings = NlpSettings()
     sla: SlaConfig = SlaConfig()
     calendar: CalendarConfig = CalendarConfig()
@@ -157,11 +158,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _references_exist(self) -> Settings:
         names = {d.name for d in self.departments}
-        for i, category in enumerate(self.categories):
-            if "{township}" not in category.department and category.department not in names:
-                raise ValueError(
-                    f"categories.{i}.department: unknown department {category.department!r}"
-                )
+        for i, spec in enumerate(self.types):
+            if "{township}" not in spec.department and spec.department not in names:
+                raise ValueError(f"types.{i}.department: unknown department {spec.department!r}")
         return self
 
 

@@ -327,6 +327,13 @@ class Dialog:
         draft = turn.draft
         draft.text = turn.inbound.text.strip()
         turn.keep(draft)
+        if self.classifier.danger(draft.text).urgency is Urgency.LIFE:
+            # A danger to life is filed at once, with what is known: the advice comes first,
+            # photos and the place may follow.
+            draft.phone = draft.phone or turn.person.phone
+            turn.keep(draft)
+            self._submit(turn)
+            return
         self._advance(turn, "photos" if self.limits.photos_per_appeal else "location")
 
     def _advance(self, turn: Turn, step: str) -> None:
@@ -559,17 +566,19 @@ class Dialog:
     def _tell_submitted(self, turn: Turn, submitted: service.Submitted) -> None:
         appeal, result = submitted.appeal, submitted.classification
         if result.urgency is Urgency.LIFE:
-            turn.say(t("urgent.life"))
-        elif result.urgency is Urgency.URGENT:
+            self._tell_emergency(turn, submitted)
+            return
+        if result.urgency is Urgency.URGENT:
             turn.say(t("urgent.safety"))
-        lines = [
-            t(
-                "submitted",
-                number=appeal.number,
-                category=appeal.category,
-                disposition=DISPOSITION[appeal.disposition],
+        lines = [t("submitted", number=appeal.number)]
+        if not appeal.needs_triage:
+            lines.append(
+                t(
+                    "submitted.sorted",
+                    category=appeal.category,
+                    disposition=DISPOSITION[appeal.disposition],
+                )
             )
-        ]
         if appeal.status == Status.ANSWERED:
             lines.append(t("submitted.answer", answer=result.faq_answer))
         elif submitted.department:
@@ -581,6 +590,19 @@ class Dialog:
             lines.append(t("submitted.deadline", deadline=deadline))
         lines.append(t("submitted.keep_number"))
         turn.say("\n".join(lines))
+
+    def _tell_emergency(self, turn: Turn, submitted: service.Submitted) -> None:
+        """Safety advice first; then the case number, and the case stays open for photos and
+        the place (the supplement step)."""
+        hazard = submitted.classification.hazard
+        turn.say(t(f"emergency.{hazard.value}" if hazard else "emergency.other"))
+        number = submitted.appeal.number
+        turn.goto("supplement", number=number, count=0)
+        turn.say(
+            t("emergency.filed", number=number),
+            Option(t("option.done"), DONE),
+            request_location=True,
+        )
 
     def _local(self, moment: dt.datetime) -> str:
         return moment.astimezone(self.policy.calendar.zone).strftime(MINUTE)
@@ -700,6 +722,15 @@ class Dialog:
                 appeal=appeal,
                 note=t("note.photo"),
                 photo=photo,
+            )
+        elif inbound.kind is Kind.LOCATION and inbound.latitude is not None:
+            place = inbound.address or f"{inbound.latitude:.5f}, {inbound.longitude:.5f}"
+            service.supplement(
+                turn.session,
+                resident=turn.person,
+                appeal=appeal,
+                note=t("note.location", place=place),
+                point=(inbound.latitude, inbound.longitude or 0.0, inbound.address),
             )
         else:
             problem = self._text_problem(inbound, 1)

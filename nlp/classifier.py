@@ -1,254 +1,342 @@
-"""Classify an appeal: category (keyword scores), disposition, department and urgency.
+"""Classify an appeal: danger first, then intent, then its type on one calibrated scale.
 
-Scoring is linear: a category's score is the sum over the message's distinct tokens of
-weight x tf, tf = 1 + ln count, with weights from the keyword table (`data/keywords.tsv`,
-learned by `nlp.train`: a softmax regression) and from `CategorySpec.keywords` in config
-(which override table rows of the same category and are the only weights of categories absent
-from the table). The highest score wins. The confidence is the softmax probability of the
-winner over the candidate categories, from the logits score / (WEIGHT_SCALE x ||tf||), where
-||tf|| is the Euclidean norm of the tf values of the message's tokens that have a weight: the
-same length normalisation as in training, so long messages are not over-confident. It is 0
-when no keyword matched at all. Below `min_confidence` the result asks for triage and lists
-the top three candidates. The explanation lists the matched keywords that add most to the
-winner's score.
+Order of decisions:
+1. Danger (`rules.detect_danger`): an ongoing danger to life is LIFE with its hazard, a
+   hypothetical or a risk URGENT at most. LIFE is handled at once (immediate), never triaged.
+2. Intent (`rules.is_consultation`): asking for information, not for action.
+3. Type. Every configured type gets a logit, all on one scale:
+       hand keywords (phrases found inside words, homophones at a discount; the strongest
+       counts fully, each further one x `saturation`)
+     + `learned_weight` x the learned type table's logit (nlp/data/types.tsv)
+     + `topic_weight` x log P(topic), the learned 泰迪杯 topic table's probability of the
+       type's topic (floored at `topic_floor`; a type without a topic gets the uniform one)
+     + `fallback_prior` for a topic's catch-all type.
+   A type with keywords is a candidate only with evidence of its own (a keyword, or a
+   learned logit of `learned_min`); diffuse context alone picks a topic's catch-all type.
+   The confidence is softmax(logits / `temperature`) of the winner; below `min_confidence`
+   the case goes to 人工研判 and the resident is told no category.
+4. Disposition: LIFE → immediate; a consultation → consultation (with the FAQ answer when one
+   matches); a type handled at once → immediate unless something new is asked for (增设,
+   安装…); otherwise referral. Urgency is the danger found, at least the type's floor.
 
-Departments may contain "{township}": it is replaced by the `township` argument, or by
-`township_fallback` (default "属地乡镇（街道）", "the township in charge") when none is known,
-so the text stays readable and staff route it by hand.
+Departments "{township}" are replaced by the township of the grid, or of the place named in
+the text; where neither is known the case goes to 人工研判 and the department reads
+`township_fallback` ("属地乡镇（街道）").
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
-import operator
-from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from itertools import groupby, repeat
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from nlp import rules
-from nlp.keywords import KEYWORDS_PATH, WEIGHT_SCALE, read_table, softmax
-from nlp.tokenizer import TextTokenizer, default_tokenizer
-from nlp.types import CategorySpec, Classification, Disposition, FaqEntry, Urgency
+from nlp.keywords import KEYWORDS_PATH, TYPES_PATH, read_table, softmax
+from nlp.phrases import Keyword, Match, PhraseMatcher, strongest
+from nlp.scoring import Evidence, LinearTable
+from nlp.tokenizer import DATA_DIR, TextTokenizer, default_tokenizer, read_lines
+from nlp.types import (
+    AppealType,
+    Calibration,
+    Classification,
+    Disposition,
+    FaqEntry,
+    Urgency,
+)
 
 logger = logging.getLogger(__name__)
 
 # Only the start of a message is scored; appeals longer than this are rare (< 0.1 %).
 MAX_CHARS = 5000
 TOWNSHIP_FALLBACK = "属地乡镇（街道）"
+TOWNSHIP_SUFFIXES = ("街道办事处", "街道", "办事处", "镇", "乡")
 EXPLAINING_KEYWORDS = 5
 CANDIDATES = 3
+GENERIC_PATH = DATA_DIR / "generic.txt"
 
 
-@dataclass(frozen=True, slots=True)
-class Evidence:
-    """A message's tokens that carry a weight, each with its row (weight in every category,
-    config order) and tf; the score of every category and ||tf||."""
-
-    tokens: list[str]
-    rows: list[tuple[float, ...]]
-    tfs: list[float]
-    scores: list[float]
-    norm: float
+def township_stem(name: str) -> str:
+    """东湖街道 -> 东湖: how residents and grid codes name a township."""
+    for suffix in TOWNSHIP_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix) + 1:
+            return name.removesuffix(suffix)
+    return name
 
 
 class Classifier:
-    """Keyword-table classifier; build once at start-up, then call `classify` per message."""
+    """Build once at start-up (it loads jieba and the tables), then call `classify`."""
 
     def __init__(
         self,
-        categories: Sequence[CategorySpec],
-        faq: Sequence[FaqEntry] = (),
+        types: Sequence[AppealType],
         *,
         keywords_path: Path = KEYWORDS_PATH,
-        min_confidence: float = 0.25,
+        types_path: Path | None = TYPES_PATH,
+        townships: Sequence[str] = (),
+        min_confidence: float = 0.35,
+        calibration: Calibration | None = None,
         tokenizer: TextTokenizer | None = None,
         township_fallback: str = TOWNSHIP_FALLBACK,
         max_chars: int = MAX_CHARS,
     ) -> None:
-        if not categories:
-            raise ValueError("at least one category is needed")
+        if not types:
+            raise ValueError("at least one appeal type is needed")
         self.tokenizer = tokenizer or default_tokenizer()
-        self.categories = tuple(categories)
-        self.names = tuple(spec.name for spec in self.categories)
+        self.types = tuple(types)
+        self.names = tuple(spec.name for spec in self.types)
         if len(set(self.names)) != len(self.names):
-            raise ValueError("duplicate category names")
+            raise ValueError("duplicate type names")
         self.min_confidence = min_confidence
+        self.calibration = calibration or Calibration()
         self.township_fallback = township_fallback
+        self.townships = tuple((township_stem(name), name) for name in townships)
         self.max_chars = max_chars
         normalize = self.tokenizer.normalize
         self.faq = tuple(
-            FaqEntry(patterns=[normalize(p) for p in entry.patterns], answer=entry.answer)
-            for entry in faq
+            (
+                position,
+                FaqEntry(patterns=[normalize(p) for p in entry.patterns], answer=entry.answer),
+            )
+            for position, spec in enumerate(self.types)
+            for entry in spec.faq
         )
-        self.weights = self._merge_weights(read_table(keywords_path))
-        self._index = self._build_index()
-
-    def _merge_weights(self, table: Mapping[str, Mapping[str, float]]) -> list[dict[str, float]]:
-        """Per category (config order): table weights, then config keywords on top."""
-        unknown = sorted(set(table) - set(self.names))
+        topic_table = read_table(keywords_path)
+        self.topics = LinearTable(sorted(topic_table), topic_table)
+        self._check_topics()
+        learned = read_table(types_path) if types_path is not None and types_path.exists() else {}
+        unknown = sorted(set(learned) - set(self.names))
         if unknown:
-            logger.warning("keyword table categories not in config, ignored: %s", unknown)
-        merged = []
-        for spec in self.categories:
-            weights = dict(table.get(spec.name, {}))
-            for keyword, weight in spec.keywords.items():
-                token = self.tokenizer.normalize(keyword.strip())
-                if not self.tokenizer.is_single_token(token):
-                    self.tokenizer.add_word(token)
-                weights[token] = weight
-                # User-dictionary terms such as 聚众赌博 hide the keyword 赌博 inside one token.
-                for word in self.tokenizer.user_words:
-                    if token in word and word not in weights:
-                        weights[word] = weight
-            merged.append(weights)
-        return merged
+            logger.warning("learned type table has types not in config, ignored: %s", unknown)
+        self.learned = LinearTable(self.names, learned)
+        self.matcher = PhraseMatcher(
+            Keyword(normalize(word.strip()), position, weight)
+            for position, spec in enumerate(self.types)
+            for word, weight in spec.keywords.items()
+        )
+        self.generic = frozenset(read_lines(GENERIC_PATH))
 
-    def _build_index(self) -> dict[str, tuple[float, ...]]:
-        """Token -> its weight in every category (config order), for one lookup per token.
+    def with_type_table(self, path: Path) -> Classifier:
+        """The same classifier with another learned type table (the tokenizer is shared)."""
+        other = copy.copy(self)
+        learned = read_table(path)
+        other.learned = LinearTable(self.names, learned)
+        return other
 
-        Equal weights share one float object: the table has about 1,300 distinct values, so
-        the weights a message adds up stay in the CPU cache while jieba's dictionary evicts
-        the rest (1.5 points of throughput in benchmarks/bench_nlp.py).
-        """
-        index: dict[str, list[float]] = {}
-        shared: dict[float, float] = {}
-        zeros = [0.0] * len(self.names)
-        for position, weights in enumerate(self.weights):
-            for token, weight in weights.items():
-                if weight:
-                    weight = shared.setdefault(weight, weight)
-                    try:
-                        index[token][position] = weight
-                    except KeyError:
-                        row = index[token] = zeros.copy()
-                        row[position] = weight
-        return {token: tuple(row) for token, row in index.items()}
+    def _check_topics(self) -> None:
+        for spec in self.types:
+            if spec.topic is not None and spec.topic not in self.topics.labels:
+                raise ValueError(
+                    f"type {spec.name}: topic {spec.topic!r} is not in the keyword table "
+                    f"(topics: {', '.join(self.topics.labels)})"
+                )
+
+    # -- entry points -------------------------------------------------------------------
 
     def classify(
-        self,
-        text: str,
-        *,
-        categories: Collection[str] | None = None,
-        township: str | None = None,
+        self, text: str, *, grid: str | None = None, types: Collection[str] | None = None
     ) -> Classification:
-        """Classify a raw message; `categories` restricts the candidates by name."""
+        """Classify a raw message; `types` restricts the candidates by name."""
         normalized = self.tokenizer.normalize(text[: self.max_chars])
-        return self._decide(normalized, self.tokenizer.lcut(normalized), categories, township)
+        return self._decide(normalized, self.tokenizer.lcut(normalized), grid, types)
 
-    def classify_tokens(
-        self,
-        tokens: Sequence[str],
-        *,
-        categories: Collection[str] | None = None,
-        township: str | None = None,
-    ) -> Classification:
-        """Classify a message that is already segmented (rules see the joined tokens)."""
+    def topic(self, tokens: Sequence[str], topics: Collection[str] | None = None) -> str:
+        """The learned topic of a segmented message (the 泰迪杯 label set)."""
         normalize = self.tokenizer.normalize
-        normalized = normalize("".join(tokens)[: self.max_chars])
-        return self._decide(
-            normalized, [normalize(token) for token in tokens], categories, township
+        scores = self.topics.evidence(normalize(token) for token in tokens).scores
+        allowed = [
+            position
+            for position, label in enumerate(self.topics.labels)
+            if topics is None or label in topics
+        ]
+        best = max(allowed, key=lambda position: (scores[position], -position))
+        return self.topics.labels[best]
+
+    def danger(self, text: str) -> rules.Danger:
+        """The danger a description reports, for the dialog."""
+        result = self.classify(text)
+        return rules.Danger(result.urgency, result.hazard)
+
+    # -- the decision -------------------------------------------------------------------
+
+    def _topic_probabilities(self, evidence: Evidence) -> list[float]:
+        if not evidence.tokens:
+            return [1.0 / len(self.topics.labels)] * len(self.topics.labels)
+        return softmax(evidence.logits())
+
+    def _keyword_scores(self, matches: Sequence[Match]) -> list[float]:
+        """Per type: the strongest keyword, plus `saturation` x each further one."""
+        by_type: list[list[float]] = [[] for _ in self.names]
+        for match in matches:
+            by_type[match.keyword.owner].append(match.weight)
+        saturation = self.calibration.saturation
+        return [
+            (max(weights) + saturation * (sum(weights) - max(weights))) if weights else 0.0
+            for weights in by_type
+        ]
+
+    def logits(
+        self, text: str, tokens: Sequence[str]
+    ) -> tuple[list[float | None], list[Match], Evidence, Evidence, list[float]]:
+        """Each type's logit (None: not a candidate), with the evidence behind them."""
+        c = self.calibration
+        topic_evidence = self.topics.evidence(tokens)
+        topic_p = dict(
+            zip(self.topics.labels, self._topic_probabilities(topic_evidence), strict=True)
         )
-
-    def _allowed(self, categories: Collection[str] | None) -> list[int]:
-        if categories is None:
-            return list(range(len(self.names)))
-        allowed = [position for position, name in enumerate(self.names) if name in categories]
-        if not allowed:
-            raise ValueError(f"none of the categories {sorted(categories)} is configured")
-        return allowed
-
-    def evidence(self, tokens: Iterable[str]) -> Evidence:
-        """The message's tokens that carry a weight, with tf = 1 + ln(count), and the scores.
-
-        Stop words and punctuation need no filtering: they have no weight. The tokens are
-        taken in groups of equal count (most occur once): the rows of a group are summed
-        column-wise, then multiplied by the group's tf once.
-        """
-        counts = Counter(tokens)
-        index = self._index
-        matched = sorted(filter(index.__contains__, counts), key=counts.__getitem__)
-        rows: list[tuple[float, ...]] = []
-        tfs: list[float] = []
-        scores = [0.0] * len(self.names)
-        squares = 0.0
-        for count, group in groupby(matched, counts.__getitem__):
-            tf = 1.0 + math.log(count)
-            group_rows = list(map(index.__getitem__, group))
-            rows += group_rows
-            tfs += repeat(tf, len(group_rows))
-            sums = map(sum, zip(*group_rows, strict=True))
-            scores = [score + tf * total for score, total in zip(scores, sums, strict=True)]
-            squares += len(group_rows) * tf * tf
-        return Evidence(matched, rows, tfs, scores, math.sqrt(squares))
-
-    def explain(self, evidence: Evidence, category: str) -> tuple[str, ...]:
-        """The matched tokens adding most to a category's score, strongest first (ties: by token).
-
-        Only positive contributions count: these are the keywords that decided.
-        """
-        column = map(operator.itemgetter(self.names.index(category)), evidence.rows)
-        contributions = list(map(operator.mul, column, evidence.tfs))
-        # Only contributions as large as the fifth largest are paired with their tokens.
-        strongest = sorted(contributions, reverse=True)[:EXPLAINING_KEYWORDS]
-        floor = strongest[-1] if strongest else 0.0
-        ranked = sorted(
-            (-contribution, token)
-            for contribution, token in zip(contributions, evidence.tokens, strict=True)
-            if contribution >= floor and contribution > 0
-        )
-        return tuple(token for _, token in ranked[:EXPLAINING_KEYWORDS])
+        uniform = math.log(1.0 / len(self.topics.labels))
+        learned_evidence = self.learned.evidence(tokens)
+        learned = learned_evidence.logits()
+        found = self.matcher.find(text)
+        exact = [match for match in found if match.exact]
+        # Homophones are a back-off: they count only where no keyword was typed right.
+        matches = strongest(exact or found)
+        keyword = self._keyword_scores(matches)
+        logits: list[float | None] = []
+        for position, spec in enumerate(self.types):
+            own = keyword[position] + c.learned_weight * learned[position]
+            if spec.fallback:
+                own += c.fallback_prior
+            elif keyword[position] == 0 and learned[position] < c.learned_min:
+                logits.append(None)
+                continue
+            prior = math.log(max(topic_p[spec.topic], c.topic_floor)) if spec.topic else uniform
+            logits.append(own + c.topic_weight * prior)
+        return logits, matches, topic_evidence, learned_evidence, keyword
 
     def _decide(
         self,
         text: str,
         tokens: Sequence[str],
-        categories: Collection[str] | None,
-        township: str | None,
+        grid: str | None,
+        allowed: Collection[str] | None,
     ) -> Classification:
-        allowed = self._allowed(categories)
-        evidence = self.evidence(tokens)
-        totals = evidence.scores
-        # Highest score first; the sort is stable, so ties go to the category listed first.
-        ranked = sorted(allowed, key=totals.__getitem__, reverse=True)
-        divisor = WEIGHT_SCALE * (evidence.norm or 1.0)
-        probabilities = softmax([totals[position] / divisor for position in ranked])
-        confidence = probabilities[0] if totals[ranked[0]] > 0 else 0.0
-        spec = self.categories[ranked[0]]
-        urgency = rules.detect_urgency(text)
-        faq = rules.match_faq(text, self.faq)
-        needs_triage = confidence < self.min_confidence
-        candidates: tuple[tuple[str, float], ...] = ()
-        if needs_triage:
-            candidates = tuple(
-                (self.names[position], round(probability, 4))
-                for position, probability in zip(ranked, probabilities, strict=True)
-            )[:CANDIDATES]
+        logits, matches, topic_evidence, learned_evidence, keyword = self.logits(text, tokens)
+        candidates = [
+            position
+            for position, logit in enumerate(logits)
+            if logit is not None and (allowed is None or self.names[position] in allowed)
+        ]
+        if not candidates:  # no evidence and no catch-all type: all are equally unlikely
+            candidates = [
+                position
+                for position, name in enumerate(self.names)
+                if allowed is None or name in allowed
+            ]
+            if not candidates:
+                raise ValueError(f"none of the types {sorted(allowed or ())} is configured")
+            scaled = [0.0] * len(candidates)
+        else:
+            temperature = self.calibration.temperature
+            scaled = [(logits[position] or 0.0) / temperature for position in candidates]
+        probabilities = softmax(scaled)
+        ranked = sorted(
+            zip(probabilities, candidates, strict=True), key=lambda pair: (-pair[0], pair[1])
+        )
+        confidence, winner = ranked[0]
+        if not matches and not learned_evidence.tokens and not topic_evidence.tokens:
+            confidence = 0.0
+        spec = self.types[winner]
+        danger = self._danger(text, spec)
+        floor = Urgency.URGENT if spec.urgency is Urgency.LIFE else spec.urgency
+        urgency = max(danger.urgency, floor, key=lambda level: level.rank)
+        consultation = urgency is not Urgency.LIFE and rules.is_consultation(text)
+        faq = self._faq(text, winner) if consultation else None
+        # A township's type with no township known waits for the dispatcher too.
+        unplaced = "{township}" in spec.department and self.township(grid=grid, text=text) is None
+        needs_triage = urgency is not Urgency.LIFE and (
+            confidence < self.min_confidence or unplaced
+        )
         return Classification(
-            category=spec.name,
-            disposition=self._disposition(spec, text, urgency, faq),
-            department=self._department(spec, township),
+            type=spec.name,
+            category=spec.category,
+            topic=self.topics.labels[
+                max(range(len(self.topics.labels)), key=topic_evidence.scores.__getitem__)
+            ],
+            disposition=self._disposition(spec, text, urgency, consultation),
+            department=self.department(spec, grid=grid, text=text),
             urgency=urgency,
             confidence=round(confidence, 4),
-            keywords=self.explain(evidence, spec.name),
-            candidates=candidates,
+            keywords=self.explain(winner, matches, topic_evidence, learned_evidence),
+            candidates=tuple(
+                (self.names[position], round(probability, 4))
+                for probability, position in ranked[:CANDIDATES]
+            )
+            if needs_triage
+            else (),
             needs_triage=needs_triage,
             faq_answer=faq.answer if faq else None,
+            hazard=danger.hazard if urgency is Urgency.LIFE else None,
+            consultation=consultation,
         )
 
     @staticmethod
+    def _danger(text: str, spec: AppealType) -> rules.Danger:
+        """The rules' verdict; an emergency type (urgency floor LIFE) that won on its own
+        keywords is an ongoing emergency too, unless the text says it is not happening now."""
+        danger = rules.detect_danger(text)
+        if spec.urgency is not Urgency.LIFE or danger.urgency is Urgency.LIFE:
+            return danger
+        if rules.unreal(text):
+            return rules.Danger(Urgency.URGENT)
+        return rules.Danger(Urgency.LIFE, rules.mentioned_hazard(text))
+
+    @staticmethod
     def _disposition(
-        spec: CategorySpec, text: str, urgency: Urgency, faq: FaqEntry | None
+        spec: AppealType, text: str, urgency: Urgency, consultation: bool
     ) -> Disposition:
-        if faq is not None:
+        if urgency is Urgency.LIFE:
+            return Disposition.IMMEDIATE
+        if consultation:
             return Disposition.CONSULTATION
-        if urgency is Urgency.NORMAL and rules.is_consultation(text):
-            return Disposition.CONSULTATION
+        if spec.disposition is Disposition.IMMEDIATE and rules.asks_for_planning(text):
+            return Disposition.REFERRAL
         return spec.disposition
 
-    def _department(self, spec: CategorySpec, township: str | None) -> str:
+    def _faq(self, text: str, winner: int) -> FaqEntry | None:
+        """The winning type's FAQ entry that matches, else any type's."""
+        own = [entry for position, entry in self.faq if position == winner]
+        return rules.match_faq(text, own) or rules.match_faq(text, [e for _, e in self.faq])
+
+    def township(self, *, grid: str | None, text: str) -> str | None:
+        """The township of the grid code (东湖3网格), else of the place named in the text."""
+        for source in (grid or "", text):
+            for stem, name in self.townships:
+                if stem in source:
+                    return name
+        return None
+
+    def department(self, spec: AppealType, *, grid: str | None, text: str = "") -> str:
         if "{township}" not in spec.department:
             return spec.department
-        return spec.department.replace("{township}", township or self.township_fallback)
+        township = self.township(grid=grid, text=text) or self.township_fallback
+        return spec.department.replace("{township}", township)
+
+    def explain(
+        self,
+        winner: int,
+        matches: Sequence[Match],
+        topic_evidence: Evidence,
+        learned_evidence: Evidence,
+    ) -> tuple[str, ...]:
+        """The words that decided, as a dispatcher would recognise them: the type's keywords
+        (strongest first), then its learned words, then its topic's; never a single
+        character or a generic word."""
+        words: list[str] = [
+            match.keyword.word
+            for match in sorted(matches, key=lambda m: (-m.weight, m.start))
+            if match.keyword.owner == winner
+        ]
+        words += [token for _, token in learned_evidence.contributions(winner)]
+        topic = self.types[winner].topic
+        if topic is not None:
+            position = self.topics.labels.index(topic)
+            words += [token for _, token in topic_evidence.contributions(position)]
+        shown: list[str] = []
+        for word in words:
+            if len(word) > 1 and word not in self.generic and word not in shown:
+                shown.append(word)
+                if len(shown) == EXPLAINING_KEYWORDS:
+                    break
+        return tuple(shown)

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from nlp.classifier import Classifier
-from nlp.dataset import read_examples
-from nlp.evaluate import evaluate
-from nlp.train import TrainParams, TrainSummary, train
+from nlp.dataset import Example, read_examples
+from nlp.evaluate import evaluate, evaluate_routing
+from nlp.labelled import Labelled, Split, read_labelled
+from nlp.train import TrainParams, TrainSummary, train, train_examples
 
 logger = logging.getLogger(__name__)
+
+# The type table learns from few examples per type: no single characters, seen twice at least.
+TYPE_PARAMS = TrainParams(min_chars=2)
+CURVE_STEPS = (0, 50, 100, 200, 400)
 
 
 def _line_text(line: str) -> str:
@@ -34,18 +40,22 @@ def classify_stream(
     classifier: Classifier,
     lines: Iterable[str],
     out: TextIO,
-    categories: list[str] | None = None,
+    types: list[str] | None = None,
+    *,
+    explain: bool = False,
 ) -> int:
     """Classify each non-blank line (plain text or JSONL with `text`); one JSON line each.
 
-    Returns the number of lines classified.
+    `explain` adds why: the candidates with their probabilities, the topic, the intent and
+    the hazard. Returns the number of lines classified.
     """
     count = 0
     for line in lines:
         if not line.strip():
             continue
-        result = classifier.classify(_line_text(line), categories=categories)
-        record = {
+        result = classifier.classify(_line_text(line), types=types)
+        record: dict[str, Any] = {
+            "type": result.type,
             "category": result.category,
             "disposition": result.disposition.value,
             "department": result.department,
@@ -53,6 +63,15 @@ def classify_stream(
             "confidence": result.confidence,
             "keywords": list(result.keywords),
         }
+        if explain:
+            record |= {
+                "needs_triage": result.needs_triage,
+                "candidates": [list(pair) for pair in result.candidates],
+                "topic": result.topic,
+                "consultation": result.consultation,
+                "hazard": result.hazard.value if result.hazard else None,
+                "faq_answer": result.faq_answer,
+            }
         out.write(json.dumps(record, ensure_ascii=False) + "\n")
         count += 1
     return count
@@ -61,8 +80,51 @@ def classify_stream(
 def train_command(
     train_csv: Path, out_tsv: Path, out: TextIO, params: TrainParams | None = None
 ) -> TrainSummary:
-    """Train the keyword table and print a one-line summary."""
+    """Train the topic table and print a one-line summary."""
     summary = train(train_csv, out_tsv, params=params)
+    out.write(f"wrote {out_tsv}: {summary}\n")
+    return summary
+
+
+def corrections_as_examples(
+    classifier: Classifier, corrections: Sequence[tuple[str, str]]
+) -> list[Example]:
+    """The center's routing corrections (text, department it was finally sent to) as typed
+    examples: the type of that department the classifier finds likeliest for the text."""
+    townships = {name for _, name in classifier.townships}
+    examples = []
+    for text, department in corrections:
+        names = [
+            spec.name
+            for spec in classifier.types
+            if spec.department == department
+            or (spec.department == "{township}" and department in townships)
+        ]
+        if names:
+            examples.append(Example(classifier.classify(text, types=names).type, text=text))
+    return examples
+
+
+def train_types_command(
+    out_tsv: Path,
+    out: TextIO,
+    *,
+    corrections: Sequence[Example] = (),
+    labelled: Sequence[Labelled] | None = None,
+) -> TrainSummary:
+    """Train the type table on the labelled sets' training part plus the corrections."""
+    labelled = read_labelled(split=Split.TRAIN) if labelled is None else labelled
+    examples = [Example(item.type, text=item.text) for item in labelled] + list(corrections)
+    summary = train_examples(
+        examples,
+        out_tsv,
+        source=(
+            f"the training part of nlp/data/labels ({len(labelled)} messages) and "
+            f"{len(corrections)} routing corrections from the ledger"
+        ),
+        regenerate=f"appealbot nlp train --types [--from-ledger] --out {out_tsv}",
+        params=TYPE_PARAMS,
+    )
     out.write(f"wrote {out_tsv}: {summary}\n")
     return summary
 
@@ -72,10 +134,52 @@ def eval_command(
     path: Path,
     out: TextIO,
     *,
-    categories: list[str] | None = None,
+    topics: list[str] | None = None,
     resegment: bool = False,
 ) -> float:
-    """Evaluate on a labeled CSV/JSONL file, print the report and return the macro-F1."""
-    report = evaluate(classifier, read_examples(path), categories=categories, resegment=resegment)
+    """Evaluate the learned topics on a labeled CSV/JSONL file; returns the macro-F1."""
+    report = evaluate(classifier, read_examples(path), topics=topics, resegment=resegment)
     out.write(report.format() + "\n")
     return report.macro_f1
+
+
+def routing_command(classifier: Classifier, out: TextIO, *, topic_file: Path | None) -> float:
+    """What ships, on the labelled sets' test part, and the topics' macro-F1 on raw text;
+    returns the department accuracy."""
+    topic_f1 = None
+    if topic_file is not None:
+        topic_f1 = evaluate(classifier, read_examples(topic_file), resegment=True).macro_f1
+    report = evaluate_routing(classifier, read_labelled(split=Split.TEST), topic_f1)
+    out.write(report.format() + "\n")
+    return report.department_accuracy
+
+
+def learning_curve_command(
+    classifier: Classifier, out: TextIO, steps: Sequence[int] = CURVE_STEPS
+) -> list[tuple[int, float]]:
+    """How routing grows with the center's corrections, simulated: the type table is learned
+    from the first N messages of the training part (each standing for a case a dispatcher
+    routed by hand), and department accuracy is measured on the test part."""
+    training = read_labelled(split=Split.TRAIN)
+    test = read_labelled(split=Split.TEST)
+    curve = []
+    out.write("corrections  department accuracy  type accuracy\n")
+    with tempfile.TemporaryDirectory() as folder:
+        table = Path(folder) / "types.tsv"
+        for step in [n for n in steps if n < len(training)] + [len(training)]:
+            if step:
+                train_examples(
+                    [Example(item.type, text=item.text) for item in training[:step]],
+                    table,
+                    source="a learning curve",
+                    regenerate="-",
+                    params=TYPE_PARAMS,
+                )
+            else:
+                table.write_text("", encoding="utf-8")
+            report = evaluate_routing(classifier.with_type_table(table), test)
+            curve.append((step, report.department_accuracy))
+            out.write(
+                f"{step:>11}  {report.department_accuracy:>19.3f}  {report.type_accuracy:>13.3f}\n"
+            )
+    return curve

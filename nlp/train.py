@@ -82,6 +82,7 @@ class TrainParams:
     min_weight: float = 0.05
     seed: int = 0
     resegment: bool = True
+    min_chars: int = 1  # shorter tokens are no features (types: 2, no single characters)
 
 
 @dataclass(frozen=True)
@@ -113,8 +114,13 @@ class Vocabulary:
     index: dict[str, int]
 
     @classmethod
-    def build(cls, docs: Sequence[list[str]], min_df: int) -> Vocabulary:
-        df = Counter(token for doc in docs for token in set(doc) if is_keyword_candidate(token))
+    def build(cls, docs: Sequence[list[str]], min_df: int, min_chars: int = 1) -> Vocabulary:
+        df = Counter(
+            token
+            for doc in docs
+            for token in set(doc)
+            if len(token) >= min_chars and is_keyword_candidate(token)
+        )
         tokens = sorted(token for token, count in df.items() if count >= min_df)
         n = len(docs)
         idf = [math.log((1 + n) / (1 + df[token])) + 1.0 for token in tokens]
@@ -257,7 +263,7 @@ def _learn(
 
     The second fit makes ||tf|| in training cover exactly the tokens of the table.
     """
-    vocabulary = Vocabulary.build(docs, params.min_df)
+    vocabulary = Vocabulary.build(docs, params.min_df, params.min_chars)
     for final in (False, True):
         features = [vocabulary.features(doc) for doc in docs]
         coefficients = fit(features, targets, len(labels), len(vocabulary.tokens), params)
@@ -290,36 +296,58 @@ def train(
     params: TrainParams | None = None,
     tokenizer: TextTokenizer | None = None,
 ) -> TrainSummary:
-    """Learn keyword weights from a labeled file and write them to `out_tsv`."""
-    params = params or TrainParams()
-    tokenizer = tokenizer or default_tokenizer()
-    started = time.perf_counter()
+    """Learn topic keyword weights from a labeled file and write them to `out_tsv`."""
     examples = read_examples(train_csv)
     if not examples:
         raise ValueError(f"{train_csv}: no examples")
+    regenerate = (
+        f"python -m nlp.train {train_csv} {out_tsv}\n"
+        f"(or: appealbot nlp train --data {train_csv} --out {out_tsv})"
+    )
+    return train_examples(
+        examples,
+        out_tsv,
+        source=f"{train_csv.name} ({len(examples)} messages)",
+        regenerate=regenerate,
+        params=params,
+        tokenizer=tokenizer,
+    )
+
+
+def train_examples(
+    examples: Sequence[Example],
+    out_tsv: Path,
+    *,
+    source: str,
+    regenerate: str,
+    params: TrainParams | None = None,
+    tokenizer: TextTokenizer | None = None,
+) -> TrainSummary:
+    """Learn keyword weights per label from examples and write them to `out_tsv`."""
+    params = params or TrainParams()
+    tokenizer = tokenizer or default_tokenizer()
+    started = time.perf_counter()
     labels, docs, targets = _documents(examples, tokenizer, params)
     table, vocabulary = _learn(docs, targets, labels, params)
     correct = sum(
         predict_with_table(table, labels, doc) == y for doc, y in zip(docs, targets, strict=True)
     )
     comment = (
-        f"Keyword weights per category, learned from {train_csv.name} "
-        f"({len(examples)} messages) by nlp/train.py (its docstring has the details):\n"
-        "softmax regression (no intercept) over the message's table tokens, feature\n"
-        "tf x idf / ||tf|| with tf = 1 + ln(count), idf = ln((1+n)/(1+df)) + 1;\n"
+        f"Keyword weights per label, learned from {source} by nlp/train.py\n"
+        "(its docstring has the details): softmax regression (no intercept) over the\n"
+        "message's table tokens, feature tf x idf / ||tf|| with tf = 1 + ln(count),\n"
+        "idf = ln((1+n)/(1+df)) + 1;\n"
         f"class-balanced {params.balanced}, C {params.c:g}, ASGD {params.epochs} epochs, "
         f"learning rate {params.learning_rate:g}, averaged over the last "
-        f"{params.average_epochs}, min_df {params.min_df}, seed {params.seed}, "
-        f"resegment {params.resegment}.\n"
+        f"{params.average_epochs}, min_df {params.min_df}, min_chars {params.min_chars}, "
+        f"seed {params.seed}, resegment {params.resegment}.\n"
         f"weight = {WEIGHT_SCALE:g} x idf x (coefficient - the token's smallest coefficient), "
         "so weights are >= 0;\n"
         f"rows below {params.min_weight:g} dropped (refitted without the tokens left with\n"
         "no row; every other token keeps its strongest row).\n"
-        "A message scores sum(weight x (1 + ln count)) per category; the confidence is\n"
-        f"softmax(score / ({WEIGHT_SCALE:g} x ||1 + ln count||)). Edit weights freely;\n"
-        "config.yaml keywords override or extend rows of the same category.\n"
-        f"Regenerate: python -m nlp.train {train_csv} {out_tsv}\n"
-        f"(or: appealbot nlp train --data {train_csv} --out {out_tsv})"
+        "A message scores sum(weight x (1 + ln count)) per label; its logit is\n"
+        f"score / ({WEIGHT_SCALE:g} x ||1 + ln count||). Edit weights freely.\n"
+        f"Regenerate: {regenerate}"
     )
     rows = write_table(out_tsv, table, comment)
     summary = TrainSummary(

@@ -21,21 +21,27 @@ class Urgency(StrEnum):
     URGENT = "urgent"  # safety risk, needs the duty leader today
     LIFE = "life"  # danger to life: tell the resident to call 110/119/120, alert at once
 
+    @property
+    def rank(self) -> int:
+        return list(Urgency).index(self)
 
-class CategorySpec(BaseModel):
-    """One category of appeals as configured in config.yaml (`categories:`)."""
 
-    model_config = ConfigDict(extra="forbid")
+class Hazard(StrEnum):
+    """What kind of ongoing danger a message reports: it decides the safety advice."""
 
-    name: str
-    department: str
-    disposition: Disposition = Disposition.REFERRAL
-    keywords: dict[str, float] = Field(default_factory=dict)
-    subcategories: list[str] = Field(default_factory=list)
+    GAS = "gas"
+    FIRE = "fire"
+    ELECTRIC = "electric"
+    VIOLENCE = "violence"  # someone attacking, or threatening to harm themselves
+    MEDICAL = "medical"  # someone collapsed, trapped, drowning
 
 
 class FaqEntry(BaseModel):
-    """A consultation answered on the spot when one of its patterns matches."""
+    """A consultation answered on the spot when one of its patterns matches.
+
+    A pattern is one or more terms separated by spaces; it matches when every term occurs
+    in the message ("居住证 材料" matches 请问办居住证要带什么材料).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -43,9 +49,32 @@ class FaqEntry(BaseModel):
     answer: str
 
 
+class AppealType(BaseModel):
+    """One type of appeal as configured in config.yaml (`types:`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    category: str  # the group residents, cards and reports show
+    department: str  # a department's name, or "{township}": the township in charge
+    topic: str | None = None  # the learned topic (nlp/data/keywords.tsv) that supports it
+    # How an action request of this type is handled (consultations are decided by intent).
+    disposition: Disposition = Disposition.REFERRAL
+    urgency: Urgency = Urgency.NORMAL  # the floor: a 安全隐患 is never normal
+    keywords: dict[str, float] = Field(default_factory=dict)
+    faq: list[FaqEntry] = Field(default_factory=list)
+
+    @property
+    def fallback(self) -> bool:
+        """A topic's catch-all type: no keywords of its own."""
+        return self.topic is not None and not self.keywords
+
+
 @dataclass(frozen=True)
 class Classification:
+    type: str
     category: str
+    topic: str  # the learned topic's best guess (the 泰迪杯 label set)
     disposition: Disposition
     department: str
     urgency: Urgency
@@ -54,3 +83,22 @@ class Classification:
     candidates: tuple[tuple[str, float], ...] = field(default_factory=tuple)
     needs_triage: bool = False
     faq_answer: str | None = None
+    hazard: Hazard | None = None
+    consultation: bool = False  # the resident asks for information, not for action
+
+
+class Calibration(BaseModel):
+    """How the classifier's signals add up on one scale of logits (nlp/classifier.py).
+
+    Defaults were chosen by `python -m nlp.calibrate` on the labelled sets' training part.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    topic_weight: float = Field(default=0.25, ge=0)  # x log P(topic) of the learned topics
+    topic_floor: float = Field(default=0.05, gt=0, le=1)  # P(topic) below this counts as this
+    learned_weight: float = Field(default=0.25, ge=0)  # x the learned type table's logit
+    learned_min: float = Field(default=2.0, ge=0)  # learned logit a type needs without keywords
+    fallback_prior: float = Field(default=0.0)  # a topic's catch-all type's own logit
+    saturation: float = Field(default=0.25, ge=0, le=1)  # each further keyword of a type counts x
+    temperature: float = Field(default=1.0, gt=0)  # confidence = softmax(logits / temperature)

@@ -53,6 +53,7 @@ class Appeal(SQLModel, table=True):
     resident_id: int = Field(foreign_key="person.id")
     reporter_id: int | None = Field(default=None, foreign_key="person.id")
     text: str
+    appeal_type: str = Field(default="", max_length=50)  # the type it was routed by
     category: str = Field(max_length=50)
     disposition: str = Field(max_length=20)
     department_id: int | None = Field(default=None, foreign_key="department.id")

@@ -16,7 +16,7 @@ from workflow import staff
 
 FAST = SendLimits(private_per_second=500, private_burst=50, overall_per_second=1000,
                   overall_burst=100, group_per_minute=6000, group_burst=100)  # fmt: skip
-DESCRIPTION = "小区旁边有人违章搭建，占用公共绿地，楼道也被堵了，请住建部门处理"
+DESCRIPTION = "开发商延期交房半年了，房产证也一直办不下来，请住建部门处理"
 QUIET = 0.1  # seconds without a new message that end a turn
 IMMEDIATE = "小区门口有流动摊贩占道经营，乱摆摊很严重，堵住了路"  # 即办: the center handles it
 

@@ -9,13 +9,20 @@ from pathlib import Path
 import pytest
 
 from nlp.classifier import Classifier
-from nlp.commands import classify_stream, eval_command, train_command
+from nlp.commands import (
+    classify_stream,
+    corrections_as_examples,
+    eval_command,
+    train_command,
+    train_types_command,
+)
 from nlp.dataset import read_examples
-from nlp.evaluate import score_predictions
+from nlp.evaluate import evaluate_routing, score_predictions
 from nlp.keywords import read_table
+from nlp.labelled import Labelled, Split, read_labelled, split_of
 from nlp.tokenizer import TextTokenizer, default_tokenizer
 from nlp.train import TrainParams, cross_validate, stratified_folds, train
-from tests.conftest_nlp import make_categories, shared_classifier
+from tests.conftest_nlp import make_types, shared_classifier, small_classifier
 
 TINY_TRAIN = """label,tokens
 环境,工厂 排放 污水 河水 发臭
@@ -62,8 +69,10 @@ def test_train_command_prints_summary(tmp_path: Path) -> None:
 def test_classifier_with_tiny_table(tmp_path: Path) -> None:
     table = tmp_path / "k.tsv"
     table.write_text("# hand-made\ncategory\tkeyword\tweight\n环境保护\t污水\t2.0\n")
-    tiny = Classifier(make_categories(), keywords_path=table)
-    assert tiny.classify("河里有污水").category == "环境保护"
+    types = [spec for spec in make_types() if spec.topic in (None, "环境保护")]
+    tiny = Classifier(types, keywords_path=table, types_path=None)
+    assert tiny.classify("河里有污水").type == "环境保护其他"
+    assert tiny.classify("河里有污水").topic == "环境保护"
 
 
 def test_score_predictions_math() -> None:
@@ -87,7 +96,7 @@ def test_eval_command_on_jsonl(classifier: Classifier, tmp_path: Path) -> None:
     ]
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n\n")
     out = io.StringIO()
-    assert eval_command(classifier, path, out) == 1.0
+    assert eval_command(classifier, path, out, topics=["环境保护", "交通运输"]) == 1.0
     assert "accuracy 1.0000" in out.getvalue()
 
 
@@ -111,6 +120,7 @@ def test_classify_stream(classifier: Classifier) -> None:
     assert len(records) == 2
     for record in records:
         assert set(record) == {
+            "type",
             "category",
             "disposition",
             "department",
@@ -124,8 +134,10 @@ def test_classify_stream(classifier: Classifier) -> None:
 
 def test_classify_stream_restricted(classifier: Classifier) -> None:
     out = io.StringIO()
-    classify_stream(classifier, ["工地老板拖欠农民工工资"], out, ["城乡建设"])
-    assert json.loads(out.getvalue())["category"] == "城乡建设"
+    classify_stream(classifier, ["工地老板拖欠农民工工资"], out, ["城乡建设其他"], explain=True)
+    record = json.loads(out.getvalue())
+    assert record["type"] == "城乡建设其他"
+    assert {"candidates", "topic", "consultation", "hazard"} <= set(record)
 
 
 def test_tokenizer_is_private_and_uses_userdict() -> None:
@@ -186,16 +198,73 @@ def test_stratified_folds_deal_every_class() -> None:
     assert sorted(folds[3:]) == [0, 1, 2]
 
 
-def test_confidence_is_length_normalised(classifier: Classifier) -> None:
-    # Repeating a message scales every tf alike: same logits, same confidence.
-    text = "化工厂往河里偷排污水，河水发黑发臭。"
-    once, thrice = classifier.classify(text), classifier.classify(text * 3)
-    assert once.category == thrice.category == "环境保护"
-    assert once.confidence == pytest.approx(thrice.confidence, abs=1e-3)
+def test_labelled_sets_join_board_ids_and_split_stably(tmp_path: Path) -> None:
+    labels, data = tmp_path / "labels", tmp_path / "data"
+    labels.mkdir()
+    data.mkdir()
+    (data / "teddy2020c_messages_unlabeled.csv").write_text(
+        "id,title,detail\n7,路灯坏了,我们小区路灯坏了三天\n", encoding="utf-8"
+    )
+    (labels / "board_9.csv").write_text(
+        "id,type,disposition,urgency\n7,路灯故障,immediate,normal\n", encoding="utf-8"
+    )
+    (labels / "phone_x.jsonl").write_text(
+        json.dumps(
+            {
+                "text": "电动车被偷了",
+                "type": "盗窃",
+                "disposition": "referral",
+                "urgency": "normal",
+            },
+            ensure_ascii=False,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    found = read_labelled(labels, data)
+    assert [item.text for item in found] == ["路灯坏了\n我们小区路灯坏了三天", "电动车被偷了"]
+    assert found[0].split is split_of("board:" + found[0].text)
+    halves = {split_of(str(n)) for n in range(20)}
+    assert halves == {Split.TRAIN, Split.TEST}
+    with pytest.raises(FileNotFoundError, match="the data set"):
+        read_labelled(labels, tmp_path / "nowhere")
 
 
-def test_explanation_lists_positive_keywords(classifier: Classifier) -> None:
-    result = classifier.classify("化工厂往河里偷排污水，河水发黑发臭")
-    weights = classifier.weights[classifier.names.index(result.category)]
-    assert result.keywords
-    assert all(weights[keyword] > 0 for keyword in result.keywords)
+def test_routing_report_counts_what_ships() -> None:
+    examples = [
+        Labelled("路灯不亮好几天了", "路灯故障", "immediate", "normal", "phone_t"),
+        Labelled("电动车被偷了", "盗窃", "referral", "normal", "phone_t"),
+        Labelled("家里着火了", "盗窃", "immediate", "life", "phone_t"),
+    ]
+    report = evaluate_routing(small_classifier(), examples)
+    assert report.department_accuracy == pytest.approx(2 / 3)
+    assert report.disposition_levels["immediate"].recall == 1.0
+    assert report.urgency_levels["life"].recall == 1.0
+    assert "即办 (immediate) recall" in report.format()
+    with pytest.raises(ValueError, match="not in config"):
+        evaluate_routing(
+            small_classifier(), [Labelled("x", "无此类型", "referral", "normal", "p")]
+        )
+
+
+def test_corrections_become_typed_examples_and_train_the_type_table(tmp_path: Path) -> None:
+    classifier = small_classifier()
+    corrections = corrections_as_examples(
+        classifier,
+        [("楼下电动车丢了", "派出所"), ("村里的事", "东湖街道"), ("无主之地", "不存在的部门")],
+    )
+    assert [(e.label, e.text) for e in corrections] == [
+        ("盗窃", "楼下电动车丢了"),
+        ("村务", "村里的事"),
+    ]
+    labelled = [Labelled("楼下电动车丢了两次", "盗窃", "referral", "normal", "phone_t")]
+    out = io.StringIO()
+    table = tmp_path / "types.tsv"
+    summary = train_types_command(table, out, corrections=corrections * 2, labelled=labelled * 2)
+    assert summary.examples == 6
+    assert "wrote" in out.getvalue()
+    assert "4 routing corrections" in table.read_text(encoding="utf-8")
+    assert "电动车" in read_table(table)["盗窃"]
+    learned = classifier.with_type_table(table).learned
+    logits = learned.evidence(["电动车", "丢"]).logits()
+    assert max(range(len(logits)), key=logits.__getitem__) == classifier.names.index("盗窃")

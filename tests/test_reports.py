@@ -34,7 +34,7 @@ def _referral(app: App, session: Session, category: str, department: Department)
         session,
         resident=resident,
         channel="console",
-        draft=Draft(text="小区门口道路破损严重，雨天积水，行人车辆通行困难", grid="东湖3网格"),
+        draft=Draft(text="小区门口道路破损严重，坑洼不平，车辆通行困难", grid="东湖3网格"),
         classifier=app.dialog.classifier,
         policy=app.dialog.policy,
     )

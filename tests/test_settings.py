@@ -24,9 +24,10 @@ def _config(tmp_path: Path, change: dict[str, object]) -> Path:
 
 def test_the_shipped_config_is_valid() -> None:
     settings = load_settings(ROOT / "config.yaml")
-    names = {c.name for c in settings.categories}
-    assert {"城乡建设", "环境保护", "交通运输", "教育文体", "劳动和社会保障", "商贸旅游"} <= names
-    assert {"卫生计生", "矛盾纠纷", "治安", "民政救助", "政务服务咨询"} <= names
+    names = {spec.name for spec in settings.types}
+    assert {"占道经营", "路灯故障", "盗窃", "燃气火灾触电险情", "催办投诉", "农村事务"} <= names
+    departments = {d.name for d in settings.departments}
+    assert {spec.department for spec in settings.types} - departments == {"{township}"}
     assert settings.sla.referral.finish.working_days == 2
 
 
@@ -41,9 +42,9 @@ def test_a_bad_value_is_named(tmp_path: Path) -> None:
 
 
 def test_an_unknown_department_is_named(tmp_path: Path) -> None:
-    categories = [{"name": "治安", "department": "不存在的部门"}]
-    with pytest.raises(ConfigError, match=r"categories\.0\.department"):
-        load_settings(_config(tmp_path, {"categories": categories}))
+    types = [{"name": "盗窃", "category": "治安", "department": "不存在的部门"}]
+    with pytest.raises(ConfigError, match=r"types\.0\.department"):
+        load_settings(_config(tmp_path, {"types": types}))
 
 
 def test_environment_overrides_a_key(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,7 +28,7 @@ from tests.telegram_helpers import IMMEDIATE, Chat, deliver, file_appeal, invite
 
 HOUSING = "住建局"
 GRID = "东湖3网格"
-MANHOLE = "巡查发现东湖路口井盖破损，有行人绊倒的危险，需要尽快更换"  # classified as a referral
+MANHOLE = "巡查发现东湖小区工地夜间施工没有围挡，渣土车撒漏，需要住建部门督促整改"  # a referral
 
 
 @pytest.fixture

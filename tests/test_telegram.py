@@ -6,6 +6,7 @@ Nothing here reaches api.telegram.org: the bot's base URLs point at tests/fakebo
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import os
 import signal
@@ -13,9 +14,11 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+import time_machine
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, select
 from telegram import KeyboardButton, ReplyKeyboardMarkup
@@ -31,7 +34,9 @@ from handlers.types import Inbound, Kind, Option, Outbound
 from nlp.classifier import Classifier
 from storage.db import transaction
 from storage.models import Appeal, Attachment, Conversation, Person
+from storage.roles import Role
 from tests.fakebotapi import TOKEN, FakeBotApi, Updates
+from tests.telegram_helpers import deliver, invite
 
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 30
@@ -647,3 +652,55 @@ def test_fake_server_is_local(fake: FakeBotApi) -> None:
     assert fake.base_url.startswith("http://127.0.0.1:")
     assert threading.active_count() >= 2
     assert time.monotonic() > 0
+
+
+# -- a danger to life --------------------------------------------------------------------------
+
+
+async def test_a_gas_leak_gets_advice_and_is_filed_and_alerted_in_the_first_turn(
+    fake: FakeBotApi, channel: TelegramChannel, app: App, sessions: sessionmaker[Session]
+) -> None:
+    """The emergency path through the real adapter, on a working day: the safety advice
+    before the case number, no other step first, the roster and the duty leader alerted
+    at once, and the place sent afterwards goes to the case."""
+    app.settings.duty.rotation = [["李值班"]]
+    app.settings.duty.leaders = ["赵领导"]
+    wednesday = dt.datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    with time_machine.travel(wednesday, tick=False):
+        staff = {7400: (Role.LEADER, "赵领导"), 7401: (Role.DISPATCHER, "李值班")}
+        staff[7402] = (Role.LEADER, "钱领导")  # a leader not on duty
+        for chat, (role, name) in staff.items():
+            fake.push(Updates(fake, chat).text(f"/join {invite(app, role)} {name}"))
+            await fake.wait_sent(chat, 1)
+        you = Updates(fake, 5301)
+        fake.push(you.text("/new"))
+        await fake.wait_sent(5301, 1)
+        fake.push(you.text("楼道里有很浓的煤气味，好像漏气了"))
+        await fake.wait_sent(5301, 3)
+        await asyncio.sleep(0.2)
+        texts = fake.texts(5301)
+        assert len(texts) == 3  # the prompt, then the advice and the case: nothing else
+        advice, filed = texts[1:]
+        assert advice == t("emergency.gas")
+        assert "119" in advice and "不要开关电灯" in advice
+        assert "编号 SQ" in filed
+        [appeal] = appeals(sessions)
+        assert appeal.number in filed
+        assert (appeal.urgency, appeal.disposition) == ("life", "immediate")
+        assert appeal.latitude is None
+        # The place may be sent from the case message's keyboard.
+        keyboard = fake.sent(5301)[-1]["reply_markup"]["keyboard"]
+        assert keyboard[0][0]["request_location"] is True
+
+        assert await deliver(app, channel) >= 2
+        for chat in (7400, 7401):  # the duty leader and the roster of the day
+            alerts = [text for text in fake.texts(chat)[1:] if appeal.number in text]
+            assert alerts and "危及生命" in alerts[0], chat
+        assert all(appeal.number not in text for text in fake.texts(7402))
+
+        fake.push(you.location(28.19, 112.97))
+        texts = await fake.wait_sent(5301, 4)
+    assert "已补充到诉求" in texts[-1] and appeal.number in texts[-1]
+    [appeal] = appeals(sessions)
+    assert appeal.latitude == pytest.approx(28.19)
+    assert appeal.longitude == pytest.approx(112.97)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as dt
 import itertools
 import logging
 import threading
@@ -13,11 +14,13 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from xml.etree import ElementTree
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+import time_machine
 from sqlalchemy.orm import sessionmaker
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 from starlette.applications import Starlette
 from wechatpy.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.parser import parse_message
@@ -700,3 +703,63 @@ def test_the_stored_token_expires(any_app: App) -> None:
     assert store.get("k") == "second"
     now[0] += 61
     assert store.get("k") is None and store.get("other") is None
+
+
+# -- a danger to life ---------------------------------------------------------------------
+
+
+async def test_a_fire_gets_advice_and_is_filed_and_alerted_in_the_first_message(
+    make_channel: Factory, app: App, fake: FakeWechat
+) -> None:
+    """The emergency path through signed, encrypted callbacks, on a working day: the safety
+    advice before the case number in the passive reply, no other step first, the roster and
+    the duty leader alerted at once, and a location sent afterwards goes to the case."""
+    app.settings.duty.rotation = [["李值班"]]
+    app.settings.duty.leaders = ["赵领导"]
+    duty = {"oLeaderZhao": ("leader", "赵领导"), "oDutyLi": ("dispatcher", "李值班")}
+    duty["oLeaderQian"] = ("leader", "钱领导")  # a leader not on duty
+    with transaction(app.sessions) as session:
+        for openid, (role, name) in duty.items():
+            session.add(
+                Person(channel="wechat", external_id=openid, chat_id=openid, role=role, name=name)
+            )
+    channel = make_channel()
+    wednesday = dt.datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    with time_machine.travel(wednesday, tick=False):
+        async with client_for(channel) as client:
+            resident = WechatServer(client)
+            answer = await resident.text("家里着火了，浓烟很大")
+            await channel.idle()
+            assert fake.texts == []  # all of it in the passive reply
+            advice, filed = answer.split("\n\n", 1)
+            assert advice == t("emergency.fire") and "119" in advice
+            assert "编号 SQ" in filed and t("wechat.location_hint") in filed
+            assert "照片" not in advice and "手机号" not in answer
+            (appeal,) = appeals(app.sessions)
+            assert appeal.number in filed
+            assert (appeal.urgency, appeal.disposition) == ("life", "immediate")
+            assert appeal.channel == "wechat" and appeal.latitude is None
+
+            with app.sessions() as session:
+                rows = session.exec(
+                    select(Outbox).where(Outbox.appeal_id == appeal.id).order_by(col(Outbox.id))
+                ).all()
+                alerted = {row.chat_id for row in rows if row.message == "card.department"}
+            assert alerted == {"oLeaderZhao", "oDutyLi"}  # not every leader: the one on duty
+            for openid in duty:
+                channel.last_inbound.touch(openid)
+            sender = {"wechat": channel.outbox_sender()}
+            assert await asyncio.to_thread(drain, app.sessions, sender) >= 2
+            cards = dict(fake.texts)
+            assert "危及生命" in cards["oLeaderZhao"] and appeal.number in cards["oLeaderZhao"]
+            assert "危及生命" in cards["oDutyLi"]
+            assert "oLeaderQian" not in cards
+
+            location = resident.message(
+                "location", Location_X=28.19, Location_Y=112.97, Scale=15, Label="幸福小区3栋"
+            )
+            answer = await resident.say(location)
+    assert "已补充到诉求" in answer and appeal.number in answer
+    (appeal,) = appeals(app.sessions)
+    assert appeal.latitude == pytest.approx(28.19)
+    assert appeal.longitude == pytest.approx(112.97)

@@ -16,6 +16,7 @@ from bot.app import App, build
 from bot.channels.telegram import TelegramChannel
 from bot.settings import Secrets, Settings
 from handlers.messages import t
+from handlers.types import Kind
 from nlp.classifier import Classifier
 from scheduler.outbox import render
 from scheduler.reports import build_report
@@ -100,13 +101,13 @@ def test_the_weekend_fast_lane(app: App) -> None:
 
         answer = _file(
             Resident(app.dialog, "u2"),
-            "小区旁边有人违章搭建，占用公共绿地，楼道也被堵了，请住建部门处理",
+            "开发商延期交房半年了，房产证也一直办不下来，请住建部门处理",
         )
         assert "2026-12-02 23:59 前给您答复" in answer  # the clock starts on Monday
 
-        answer = _file(Resident(app.dialog, "u3"), "楼道里着火了，浓烟很大，有人被困在楼上")
-        assert "119" in answer
-        assert any("紧急诉求" in text for text in _to(app, "zhao"))  # the duty leader, at once
+        answer = Resident(app.dialog, "u3").say("楼道里着火了，浓烟很大，有人被困在楼上")
+        assert answer.index("119") < answer.index("编号")  # the advice first, filed at once
+        assert any("危及生命" in text for text in _to(app, "zhao"))  # the duty leader, at once
         assert _to(app, "qian") == []  # not every leader: the one on duty
         assert len(_to(app, "li")) == 2  # urgent on a day off: the duty staff too
 
@@ -130,9 +131,28 @@ def test_an_urgent_case_alerts_the_duty_leader_on_a_working_day_too(app: App) ->
     with time_machine.travel(dt.datetime(2026, 11, 25, 10, 0, tzinfo=SHANGHAI), tick=False):
         resident = Resident(app.dialog)
         assert "诉求直通车" not in resident.say("/start")
-        _file(resident, "楼道里着火了，浓烟很大，有人被困在楼上")
+        _file(resident, "楼道里堆满了杂物，消防通道被堵死了")
     assert any("紧急诉求" in text for text in _to(app, "zhao"))
     assert _to(app, "li") == []  # on a working day the roster is not involved
+
+
+@pytest.mark.usefixtures("roster")
+def test_a_danger_to_life_alerts_roster_and_leader_on_a_working_day(app: App) -> None:
+    with time_machine.travel(dt.datetime(2026, 11, 25, 10, 0, tzinfo=SHANGHAI), tick=False):
+        resident = Resident(app.dialog)
+        resident.say("/start")
+        answer = resident.say("楼道里有很浓的煤气味，好像漏气了")
+        assert answer.index("不要开关电灯") < answer.index("编号")  # gas advice, then the case
+        assert "照片" not in answer.split("编号")[0]  # no step before the advice
+        assert any("危及生命" in text for text in _to(app, "zhao"))
+        assert any("危及生命" in text for text in _to(app, "li"))  # the roster too, any day
+        # The place follows once the resident is safe; it goes to the case.
+        assert "已补充到诉求" in resident.send(
+            resident.inbound(Kind.LOCATION, latitude=28.1, longitude=112.9)
+        )
+        with app.sessions() as session:
+            appeal = session.exec(select(Appeal)).one()
+        assert (appeal.urgency, appeal.disposition, appeal.latitude) == ("life", "immediate", 28.1)
 
 
 async def test_the_weekend_fast_lane_on_telegram(

@@ -62,6 +62,8 @@ def case_card(
     return {
         "number": appeal.number,
         "category": appeal.category,
+        "type": appeal.appeal_type or "—",
+        "confidence": f"{appeal.confidence:.0%}",
         "urgency": text(f"card.urgency.{appeal.urgency}"),
         "text": appeal.text,
         "place": place,

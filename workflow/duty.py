@@ -1,5 +1,5 @@
 """诉求直通车: on days off the duty roster takes immediate and urgent cases; urgent cases
-alert the duty leaders at once on any day."""
+alert the duty leaders at once on any day, and a danger to life also the roster of the day."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import datetime as dt
 
 from sqlmodel import Session, col, select
 
+from nlp.types import Urgency
 from storage.models import Appeal, Person
 from storage.roles import Role
 from workflow.cards import Text, text
@@ -52,17 +53,21 @@ def acting(policy: Policy, person: Person, appeal: Appeal, now: dt.datetime) -> 
 def alert(
     session: Session, appeal: Appeal, policy: Policy, *, now: dt.datetime, cause: str
 ) -> None:
-    """Tell whoever must act now: duty leaders for urgent cases, duty staff on days off."""
+    """Tell whoever must act now: duty leaders for urgent cases, duty staff on days off, and
+    both, whatever the day, when a life is in danger."""
     urgent = appeal.urgency != "normal"
+    life = appeal.urgency == Urgency.LIFE
     day = policy.calendar.local_day(now)
     off_day = not policy.calendar.is_workday(day)
     recipients: dict[int | None, tuple[Person, Text]] = {}
-    if off_day and (urgent or appeal.status == Status.ASSIGNED):
+    if life or (off_day and (urgent or appeal.status == Status.ASSIGNED)):
+        headline = text("card.headline.emergency" if life else "card.headline.duty")
         for person in on_duty(session, policy, day):
-            recipients[person.id] = (person, text("card.headline.duty"))
+            recipients[person.id] = (person, headline)
     if urgent:
+        headline = text("card.headline.emergency" if life else "card.headline.duty_leader")
         for person in duty_leaders(session, policy):
-            recipients[person.id] = (person, text("card.headline.duty_leader"))
+            recipients[person.id] = (person, headline)
     for person, headline in recipients.values():
         params, options = department_card(session, appeal, policy, headline)
         notify(

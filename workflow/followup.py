@@ -25,8 +25,9 @@ from workflow.policy import Duty, FollowUp, SlaConfig, SlaRule, Triage
 RATINGS = ("满意", "基本满意", "不满意")
 
 
-def sla_rule(sla: SlaConfig, *, category: str, disposition: str) -> SlaRule:
-    rule = sla.categories.get(category)
+def sla_rule(sla: SlaConfig, *, appeal_type: str, category: str, disposition: str) -> SlaRule:
+    """The rule of the appeal's type, else of its category, else of its disposition."""
+    rule = sla.categories.get(appeal_type) or sla.categories.get(category)
     if rule is not None:
         return rule
     rules: dict[str, SlaRule] = {
@@ -40,7 +41,12 @@ def sla_rule(sla: SlaConfig, *, category: str, disposition: str) -> SlaRule:
 def set_deadlines(
     appeal: Appeal, *, sla: SlaConfig, calendar: WorkCalendar, start: dt.datetime
 ) -> None:
-    rule = sla_rule(sla, category=appeal.category, disposition=appeal.disposition)
+    rule = sla_rule(
+        sla,
+        appeal_type=appeal.appeal_type,
+        category=appeal.category,
+        disposition=appeal.disposition,
+    )
     appeal.accept_due_at = calendar.deadline(start, rule.accept)
     appeal.finish_due_at = calendar.deadline(start, rule.finish)
     appeal.reply_due_at = calendar.deadline(start, rule.reply)

@@ -42,7 +42,7 @@ class SlaConfig(BaseModel):
     consultation: SlaRule = SlaRule(accept=_days(1), finish=_days(1), reply=_days(1))
     immediate: SlaRule = SlaRule(accept=_days(0), finish=_days(0), reply=_days(0))
     referral: SlaRule = SlaRule(accept=_days(1), finish=_days(2), reply=_days(3))
-    categories: dict[str, SlaRule] = Field(default_factory=dict)
+    categories: dict[str, SlaRule] = Field(default_factory=dict)  # by appeal type or category
 
 
 class CalendarConfig(BaseModel):

@@ -14,7 +14,8 @@ from typing import Protocol
 from sqlalchemy import bindparam
 from sqlmodel import Session, col, func, select
 
-from nlp.types import CategorySpec, Classification, Disposition
+from nlp.rules import Danger
+from nlp.types import AppealType, Classification, Disposition, Urgency
 from storage.files import StoredFile
 from storage.models import Appeal, AppealEvent, Attachment, Department, Follower, Person
 from storage.types import utcnow
@@ -32,9 +33,15 @@ WHISTLEBLOWING = ("举报",)
 
 class Classifier(Protocol):
     @property
-    def categories(self) -> Sequence[CategorySpec]: ...
+    def types(self) -> Sequence[AppealType]: ...
 
-    def classify(self, text: str, *, township: str | None = None) -> Classification: ...
+    def classify(self, text: str, *, grid: str | None = None) -> Classification: ...
+
+    def department(self, spec: AppealType, *, grid: str | None, text: str = "") -> str: ...
+
+    def township(self, *, grid: str | None, text: str) -> str | None: ...
+
+    def danger(self, text: str) -> Danger: ...
 
 
 @dataclass
@@ -124,16 +131,19 @@ def submitted_today(session: Session, *, resident: Person, since: dt.datetime) -
     return int(session.exec(_SUBMITTED_SINCE, params=params).one())
 
 
-def _departments(classifier: Classifier, result: Classification, grid: str | None) -> list[str]:
-    """The departments of the classifier's candidate categories, best first."""
-    by_category = {spec.name: spec.department for spec in classifier.categories}
+def _departments(classifier: Classifier, result: Classification, draft: Draft) -> list[str]:
+    """The departments of the classifier's candidate types, best first (a township only
+    where it is known)."""
+    by_name = {spec.name: spec for spec in classifier.types}
     names: list[str] = []
-    for category, _ in result.candidates:
-        name = by_category.get(category, "")
-        if "{township}" in name:
-            name = name.replace("{township}", grid) if grid else ""
-        if name and name not in names:
-            names.append(name)
+    for name, _ in result.candidates:
+        spec = by_name.get(name)
+        local = spec is not None and "{township}" in spec.department
+        if spec is None or (local and not classifier.township(grid=draft.grid, text=draft.text)):
+            continue
+        department = classifier.department(spec, grid=draft.grid, text=draft.text)
+        if department not in names:
+            names.append(department)
     return names
 
 
@@ -182,10 +192,14 @@ def submit(
     now = utcnow()
     today = policy.calendar.local_day(now)
     day_start = dt.datetime.combine(today, dt.time(), tzinfo=policy.calendar.zone)
-    if submitted_today(session, resident=resident, since=day_start) >= policy.appeals_per_day:
+    result = classifier.classify(draft.text, grid=draft.grid)
+    # Nobody in danger is turned away by the daily limit.
+    if (
+        result.urgency is not Urgency.LIFE
+        and submitted_today(session, resident=resident, since=day_start) >= policy.appeals_per_day
+    ):
         raise DailyLimitReached
     assert resident.id is not None  # noqa: S101 - persons are flushed on first contact
-    result = classifier.classify(draft.text, township=draft.grid)
     appeal = Appeal(
         number=next_number(session, today),
         status=Status.SUBMITTED.value,
@@ -193,6 +207,7 @@ def submit(
         resident_id=resident.id,
         reporter_id=reporter.id if reporter else None,
         text=draft.text,
+        appeal_type=result.type,
         category=result.category,
         # Handled on the spot is handled at once (即办), whatever the classifier thought.
         disposition=(Disposition.IMMEDIATE if on_spot else result.disposition).value,
@@ -200,7 +215,7 @@ def submit(
         confidence=result.confidence,
         keywords=list(result.keywords),
         needs_triage=result.needs_triage,
-        suggestions=_departments(classifier, result, draft.grid),
+        suggestions=_departments(classifier, result, draft),
         whistleblowing=any(word in draft.text for word in WHISTLEBLOWING),
         address=draft.address,
         latitude=draft.latitude,
@@ -269,7 +284,7 @@ def similar_open(
     session: Session, *, draft: Draft, classifier: Classifier, resident: Person, days: int
 ) -> list[Duplicate]:
     """Open cases that look like the problem being filed (same resident, or nearby)."""
-    result = classifier.classify(draft.text, township=draft.grid)
+    result = classifier.classify(draft.text, grid=draft.grid)
     probe = Probe(
         resident_id=resident.id,
         keywords=list(result.keywords),
@@ -337,15 +352,21 @@ def supplement(
     appeal: Appeal,
     note: str,
     photo: StoredFile | None = None,
+    point: tuple[float, float, str | None] | None = None,
 ) -> None:
-    """Add material to an open appeal: `note` (the text, or what stands for a photo) goes to
-    the ledger, without a status change."""
+    """Add material to an open appeal: `note` (the text, or what stands for a photo or a
+    place) goes to the ledger, without a status change. A place (latitude, longitude,
+    address) becomes the case's own where it had none."""
     if Status(appeal.status) not in OPEN:
         raise LifecycleError("state", "only an open appeal takes more material")
     if appeal.resident_id != resident.id:
         raise LifecycleError("forbidden", "a resident may add only to their own appeal")
     if photo is not None:
         attach(session, appeal, photo)
+    if point is not None and appeal.latitude is None:
+        appeal.latitude, appeal.longitude = point[0], point[1]
+        appeal.address = appeal.address or point[2]
+        session.add(appeal)
     record(session, appeal, "supplement", Actor.of(resident), note)
 
 
