@@ -74,8 +74,8 @@ def main(argv: Sequence[str]) -> int:
     classifier = build_classifier(load_settings(CONFIG))
     examples = read_examples(valid)
     labels = {example.label for example in examples}
-    segmented = evaluate(classifier, examples, categories=labels)
-    raw = evaluate(classifier, examples, categories=labels, resegment=True)
+    segmented = evaluate(classifier, examples, topics=labels)
+    raw = evaluate(classifier, examples, topics=labels, resegment=True)
     print(f"macro-F1 segmented {segmented.macro_f1:.4f} (accuracy {segmented.accuracy:.4f})")
     print(f"macro-F1 raw text  {raw.macro_f1:.4f} (accuracy {raw.accuracy:.4f})")
     texts = [example.joined_text for example in examples]

@@ -188,10 +188,7 @@ class Classifier:
         uniform = math.log(1.0 / len(self.topics.labels))
         learned_evidence = self.learned.evidence(tokens)
         learned = learned_evidence.logits()
-        found = self.matcher.find(text)
-        exact = [match for match in found if match.exact]
-        # Homophones are a back-off: they count only where no keyword was typed right.
-        matches = strongest(exact or found)
+        matches = strongest(self.matcher.find(text))
         keyword = self._keyword_scores(matches)
         logits: list[float | None] = []
         for position, spec in enumerate(self.types):

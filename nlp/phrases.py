@@ -3,13 +3,12 @@
 Keywords are matched on the normalised text, not on jieba's tokens: 残疾 matches 残疾人证
 and 盗窃 matches 盗窃案. A pinyin input method's typical slip — the right sound, the wrong
 character (燥音 for 噪音) — is caught by matching the keywords' toneless pinyin too, at
-`HOMOPHONE_FACTOR` of the keyword's weight (the classifier uses them only where no keyword
-was typed right: a back-off). Both scans look up each position's first two
-characters (or syllables) in a dictionary, so a message costs one lookup per character.
+`HOMOPHONE_FACTOR` of the keyword's weight, where no keyword was typed right (a back-off).
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -32,10 +31,6 @@ class Match:
     keyword: Keyword
     start: int
     weight: float  # the keyword's, or less for a homophone
-
-    @property
-    def exact(self) -> bool:
-        return self.weight == self.keyword.weight
 
     @property
     def end(self) -> int:
@@ -67,21 +62,27 @@ class PhraseMatcher:
         return tuple(get(char, char) for char in text)
 
     def find(self, text: str) -> list[Match]:
-        """Every keyword occurrence; a homophone only where the keyword itself is absent."""
-        by_chars = self._by_chars
+        """Every keyword occurrence; homophones only where no keyword occurs at all (a
+        back-off: a slip of the input method shows in short texts without other clues)."""
         found: list[Match] = []
-        exact: set[tuple[int, str]] = set()
-        for start in range(len(text) - 1):
-            for keyword in by_chars.get(text[start : start + 2], ()):
-                if text.startswith(keyword.word, start):
-                    found.append(Match(keyword, start, keyword.weight))
-                    exact.add((start, keyword.word))
+        # The text's character pairs that start a keyword, found by set operations in C;
+        # then each such pair's occurrences.
+        for pair in set(map(operator.add, text, text[1:])) & self._by_chars.keys():
+            start = text.find(pair)
+            while start != -1:
+                for keyword in self._by_chars[pair]:
+                    if text.startswith(keyword.word, start):
+                        found.append(Match(keyword, start, keyword.weight))
+                start = text.find(pair, start + 1)
+        return found or self._homophones(text)
+
+    def _homophones(self, text: str) -> list[Match]:
         sounds = self.sounds(text)
         by_sound = self._by_sound
+        found: list[Match] = []
         for start in range(len(sounds) - 1):
             for syllables, keyword in by_sound.get((sounds[start], sounds[start + 1]), ()):
-                end = start + len(syllables)
-                if (start, keyword.word) not in exact and sounds[start:end] == syllables:
+                if sounds[start : start + len(syllables)] == syllables:
                     found.append(Match(keyword, start, keyword.weight * HOMOPHONE_FACTOR))
         return found
 
