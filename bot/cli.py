@@ -1,4 +1,4 @@
-"""The `appealbot` command line: run, db upgrade, report, classify, nlp train|eval."""
+"""The `appealbot` command line: run, db upgrade, report, classify, nlp train|eval|calibrate."""
 
 from __future__ import annotations
 
@@ -88,6 +88,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="department accuracy as the type table learns from more routed cases",
     )
+    calibrate = nlp_commands.add_parser(
+        "calibrate",
+        help="choose nlp.calibration by cross-validation on the labelled training part",
+    )
+    calibrate.add_argument(
+        "--errors", action="store_true", help="also list the misrouted training messages"
+    )
     return parser
 
 
@@ -135,7 +142,9 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         nlp_commands.train_command(args.data, args.out or settings.nlp.keyword_table, sys.stdout)
         return 0
     classifier = build_classifier(settings)
-    if args.file is not None:
+    if args.nlp_command == "calibrate":
+        nlp_commands.calibrate(classifier, sys.stdout, errors=args.errors)
+    elif args.file is not None:
         nlp_commands.eval_command(
             classifier,
             args.file,

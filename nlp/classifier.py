@@ -7,7 +7,8 @@ Order of decisions:
 3. Type. Every configured type gets a logit, all on one scale:
        hand keywords (phrases found inside words, homophones at a discount; the strongest
        counts fully, each further one x `saturation`)
-     + `learned_weight` x the learned type table's logit (nlp/data/types.tsv)
+     + `learned_weight` x the learned type table's logit (nlp/data/types.tsv: the message's
+       words and, as a back-off, the character pairs of its opening)
      + `topic_weight` x log P(topic), the learned 泰迪杯 topic table's probability of the
        type's topic (floored at `topic_floor`; a type without a topic gets the uniform one)
      + `fallback_prior` for a topic's catch-all type.
@@ -18,6 +19,9 @@ Order of decisions:
 4. Disposition: LIFE → immediate; a consultation → consultation (with the FAQ answer when one
    matches); a type handled at once → immediate unless something new is asked for (增设,
    安装…); otherwise referral. Urgency is the danger found, at least the type's floor.
+   An emergency type (燃气火灾触电险情, 人身安全险情) that wins a message with none of the
+   rules' danger terms ("商场三楼有火", "工地塌了底下有人") is LIFE too, unless the message
+   asks a question or says the danger is not happening now.
 
 Departments "{township}" are replaced by the township of the grid, or of the place named in
 the text; where neither is known the case goes to 人工研判 and the department reads
@@ -29,6 +33,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+from collections import Counter
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
@@ -36,7 +41,14 @@ from nlp import rules
 from nlp.keywords import KEYWORDS_PATH, TYPES_PATH, read_table, softmax
 from nlp.phrases import Keyword, Match, PhraseMatcher, strongest
 from nlp.scoring import Evidence, LinearTable
-from nlp.tokenizer import DATA_DIR, TextTokenizer, default_tokenizer, read_lines
+from nlp.tokenizer import (
+    BIGRAM_MARK,
+    DATA_DIR,
+    TextTokenizer,
+    char_bigrams,
+    default_tokenizer,
+    read_lines,
+)
 from nlp.types import (
     AppealType,
     Calibration,
@@ -105,6 +117,14 @@ class Classifier:
         topic_table = read_table(keywords_path)
         self.topics = LinearTable(sorted(topic_table), topic_table)
         self._check_topics()
+        # Per type: a topic's catch-all type?, and its topic's position (len: no topic).
+        self._type_topics = tuple(
+            (
+                spec.fallback,
+                self.topics.labels.index(spec.topic) if spec.topic else len(self.topics.labels),
+            )
+            for spec in self.types
+        )
         learned = read_table(types_path) if types_path is not None and types_path.exists() else {}
         unknown = sorted(set(learned) - set(self.names))
         if unknown:
@@ -117,11 +137,16 @@ class Classifier:
         )
         self.generic = frozenset(read_lines(GENERIC_PATH))
 
-    def with_type_table(self, path: Path) -> Classifier:
-        """The same classifier with another learned type table (the tokenizer is shared)."""
+    def variant(
+        self, *, type_table: Path | None = None, calibration: Calibration | None = None
+    ) -> Classifier:
+        """The same classifier with another learned type table or calibration (the tokenizer
+        and every other table are shared)."""
         other = copy.copy(self)
-        learned = read_table(path)
-        other.learned = LinearTable(self.names, learned)
+        if type_table is not None:
+            other.learned = LinearTable(self.names, read_table(type_table))
+        if calibration is not None:
+            other.calibration = calibration
         return other
 
     def _check_topics(self) -> None:
@@ -144,7 +169,7 @@ class Classifier:
     def topic(self, tokens: Sequence[str], topics: Collection[str] | None = None) -> str:
         """The learned topic of a segmented message (the 泰迪杯 label set)."""
         normalize = self.tokenizer.normalize
-        scores = self.topics.evidence(normalize(token) for token in tokens).scores
+        scores = self.topics.evidence(Counter(map(normalize, tokens))).scores
         allowed = [
             position
             for position, label in enumerate(self.topics.labels)
@@ -181,25 +206,25 @@ class Classifier:
     ) -> tuple[list[float | None], list[Match], Evidence, Evidence, list[float]]:
         """Each type's logit (None: not a candidate), with the evidence behind them."""
         c = self.calibration
-        topic_evidence = self.topics.evidence(tokens)
-        topic_p = dict(
-            zip(self.topics.labels, self._topic_probabilities(topic_evidence), strict=True)
-        )
-        uniform = math.log(1.0 / len(self.topics.labels))
-        learned_evidence = self.learned.evidence(tokens)
+        counts = Counter(tokens)
+        topic_evidence = self.topics.evidence(counts)
+        # The prior of each topic, and last the uniform one of a type without a topic.
+        priors = [
+            c.topic_weight * math.log(max(p, c.topic_floor))
+            for p in self._topic_probabilities(topic_evidence)
+        ] + [c.topic_weight * math.log(1.0 / len(self.topics.labels))]
+        counts.update(char_bigrams(text))
+        learned_evidence = self.learned.evidence(counts)
         learned = learned_evidence.logits()
         matches = strongest(self.matcher.find(text))
         keyword = self._keyword_scores(matches)
         logits: list[float | None] = []
-        for position, spec in enumerate(self.types):
-            own = keyword[position] + c.learned_weight * learned[position]
-            if spec.fallback:
-                own += c.fallback_prior
-            elif keyword[position] == 0 and learned[position] < c.learned_min:
+        for position, (fallback, topic) in enumerate(self._type_topics):
+            if not fallback and keyword[position] == 0 and learned[position] < c.learned_min:
                 logits.append(None)
                 continue
-            prior = math.log(max(topic_p[spec.topic], c.topic_floor)) if spec.topic else uniform
-            logits.append(own + c.topic_weight * prior)
+            own = keyword[position] + c.learned_weight * learned[position]
+            logits.append(own + (c.fallback_prior if fallback else 0.0) + priors[topic])
         return logits, matches, topic_evidence, learned_evidence, keyword
 
     def _decide(
@@ -235,10 +260,13 @@ class Classifier:
         if not matches and not learned_evidence.tokens and not topic_evidence.tokens:
             confidence = 0.0
         spec = self.types[winner]
-        danger = self._danger(text, spec)
+        danger = rules.detect_danger(text)
+        consultation = danger.urgency is not Urgency.LIFE and rules.is_consultation(text)
+        if spec.urgency is Urgency.LIFE and not consultation:
+            danger = self._emergency_type_danger(text, danger)
         floor = Urgency.URGENT if spec.urgency is Urgency.LIFE else spec.urgency
         urgency = max(danger.urgency, floor, key=lambda level: level.rank)
-        consultation = urgency is not Urgency.LIFE and rules.is_consultation(text)
+        consultation = consultation and urgency is not Urgency.LIFE
         faq = self._faq(text, winner) if consultation else None
         # A township's type with no township known waits for the dispatcher too.
         unplaced = "{township}" in spec.department and self.township(grid=grid, text=text) is None
@@ -269,15 +297,15 @@ class Classifier:
         )
 
     @staticmethod
-    def _danger(text: str, spec: AppealType) -> rules.Danger:
-        """The rules' verdict; an emergency type (urgency floor LIFE) that won on its own
-        keywords is an ongoing emergency too, unless the text says it is not happening now."""
-        danger = rules.detect_danger(text)
-        if spec.urgency is not Urgency.LIFE or danger.urgency is Urgency.LIFE:
+    def _emergency_type_danger(text: str, danger: rules.Danger) -> rules.Danger:
+        """An emergency type (urgency floor LIFE) won, not as a question. The rules judge
+        the danger terms they know (asserted, feared, denied, over); a text with none of them
+        is an ongoing emergency unless it says it is not happening now."""
+        if danger.urgency is Urgency.LIFE or rules.mentioned_hazard(text) is not None:
             return danger
         if rules.unreal(text):
             return rules.Danger(Urgency.URGENT)
-        return rules.Danger(Urgency.LIFE, rules.mentioned_hazard(text))
+        return rules.Danger(Urgency.LIFE)
 
     @staticmethod
     def _disposition(
@@ -332,7 +360,12 @@ class Classifier:
             words += [token for _, token in topic_evidence.contributions(position)]
         shown: list[str] = []
         for word in words:
-            if len(word) > 1 and word not in self.generic and word not in shown:
+            if (
+                len(word) > 1
+                and not word.startswith(BIGRAM_MARK)
+                and word not in self.generic
+                and word not in shown
+            ):
                 shown.append(word)
                 if len(shown) == EXPLAINING_KEYWORDS:
                     break

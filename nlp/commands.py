@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from nlp.calibrate import calibrate_command
 from nlp.classifier import Classifier
 from nlp.dataset import Example, read_examples
 from nlp.evaluate import evaluate, evaluate_routing
@@ -17,8 +18,9 @@ from nlp.train import TrainParams, TrainSummary, train, train_examples
 
 logger = logging.getLogger(__name__)
 
-# The type table learns from few examples per type: no single characters, seen twice at least.
-TYPE_PARAMS = TrainParams(min_chars=2)
+# The type table learns from few examples per type: no single characters, seen twice at least;
+# character pairs of the opening back words off (nlp.tokenizer.char_bigrams).
+TYPE_PARAMS = TrainParams(min_chars=2, bigrams=True)
 CURVE_STEPS = (0, 50, 100, 200, 400)
 
 
@@ -177,9 +179,14 @@ def learning_curve_command(
                 )
             else:
                 table.write_text("", encoding="utf-8")
-            report = evaluate_routing(classifier.with_type_table(table), test)
+            report = evaluate_routing(classifier.variant(type_table=table), test)
             curve.append((step, report.department_accuracy))
             out.write(
                 f"{step:>11}  {report.department_accuracy:>19.3f}  {report.type_accuracy:>13.3f}\n"
             )
     return curve
+
+
+def calibrate(classifier: Classifier, out: TextIO, *, errors: bool = False) -> None:
+    """`nlp calibrate`: the calibration search with the type table's training parameters."""
+    calibrate_command(classifier, out, TYPE_PARAMS, errors=errors)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from nlp.classifier import Classifier
 from nlp.dataset import Example
 from nlp.labelled import Labelled
+from nlp.types import AppealType, Classification
 
 
 @dataclass(frozen=True)
@@ -182,11 +183,21 @@ def evaluate_routing(
     classifier: Classifier, examples: Sequence[Labelled], topic_macro_f1: float | None = None
 ) -> RoutingReport:
     """Classify each labelled message as a resident sent it and compare what would ship."""
-    department_of = {spec.name: spec.department for spec in classifier.types}
+    results = [classifier.classify(example.text) for example in examples]
+    return routing_report(classifier.types, examples, results, topic_macro_f1)
+
+
+def routing_report(
+    appeal_types: Sequence[AppealType],
+    examples: Sequence[Labelled],
+    results: Sequence[Classification],
+    topic_macro_f1: float | None = None,
+) -> RoutingReport:
+    """What would ship (`results`, one per example) against the labels."""
+    department_of = {spec.name: spec.department for spec in appeal_types}
     unknown = sorted({example.type for example in examples} - set(department_of))
     if unknown:
         raise ValueError(f"labelled types not in config: {', '.join(unknown)}")
-    results = [classifier.classify(example.text) for example in examples]
     gold_types = [example.type for example in examples]
     types = [result.type for result in results]
     gold_departments = [department_of[name] for name in gold_types]

@@ -16,8 +16,64 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from re import _constants, _parser  # type: ignore[attr-defined]  # re's own parser (no stubs)
+from typing import Any
 
 from nlp.types import FaqEntry, Hazard, Urgency
+
+
+def _first_chars(items: Any) -> set[str] | None:
+    """The characters a match of the parsed pattern can start with; None when unknown (a
+    class, a wildcard, or a pattern that can match the empty string)."""
+    found: set[str] = set()
+    for op, arg in items:
+        if op is _constants.LITERAL:
+            return found | {chr(arg)}
+        if op is _constants.IN:
+            members = list(arg)
+            if any(kind is not _constants.LITERAL for kind, _ in members):
+                return None
+            return found | {chr(code) for _, code in members}
+        if op is _constants.ASSERT_NOT or op is _constants.ASSERT:
+            direction, _ = arg
+            if direction < 0:  # a lookbehind consumes nothing
+                continue
+            return None
+        if op is _constants.SUBPATTERN:
+            return _union(found, [list(arg[-1])])
+        if op is _constants.BRANCH:
+            return _union(found, [list(branch) for branch in arg[1]])
+        if op is _constants.MAX_REPEAT or op is _constants.MIN_REPEAT:
+            low, _, sub = arg
+            inner = _first_chars(list(sub))
+            if inner is None:
+                return None
+            found |= inner
+            if low > 0:
+                return found
+            continue
+        return None
+    return None
+
+
+def _union(found: set[str], alternatives: Any) -> set[str] | None:
+    for alternative in alternatives:
+        chars = _first_chars(alternative)
+        if chars is None:
+            return None
+        found = found | chars
+    return found
+
+
+def compile_terms(pattern: str) -> re.Pattern[str]:
+    """`pattern` compiled, led by a lookahead for the characters a match can start with,
+    where they are known. `re` tries every alternative of a long alternation at every
+    position; the lookahead rejects most positions at once (5-6x faster on long texts)."""
+    chars = _first_chars(list(_parser.parse(pattern)))
+    if not chars:
+        return re.compile(pattern)
+    return re.compile(f"(?=[{''.join(map(re.escape, sorted(chars)))}])(?:{pattern})")
+
 
 # Ongoing danger to life, per hazard (the advice differs). Each term starts with a plain
 # character where possible, so that `re` can skip ahead to it. `_C` is "within the clause".
@@ -27,7 +83,8 @@ LIFE_TERMS: dict[Hazard, tuple[str, ...]] = {
         r"(?:煤气|燃气|天然气|液化气|瓦斯)(?:的)?(?:味|气味|泄漏|泄露|漏气|漏了|外泄|管(?:道)?(?:破|裂|断|爆))",
         r"漏气", r"一氧化碳", r"煤气中毒", r"中毒", r"臭鸡蛋味",
         r"(?:一|满)屋子?(?:都是)?(?:的)?(?:煤气|燃气)?(?:味|气味)",
-        rf"(?:燃气|煤气|液化气|灶|阀|罐|管){_C}{{0,12}}(?:嘶嘶|呲呲|滋滋)",
+        rf"(?:燃气|煤气|液化气|灶|阀|罐|管|表){_C}{{0,12}}(?:嘶嘶|呲呲|滋滋|嗤嗤|哧哧|丝丝)",
+        rf"(?:气味|味道|臭味){_C}{{0,8}}(?:漏了|泄漏|泄露|漏气)",
         rf"(?:烧炭|炭火|炭盆|煤炉|蜂窝煤|煤球|炉子){_C}{{0,16}}"
         r"(?:叫不醒|喊不醒|头晕|头疼|头痛|想吐|呕吐|站不稳|昏|晕)",
     ),
@@ -35,17 +92,23 @@ LIFE_TERMS: dict[Hazard, tuple[str, ...]] = {
         r"着[了过]?火", r"起[了过]?火", r"失火", r"烧起来", r"烧着了", r"冒(?:黑|白|浓)?烟",
         r"浓烟", r"火势", r"火光", r"火苗", r"明火", r"大火", r"爆炸", r"炸了",
         r"(?:草|垛|房|屋|楼|车|柴|山|林|厨房|锅|店|库|瓶|棚|堆|树|田)子?着了",
+        r"有火(?![车锅气花])", r"着起来", r"火(?:好|很|太|特别|非常|越来越)+大",
+        rf"烟{_C}{{0,6}}呛", r"呛得(?:睁不开|喘不|受不|直咳)",
+        r"(?:插座|插头|电线|电表|电箱|配电箱|充电器|电瓶|电池|电器)(?:烧了|烧起来|着了|冒烟|起火|炸了)",
     ),
     Hazard.ELECTRIC: (
-        r"触电", r"电到人", r"电死", r"被电(?:打|击|到|伤)", r"电打了", r"电火花",
+        r"触电", r"电到人", r"被电死", r"电死人", r"被电(?:打|击|到|伤|倒)", r"电倒了",
+        r"电打了", r"电火花",
         r"(?:冒|打|闪|噼里啪啦)(?:电)?火花",
-        rf"(?:电线|高压线|电缆){_C}{{0,4}}(?:掉|落|断|垂|拖){_C}{{0,3}}(?:地|下|路|水)",
+        rf"(?:电线|高压线|电缆|根线|条线){_C}{{0,4}}(?:掉|落|断|垂|拖|耷拉){_C}{{0,6}}(?:地|下|路|水)",
+        rf"(?:电线|高压线|电缆|根线|条线){_C}{{0,10}}(?:滋滋|呲呲|噼啪|噼里啪啦|冒火)",
         rf"(?:电线|高压线|电缆){_C}{{0,6}}(?:搭|碰|挂|掉|落|垂|拖|泡)(?:在|到|进|入)?{_C}{{0,3}}"
         r"(?:地上|路上|水|塘|河|池|田|铁|栏杆|护栏|车上|人)",
         rf"漏电{_C}{{0,6}}(?:人|电到)",
     ),
     Hazard.VIOLENCE: (
-        r"持刀", r"拿(?:着)?(?:刀|菜刀|斧|棍|铁棍|锄头|铁锹|酒瓶|砖头)", r"掏(?:出)?(?:刀|枪)",
+        r"持刀", r"拿(?:着)?(?:一?把)?(?:菜|砍|尖|水果|长|西瓜)?刀",
+        r"拿(?:着)?(?:斧|棍|铁棍|锄头|铁锹|酒瓶|砖头)", r"掏(?:出)?(?:刀|枪)",
         r"砍人", r"捅人", r"砸人", r"捅了", r"捅谁", r"砍谁", r"被(?:砍|捅|刺)(?:伤|了)",
         r"砍伤", r"捅伤", r"刺伤", r"行凶", r"杀人", r"要杀", r"打死", r"打群架", r"打起来了",
         r"跳楼(?!价|甩卖|大甩卖)", r"跳河", r"跳江", r"跳湖", r"跳桥", r"跳下去",
@@ -58,18 +121,25 @@ LIFE_TERMS: dict[Hazard, tuple[str, ...]] = {
         rf"打架{_C}{{0,4}}(?:流血|受伤|见血|拿刀)", rf"(?:被打|打得){_C}{{0,4}}(?:流血|头破|昏)",
         rf"家暴{_C}{{0,4}}(?:正在|现在|又在)",
         r"(?:硬|强行|强)(?:抱|拉|拽|拖|塞)(?:上|进|走)", r"抢(?:走)?(?:孩子|小孩)", r"绑架",
-        r"劫持", r"拐走",
+        r"劫持", r"拐走", r"(?:孩子|小孩|女人|老人)(?:一直|在)?(?:哭喊|惨叫|尖叫)", r"喊救命",
     ),
     Hazard.MEDICAL: (
         r"被困", r"困在", r"(?:卡|关|困|锁)在(?:电梯|车|屋|房|里)",
         rf"被(?:关|锁|困|卡)(?:在)?{_C}{{0,4}}里",
         rf"电梯[^,.!?;没不未]{{0,6}}(?:困|卡住|关){_C}{{0,3}}人",
+        rf"电梯{_C}{{0,4}}(?:卡|停)在{_C}{{0,8}}(?:中间|之间)",
         r"溺水", r"落水", rf"掉(?:进|到|在|入)?{_C}{{0,3}}(?:河|水|塘|井|湖|江|海|池|库)",
+        r"沉下去", r"没(?:有)?(?:浮|冒)上来", r"被水(?:冲走|卷走|围住|困住|围)", r"水还在涨",
+        r"(?:淹|漫)(?:进|到)(?:屋|家|房|腰|胸|脖)", rf"水{_C}{{0,3}}涨得(?:好|很|太|特别)?快",
+        r"(?:水|淹)(?:已经)?到(?:腰|胸|脖子)",
         r"昏迷", r"(?:晕|昏)(?:倒)?在", r"晕倒", r"晕过去", r"昏过去", r"倒地不起",
         r"倒(?:在)?地上", r"躺(?:在)?地上",
         r"倒在地", r"一动不动", r"不省人事", r"叫不醒", r"喊不醒", r"(?:喊|叫)(?:也|都)?不应",
-        r"没有?呼吸", r"没气了", r"没了?心跳", r"抽搐", r"口吐白沫", r"大出血", r"窒息",
-        rf"压(?:在|住|着){_C}{{0,3}}(?:下面|人)", r"埋(?:了|住|着)人", r"被车撞", r"撞倒了?人",
+        r"没有?呼吸", r"没气了", r"没了?心跳", r"抽搐", r"抽抽", r"抽过去", r"口吐白沫",
+        r"大出血", r"窒息", rf"(?:压|埋)(?:在|住|着|了){_C}{{0,6}}(?:人|娃|孩|底下|下面)",
+        r"(?:下面|底下|里面)有人(?!住|管|说|讲)",
+        r"(?:人|孩子|小孩|老人|学生|行人|大爷|大妈|我)被(?:车|汽车|货车|车子|摩托车)撞",
+        r"撞倒了?人",
         r"把人撞", r"车祸", r"(?:流了?|出了?)(?:好多|很多|一地|不少|一身|大量)(?:的)?血",
         r"满(?:脸|头|身)(?:都是)?血", r"浑身(?:是)?血", r"血流不止", r"有人受伤", r"人受伤了",
         r"受了重伤", r"(?:心脏病|心梗|脑梗|中风|哮喘)(?:犯了|发作)", r"人(?:已经)?倒了",
@@ -95,21 +165,23 @@ URGENT_TERMS: tuple[str, ...] = (
 )  # fmt: skip
 
 # Figures of speech with danger words in them: blanked before any danger term is looked for.
-IDIOMS = re.compile(
+IDIOMS = compile_terms(
     r"杀人不见血|火爆|热火朝天|火热|火车|火锅|火速|火箭|火候|发火|上火|火气|恼火|火大|冒火|"
     r"怒火|心急如焚|(?<![煤燃])气死|急死|烦死|笑死|累死|热死|吵死|臭死|饿死|困死|想死你|烧钱|跳楼价|"
     r"跳楼甩卖|打死也不|吓死|要死不活|死活|一氧化碳报警器|消防演练|安全教育|防火知识|"
     r"油烟|炊烟|烟头|抽烟|吸烟|香烟|烟囱|烟雾报警|急得想死|想死的心|被困扰|困扰|中毒太深|"
-    r"炸了锅|炸锅|(?<![煤燃])气炸|炸毛|炸鸡|炸串|油炸|大火收汁"
+    r"炸了锅|炸锅|(?<![煤燃])气炸|炸毛|炸鸡|炸串|油炸|大火收汁|头都?要?炸了?|脑袋都?要?炸了?|"
+    r"火化|电鱼"
 )
 # A negation right before a term ("不是着火", "没有煤气味", "并未起火") cancels it.
 NEGATION = re.compile(
     r"(?:不是|没有|没|并未|并没有|未|未曾|从未|无|并非|不存在|不会|别|不|防止|严禁|禁止)[^\s]{0,3}$"
 )
 # Before a term in its clause: the danger is possible, feared, or second-hand, not happening.
-HYPOTHETICAL = re.compile(
+HYPOTHETICAL = compile_terms(
     r"一旦|万一|如果|假如|要是|若是|倘若|如若|可能|容易|存在|担心|害怕|怕|以免|防止|预防|避免|"
-    r"迟早|随时|隐患|风险|会不会|防范|听说|据说|网传|新闻|报道|演练|宣传|培训|怎么预防|如何预防|"
+    r"迟早|随时|隐患|风险|会不会|防范|听说|据说|网传|网上|抖音|快手|视频里|群里|新闻|报道|演练|宣传|"
+    r"培训|怎么预防|如何预防|"
     r"差点|差一点|险些|肯定会|会有|会被|会造成|导致|引起|引发|造成|真要|真的?$|朋友圈|谣言|"
     r"真的假的|有没有|是不是|应该|该怎么|咋预防|遇到|碰到|发生了?$|出现了?$|不怕一万"
 )
@@ -120,19 +192,19 @@ HYPOTHETICAL_AFTER = re.compile(
 )
 # A clause about the past ("以前着过火", "2018年起火") does not count, unless the text says it
 # is back; nor does one about something that keeps happening ("天天冒烟", "多次起火").
-PAST_MARKER = re.compile(
+PAST_MARKER = compile_terms(
     r"以前|之前|曾经|上次|去年|前年|上个月|上周|前几年|前几天|几年前|多年前|过去|早年|那年|小时候|"
     r"昨天|昨晚|前天|当时|那次|那天|那时|\d+年(?![前了多])|\d+月(?:份|\d)|\d+[日号]|年初|年底|月初|"
     r"去世|死亡|遇难|身亡"
 )
-HABITUAL = re.compile(
+HABITUAL = compile_terms(
     r"天天|每天|经常|常常|老是|总是|时常|频繁|频发|\d+次|多次|几次|屡次|每次|一到"
 )
 # A dated account ("2019年8月2日晚…") tells of events that are over, unless "现在/正在" is said.
 NARRATIVE = re.compile(r"\d{4}年|\d+月\d+[日号]|事发|事后|当晚|当天|当时")
-NOW = re.compile(r"现在|正在|此刻|目前|马上|快来|救命")
+NOW = re.compile(r"(?<![到至])现在|正在|此刻|(?<![到至])目前|马上|快来|救命")
 PRESENT_MARKER = re.compile(r"现在又|又(?:着|起|漏|冒|闻到)|再次|今天又|刚刚又")
-RESOLVED = re.compile(
+RESOLVED = compile_terms(
     r"没事|已经?(?:扑灭|灭了|处理好|修好|解决|排除|救出|送医)|恢复正常|不要紧|扑灭|灭了|救出来了|"
     r"获救|脱险|不敢(?:再)?用"
 )
@@ -141,9 +213,10 @@ RESOLVED = re.compile(
 HAZARD_SPAN = 200
 CLAUSE_SPLIT = re.compile(r"[,.!?;:\n\r、，。！？；：]|但是|但|不过|可是")
 
-_LIFE = {hazard: re.compile("|".join(terms)) for hazard, terms in LIFE_TERMS.items()}
-_ANY_LIFE = re.compile("|".join(term for terms in LIFE_TERMS.values() for term in terms))
-_URGENT = re.compile("|".join(URGENT_TERMS))
+_LIFE = {hazard: compile_terms("|".join(terms)) for hazard, terms in LIFE_TERMS.items()}
+_LIFE_ALTERNATION = "|".join(term for terms in LIFE_TERMS.values() for term in terms)
+_ANY_LIFE = compile_terms(_LIFE_ALTERNATION)
+_URGENT = compile_terms("|".join(URGENT_TERMS))
 
 
 @dataclass(frozen=True)
@@ -265,11 +338,11 @@ PLANNING_CUES: tuple[str, ...] = (
     "拓宽", "能否", "能不能", "希望", "设置", "配置", "添置",
 )  # fmt: skip
 
-_QUESTION = re.compile("|".join(QUESTION_CUES))
-_INFO = re.compile("|".join(INFO_CUES))
-_ACTION = re.compile("|".join(ACTION_CUES))
-_GRIEVANCE = re.compile("|".join(GRIEVANCE_CUES))
-_PLANNING = re.compile("|".join(map(re.escape, PLANNING_CUES)))
+_QUESTION = compile_terms("|".join(QUESTION_CUES))
+_INFO = compile_terms("|".join(INFO_CUES))
+_ACTION = compile_terms("|".join(ACTION_CUES))
+_GRIEVANCE = compile_terms("|".join(GRIEVANCE_CUES))
+_PLANNING = compile_terms("|".join(map(re.escape, PLANNING_CUES)))
 
 
 def is_question(text: str) -> bool:
@@ -317,7 +390,7 @@ def match_faq(text: str, faq: Sequence[FaqEntry]) -> FaqEntry | None:
 
 # A danger term right after a negation ("不是煤气味", "没有冒烟").
 _DENIED = re.compile(
-    r"(?:不是|没有|没|并未|并非|不像|无)[^,.!?;]{0,3}(?:" + _ANY_LIFE.pattern + ")"
+    r"(?:不是|没有|没|并未|并非|不像|无)[^,.!?;]{0,3}(?:" + _LIFE_ALTERNATION + ")"
 )
 
 

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import jieba
 
+from nlp.segment import Segmenter
+
 logger = logging.getLogger(__name__)
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -37,6 +39,22 @@ FAST_CACHE_NAME = f"jieba-{jieba.__version__}.freq.pickle"
 
 # jieba logs its dictionary loading to stderr at DEBUG; our logging is configured elsewhere.
 logging.getLogger("jieba").setLevel(logging.WARNING)
+
+
+# The learned type table's back-off for words jieba does not know, misspellings and short
+# texts: pairs of adjacent Chinese characters ("·有火", "·燥音") in a message's opening.
+BIGRAM_MARK = "·"
+BIGRAM_SPAN = 200
+_HAN_RUN = re.compile(r"[\u4e00-\u9fff]{2,}")
+
+
+def char_bigrams(text: str, span: int = BIGRAM_SPAN) -> list[str]:
+    """The marked pairs of adjacent Chinese characters of the first `span` characters."""
+    return [
+        BIGRAM_MARK + run[start : start + 2]
+        for run in _HAN_RUN.findall(text[:span])
+        for start in range(len(run) - 1)
+    ]
 
 
 def default_cache_dir() -> Path:
@@ -74,6 +92,7 @@ class TextTokenizer:
     ) -> None:
         started = time.perf_counter()
         self.jieba = jieba.Tokenizer()
+        self._segmenter = Segmenter(self.jieba)
         self._load_dictionary(cache_dir or default_cache_dir())
         entries = [line.split() for line in read_lines(userdict)]
         for entry in entries:
@@ -138,8 +157,8 @@ class TextTokenizer:
         # jieba's HMM joins characters outside the dictionary into new words (棚改, 评标);
         # without it they stay single characters, which the keyword table also weighs.
         # Segmenting is about 20 % faster for 0.003 of macro-F1 (BENCHMARKS.md, Classifier).
-        result: list[str] = self.jieba.lcut(text, HMM=False)
-        return result
+        # nlp.segment returns exactly self.jieba.lcut(text, HMM=False), about twice as fast.
+        return self._segmenter.lcut(text)
 
     def content_tokens(self, tokens: Iterable[str]) -> list[str]:
         """Tokens without whitespace, punctuation-only tokens and stop words."""

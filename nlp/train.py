@@ -61,7 +61,7 @@ from nlp.keywords import (
     term_weights,
     write_table,
 )
-from nlp.tokenizer import TextTokenizer, default_tokenizer
+from nlp.tokenizer import TextTokenizer, char_bigrams, default_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ class TrainParams:
     seed: int = 0
     resegment: bool = True
     min_chars: int = 1  # shorter tokens are no features (types: 2, no single characters)
+    bigrams: bool = False  # character pairs of the opening are features too (types)
 
 
 @dataclass(frozen=True)
@@ -285,6 +286,9 @@ def _documents(
 ) -> tuple[list[str], list[list[str]], list[int]]:
     labels = sorted({example.label for example in examples})
     docs = [example_tokens(example, tokenizer, params.resegment) for example in examples]
+    if params.bigrams:
+        for doc, example in zip(docs, examples, strict=True):
+            doc += char_bigrams(tokenizer.normalize(example.joined_text))
     targets = [labels.index(example.label) for example in examples]
     return labels, docs, targets
 

@@ -97,8 +97,8 @@ class Calibration(BaseModel):
 
     topic_weight: float = Field(default=0.25, ge=0)  # x log P(topic) of the learned topics
     topic_floor: float = Field(default=0.05, gt=0, le=1)  # P(topic) below this counts as this
-    learned_weight: float = Field(default=0.25, ge=0)  # x the learned type table's logit
-    learned_min: float = Field(default=2.0, ge=0)  # learned logit a type needs without keywords
-    fallback_prior: float = Field(default=0.0)  # a topic's catch-all type's own logit
-    saturation: float = Field(default=0.25, ge=0, le=1)  # each further keyword of a type counts x
+    learned_weight: float = Field(default=0.75, ge=0)  # x the learned type table's logit
+    learned_min: float = Field(default=0.5, ge=0)  # learned logit a type needs without keywords
+    fallback_prior: float = Field(default=0.5)  # a topic's catch-all type's own logit
+    saturation: float = Field(default=1.0, ge=0, le=1)  # each further keyword of a type counts x
     temperature: float = Field(default=1.0, gt=0)  # confidence = softmax(logits / temperature)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -265,6 +266,6 @@ def test_corrections_become_typed_examples_and_train_the_type_table(tmp_path: Pa
     assert "wrote" in out.getvalue()
     assert "4 routing corrections" in table.read_text(encoding="utf-8")
     assert "电动车" in read_table(table)["盗窃"]
-    learned = classifier.with_type_table(table).learned
-    logits = learned.evidence(["电动车", "丢"]).logits()
+    learned = classifier.variant(type_table=table).learned
+    logits = learned.evidence(Counter(["电动车", "丢"])).logits()
     assert max(range(len(logits)), key=logits.__getitem__) == classifier.names.index("盗窃")

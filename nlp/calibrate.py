@@ -1,0 +1,129 @@
+"""Choose the classifier's calibration by cross-validation on the labelled sets' training part.
+
+`appealbot nlp calibrate [--errors]`. The training part is cut into FOLDS stratified folds;
+for each fold the type table is learned from the other folds (as `nlp train --types` does)
+and the fold's messages are classified with it, so every message is scored by a table that
+never saw it. A coordinate search then tries each setting's candidate values in turn (GRID),
+keeping a change when it raises the cross-validated department accuracy (ties: type
+accuracy), until a whole pass changes nothing. The test part is never read.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from nlp.classifier import Classifier
+from nlp.dataset import Example
+from nlp.evaluate import RoutingReport, routing_report
+from nlp.labelled import Labelled, Split, read_labelled
+from nlp.train import TrainParams, stratified_folds, train_examples
+from nlp.types import Calibration, Classification
+
+FOLDS = 5
+GRID: dict[str, tuple[float, ...]] = {
+    "learned_weight": (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0),
+    "learned_min": (0.5, 1.0, 1.5, 2.0, 3.0, 4.0),
+    "topic_weight": (0.0, 0.25, 0.5, 1.0),
+    "topic_floor": (0.01, 0.05, 0.1, 0.2),
+    "saturation": (0.0, 0.25, 0.5, 1.0),
+    "fallback_prior": (-1.0, -0.5, 0.0, 0.5, 1.0),
+}
+
+Fold = tuple[Classifier, list[Labelled]]
+
+
+def fold_classifiers(
+    classifier: Classifier, training: Sequence[Labelled], params: TrainParams, folds: int = FOLDS
+) -> list[Fold]:
+    """Per fold: the classifier with a type table learned without that fold, and the fold."""
+    names = sorted({item.type for item in training})
+    fold_of = stratified_folds([names.index(item.type) for item in training], folds, params.seed)
+    result = []
+    with tempfile.TemporaryDirectory() as folder:
+        for fold in range(folds):
+            table = Path(folder) / f"types-{fold}.tsv"
+            train_examples(
+                [
+                    Example(item.type, text=item.text)
+                    for item, number in zip(training, fold_of, strict=True)
+                    if number != fold
+                ],
+                table,
+                source=f"fold {fold} of a cross-validation",
+                regenerate="-",
+                params=params,
+            )
+            held_out = [
+                item for item, number in zip(training, fold_of, strict=True) if number == fold
+            ]
+            result.append((classifier.variant(type_table=table), held_out))
+    return result
+
+
+def cross_validated(
+    folds: Sequence[Fold], calibration: Calibration
+) -> tuple[RoutingReport, list[tuple[Labelled, Classification]]]:
+    """Every held-out message classified with its fold's table and the calibration."""
+    pairs = [
+        (item, classifier.variant(calibration=calibration).classify(item.text))
+        for classifier, held_out in folds
+        for item in held_out
+    ]
+    report = routing_report(
+        folds[0][0].types, [item for item, _ in pairs], [result for _, result in pairs]
+    )
+    return report, pairs
+
+
+def _objective(report: RoutingReport) -> tuple[float, float]:
+    return report.department_accuracy, report.type_accuracy
+
+
+def search(folds: Sequence[Fold], start: Calibration, out: TextIO) -> Calibration:
+    """Coordinate ascent over GRID from `start`; each improvement is printed."""
+    best = start
+    best_score = _objective(cross_validated(folds, best)[0])
+    out.write(f"start: department {best_score[0]:.3f}, type {best_score[1]:.3f}\n")
+    improved = True
+    while improved:
+        improved = False
+        for name, values in GRID.items():
+            for value in values:
+                candidate = best.model_copy(update={name: value})
+                score = _objective(cross_validated(folds, candidate)[0])
+                if score > best_score:
+                    best, best_score, improved = candidate, score, True
+                    out.write(
+                        f"{name} = {value:g}: department {score[0]:.3f}, type {score[1]:.3f}\n"
+                    )
+    return best
+
+
+def format_errors(pairs: Sequence[tuple[Labelled, Classification]]) -> str:
+    """The misrouted held-out messages: gold type, chosen type, the words that decided."""
+    lines = []
+    for item, result in pairs:
+        if item.type != result.type:
+            text = " ".join(item.text.split())[:90]
+            lines.append(f"{item.type} -> {result.type} [{' '.join(result.keywords)}] {text}")
+    return "\n".join(sorted(lines))
+
+
+def calibrate_command(
+    classifier: Classifier, out: TextIO, params: TrainParams, *, errors: bool = False
+) -> Calibration:
+    """Search the calibration on the training part; print it as config.yaml's
+    `nlp.calibration`, the cross-validated report and, if asked, the misrouted messages."""
+    folds = fold_classifiers(classifier, read_labelled(split=Split.TRAIN), params)
+    best = search(folds, classifier.calibration, out)
+    report, pairs = cross_validated(folds, best)
+    out.write("\nnlp:\n  calibration:\n")
+    for name, value in best.model_dump().items():
+        out.write(f"    {name}: {value:g}\n")
+    out.write("\ncross-validated on the training part:\n" + report.format() + "\n")
+    if errors:
+        out.write("\nmisrouted (gold -> chosen [words] text):\n" + format_errors(pairs) + "\n")
+    return best
