@@ -12,6 +12,7 @@ def build_classifier(settings: Settings) -> Classifier:
         settings.types,
         keywords_path=settings.nlp.keyword_table,
         types_path=settings.nlp.type_table,
+        urgency_path=settings.nlp.urgency_table,
         townships=[d.name for d in settings.departments if d.kind == "township"],
         min_confidence=settings.nlp.min_confidence,
         calibration=settings.nlp.calibration,

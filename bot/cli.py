@@ -64,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument(
         "--types", action="store_true", help="appeal types: nlp/data/labels (training part)"
     )
+    source.add_argument(
+        "--urgency",
+        action="store_true",
+        help="life/urgent/normal: nlp/data/labels (training part)",
+    )
     train.add_argument(
         "--from-ledger", action="store_true", help="with --types: add the center's corrections"
     )
@@ -137,6 +142,9 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
                 _names(args.types),
                 explain=args.explain,
             )
+        return 0
+    if args.nlp_command == "train" and args.urgency:
+        nlp_commands.train_urgency_command(args.out or settings.nlp.urgency_table, sys.stdout)
         return 0
     if args.nlp_command == "train":
         nlp_commands.train_command(args.data, args.out or settings.nlp.keyword_table, sys.stdout)

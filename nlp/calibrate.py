@@ -1,11 +1,12 @@
 """Choose the classifier's calibration by cross-validation on the labelled sets' training part.
 
 `appealbot nlp calibrate [--errors]`. The training part is cut into FOLDS stratified folds;
-for each fold the type table is learned from the other folds (as `nlp train --types` does)
-and the fold's messages are classified with it, so every message is scored by a table that
-never saw it. A coordinate search then tries each setting's candidate values in turn (GRID),
-keeping a change when it raises the cross-validated department accuracy (ties: type
-accuracy), until a whole pass changes nothing. The test part is never read.
+for each fold the type and urgency tables are learned from the other folds (as `nlp train
+--types` and `--urgency` do) and the fold's messages are classified with them, so every
+message is scored by tables that never saw it. A coordinate search then tries each setting's
+candidate values in turn (GRID), keeping a change when it raises the cross-validated
+objective (department accuracy and the F2 of "life" urgency, averaged; ties: type accuracy),
+until a whole pass changes nothing. The test part is never read.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from nlp.types import Calibration, Classification
 
 FOLDS = 5
 GRID: dict[str, tuple[float, ...]] = {
-    "learned_weight": (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0),
+    "learned_weight": (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0),
     "learned_min": (0.5, 1.0, 1.5, 2.0, 3.0, 4.0),
     "topic_weight": (0.0, 0.25, 0.5, 1.0),
     "topic_floor": (0.01, 0.05, 0.1, 0.2),
     "saturation": (0.0, 0.25, 0.5, 1.0),
     "fallback_prior": (-1.0, -0.5, 0.0, 0.5, 1.0),
+    "life_veto": (0.0, 0.02, 0.05, 0.1, 0.2),
+    "life_alone": (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0),
 }
 
 Fold = tuple[Classifier, list[Labelled]]
@@ -38,28 +41,31 @@ Fold = tuple[Classifier, list[Labelled]]
 def fold_classifiers(
     classifier: Classifier, training: Sequence[Labelled], params: TrainParams, folds: int = FOLDS
 ) -> list[Fold]:
-    """Per fold: the classifier with a type table learned without that fold, and the fold."""
+    """Per fold: the classifier with type and urgency tables learned without that fold, and
+    the fold."""
     names = sorted({item.type for item in training})
     fold_of = stratified_folds([names.index(item.type) for item in training], folds, params.seed)
     result = []
     with tempfile.TemporaryDirectory() as folder:
         for fold in range(folds):
-            table = Path(folder) / f"types-{fold}.tsv"
-            train_examples(
-                [
-                    Example(item.type, text=item.text)
-                    for item, number in zip(training, fold_of, strict=True)
-                    if number != fold
-                ],
-                table,
-                source=f"fold {fold} of a cross-validation",
-                regenerate="-",
-                params=params,
-            )
+            kept = [item for item, number in zip(training, fold_of, strict=True) if number != fold]
+            tables = {}
+            for name, label in (("types", "type"), ("urgency", "urgency")):
+                tables[name] = Path(folder) / f"{name}-{fold}.tsv"
+                train_examples(
+                    [Example(getattr(item, label), text=item.text) for item in kept],
+                    tables[name],
+                    source=f"fold {fold} of a cross-validation",
+                    regenerate="-",
+                    params=params,
+                )
             held_out = [
                 item for item, number in zip(training, fold_of, strict=True) if number == fold
             ]
-            result.append((classifier.variant(type_table=table), held_out))
+            variant = classifier.variant(
+                type_table=tables["types"], urgency_table=tables["urgency"]
+            )
+            result.append((variant, held_out))
     return result
 
 
@@ -68,8 +74,11 @@ def cross_validated(
 ) -> tuple[RoutingReport, list[tuple[Labelled, Classification]]]:
     """Every held-out message classified with its fold's table and the calibration."""
     pairs = [
-        (item, classifier.variant(calibration=calibration).classify(item.text))
-        for classifier, held_out in folds
+        (item, calibrated.classify(item.text))
+        for calibrated, held_out in (
+            (classifier.variant(calibration=calibration), held_out)
+            for classifier, held_out in folds
+        )
         for item in held_out
     ]
     report = routing_report(
@@ -79,14 +88,18 @@ def cross_validated(
 
 
 def _objective(report: RoutingReport) -> tuple[float, float]:
-    return report.department_accuracy, report.type_accuracy
+    """Department accuracy and life's F2 (recall weighs double: a missed emergency is the
+    worst error), averaged; ties: type accuracy."""
+    life = report.urgency_levels["life"]
+    f2 = 5 * life.precision * life.recall / (4 * life.precision + life.recall or 1.0)
+    return (report.department_accuracy + f2) / 2, report.type_accuracy
 
 
 def search(folds: Sequence[Fold], start: Calibration, out: TextIO) -> Calibration:
     """Coordinate ascent over GRID from `start`; each improvement is printed."""
     best = start
     best_score = _objective(cross_validated(folds, best)[0])
-    out.write(f"start: department {best_score[0]:.3f}, type {best_score[1]:.3f}\n")
+    out.write(f"start: objective {best_score[0]:.3f}, type {best_score[1]:.3f}\n")
     improved = True
     while improved:
         improved = False
@@ -97,7 +110,7 @@ def search(folds: Sequence[Fold], start: Calibration, out: TextIO) -> Calibratio
                 if score > best_score:
                     best, best_score, improved = candidate, score, True
                     out.write(
-                        f"{name} = {value:g}: department {score[0]:.3f}, type {score[1]:.3f}\n"
+                        f"{name} = {value:g}: objective {score[0]:.3f}, type {score[1]:.3f}\n"
                     )
     return best
 
@@ -113,11 +126,17 @@ def format_errors(pairs: Sequence[tuple[Labelled, Classification]]) -> str:
 
 
 def calibrate_command(
-    classifier: Classifier, out: TextIO, params: TrainParams, *, errors: bool = False
+    classifier: Classifier,
+    out: TextIO,
+    params: TrainParams,
+    *,
+    errors: bool = False,
+    training: Sequence[Labelled] | None = None,
 ) -> Calibration:
     """Search the calibration on the training part; print it as config.yaml's
     `nlp.calibration`, the cross-validated report and, if asked, the misrouted messages."""
-    folds = fold_classifiers(classifier, read_labelled(split=Split.TRAIN), params)
+    training = read_labelled(split=Split.TRAIN) if training is None else training
+    folds = fold_classifiers(classifier, training, params)
     best = search(folds, classifier.calibration, out)
     report, pairs = cross_validated(folds, best)
     out.write("\nnlp:\n  calibration:\n")

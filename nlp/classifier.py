@@ -38,9 +38,9 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from nlp import rules
-from nlp.keywords import KEYWORDS_PATH, TYPES_PATH, read_table, softmax
+from nlp.keywords import KEYWORDS_PATH, TYPES_PATH, URGENCY_PATH, read_table, softmax
 from nlp.phrases import Keyword, Match, PhraseMatcher, strongest
-from nlp.scoring import Evidence, LinearTable
+from nlp.scoring import Evidence, LinearTable, TableStack
 from nlp.tokenizer import (
     BIGRAM_MARK,
     DATA_DIR,
@@ -67,6 +67,14 @@ TOWNSHIP_SUFFIXES = ("街道办事处", "街道", "办事处", "镇", "乡")
 EXPLAINING_KEYWORDS = 5
 CANDIDATES = 3
 GENERIC_PATH = DATA_DIR / "generic.txt"
+URGENCY_LABELS = tuple(level.value for level in Urgency)
+
+
+def _urgency_table(path: Path | None) -> LinearTable | None:
+    """The learned urgency table (life, urgent, normal), where there is one."""
+    if path is None or not path.exists():
+        return None
+    return LinearTable(URGENCY_LABELS, read_table(path))
 
 
 def township_stem(name: str) -> str:
@@ -86,6 +94,7 @@ class Classifier:
         *,
         keywords_path: Path = KEYWORDS_PATH,
         types_path: Path | None = TYPES_PATH,
+        urgency_path: Path | None = URGENCY_PATH,
         townships: Sequence[str] = (),
         min_confidence: float = 0.35,
         calibration: Calibration | None = None,
@@ -130,6 +139,8 @@ class Classifier:
         if unknown:
             logger.warning("learned type table has types not in config, ignored: %s", unknown)
         self.learned = LinearTable(self.names, learned)
+        self.urgency = _urgency_table(urgency_path)
+        self._stack = self._stack_tables()
         self.matcher = PhraseMatcher(
             Keyword(normalize(word.strip()), position, weight)
             for position, spec in enumerate(self.types)
@@ -138,16 +149,29 @@ class Classifier:
         self.generic = frozenset(read_lines(GENERIC_PATH))
 
     def variant(
-        self, *, type_table: Path | None = None, calibration: Calibration | None = None
+        self,
+        *,
+        type_table: Path | None = None,
+        urgency_table: Path | None = None,
+        calibration: Calibration | None = None,
     ) -> Classifier:
-        """The same classifier with another learned type table or calibration (the tokenizer
-        and every other table are shared)."""
+        """The same classifier with another learned type or urgency table or calibration (the
+        tokenizer and every other table are shared)."""
         other = copy.copy(self)
         if type_table is not None:
             other.learned = LinearTable(self.names, read_table(type_table))
+        if urgency_table is not None:
+            other.urgency = _urgency_table(urgency_table)
         if calibration is not None:
             other.calibration = calibration
+        if type_table is not None or urgency_table is not None:
+            other._stack = other._stack_tables()
         return other
+
+    def _stack_tables(self) -> TableStack:
+        """The learned tables, looked up together: topics, types and urgency (if any)."""
+        tables = [self.topics, self.learned]
+        return TableStack([*tables, self.urgency] if self.urgency is not None else tables)
 
     def _check_topics(self) -> None:
         for spec in self.types:
@@ -169,7 +193,7 @@ class Classifier:
     def topic(self, tokens: Sequence[str], topics: Collection[str] | None = None) -> str:
         """The learned topic of a segmented message (the 泰迪杯 label set)."""
         normalize = self.tokenizer.normalize
-        scores = self.topics.evidence(Counter(map(normalize, tokens))).scores
+        scores = self._stack.evidence(Counter(map(normalize, tokens)))[0].scores
         allowed = [
             position
             for position, label in enumerate(self.topics.labels)
@@ -186,7 +210,7 @@ class Classifier:
     # -- the decision -------------------------------------------------------------------
 
     def _topic_probabilities(self, evidence: Evidence) -> list[float]:
-        if not evidence.tokens:
+        if not evidence.norm:
             return [1.0 / len(self.topics.labels)] * len(self.topics.labels)
         return softmax(evidence.logits())
 
@@ -202,21 +226,16 @@ class Classifier:
         ]
 
     def logits(
-        self, text: str, tokens: Sequence[str]
-    ) -> tuple[list[float | None], list[Match], Evidence, Evidence, list[float]]:
-        """Each type's logit (None: not a candidate), with the evidence behind them."""
+        self, matches: Sequence[Match], topic_evidence: Evidence, learned_evidence: Evidence
+    ) -> list[float | None]:
+        """Each type's logit (None: not a candidate) from the evidence of a message."""
         c = self.calibration
-        counts = Counter(tokens)
-        topic_evidence = self.topics.evidence(counts)
         # The prior of each topic, and last the uniform one of a type without a topic.
         priors = [
             c.topic_weight * math.log(max(p, c.topic_floor))
             for p in self._topic_probabilities(topic_evidence)
         ] + [c.topic_weight * math.log(1.0 / len(self.topics.labels))]
-        counts.update(char_bigrams(text))
-        learned_evidence = self.learned.evidence(counts)
         learned = learned_evidence.logits()
-        matches = strongest(self.matcher.find(text))
         keyword = self._keyword_scores(matches)
         logits: list[float | None] = []
         for position, (fallback, topic) in enumerate(self._type_topics):
@@ -225,7 +244,7 @@ class Classifier:
                 continue
             own = keyword[position] + c.learned_weight * learned[position]
             logits.append(own + (c.fallback_prior if fallback else 0.0) + priors[topic])
-        return logits, matches, topic_evidence, learned_evidence, keyword
+        return logits
 
     def _decide(
         self,
@@ -234,7 +253,12 @@ class Classifier:
         grid: str | None,
         allowed: Collection[str] | None,
     ) -> Classification:
-        logits, matches, topic_evidence, learned_evidence, keyword = self.logits(text, tokens)
+        # What the learned tables weigh: the tokens and the character pairs of the opening.
+        features = Counter(tokens)
+        features.update(char_bigrams(text))
+        topic_evidence, learned_evidence, *urgency_evidence = self._stack.evidence(features)
+        matches = strongest(self.matcher.find(text))
+        logits = self.logits(matches, topic_evidence, learned_evidence)
         candidates = [
             position
             for position, logit in enumerate(logits)
@@ -257,13 +281,13 @@ class Classifier:
             zip(probabilities, candidates, strict=True), key=lambda pair: (-pair[0], pair[1])
         )
         confidence, winner = ranked[0]
-        if not matches and not learned_evidence.tokens and not topic_evidence.tokens:
+        if not matches and not learned_evidence.norm and not topic_evidence.norm:
             confidence = 0.0
         spec = self.types[winner]
         danger = rules.detect_danger(text)
         consultation = danger.urgency is not Urgency.LIFE and rules.is_consultation(text)
-        if spec.urgency is Urgency.LIFE and not consultation:
-            danger = self._emergency_type_danger(text, danger)
+        life = self._life_probability(urgency_evidence[0]) if urgency_evidence else None
+        danger = self._judge_life(text, danger, spec, life, consultation)
         floor = Urgency.URGENT if spec.urgency is Urgency.LIFE else spec.urgency
         urgency = max(danger.urgency, floor, key=lambda level: level.rank)
         consultation = consultation and urgency is not Urgency.LIFE
@@ -297,15 +321,40 @@ class Classifier:
         )
 
     @staticmethod
-    def _emergency_type_danger(text: str, danger: rules.Danger) -> rules.Danger:
-        """An emergency type (urgency floor LIFE) won, not as a question. The rules judge
-        the danger terms they know (asserted, feared, denied, over); a text with none of them
-        is an ongoing emergency unless it says it is not happening now."""
-        if danger.urgency is Urgency.LIFE or rules.mentioned_hazard(text) is not None:
+    def _life_probability(evidence: Evidence) -> float:
+        """P(life) of the learned urgency table."""
+        if not evidence.norm:
+            return 0.0
+        return softmax(evidence.logits())[URGENCY_LABELS.index(Urgency.LIFE.value)]
+
+    def _judge_life(
+        self,
+        text: str,
+        danger: rules.Danger,
+        spec: AppealType,
+        life: float | None,
+        consultation: bool,
+    ) -> rules.Danger:
+        """Whether the message reports an ongoing danger to life, from three witnesses.
+
+        The rules judge the danger terms they know (asserted, feared, denied, over); the
+        learned urgency table's P(life) (`life`) vetoes an asserted term below `life_veto`
+        (a figure of speech, a letter about the past). Where the rules know no danger term,
+        an emergency type (urgency floor LIFE) that won, or P(life) of at least `life_alone`,
+        makes it LIFE, unless the message asks a question or says it is not happening now.
+        """
+        c = self.calibration
+        confirmed = life is None or life >= c.life_veto
+        if danger.urgency is Urgency.LIFE:
+            return danger if confirmed else rules.Danger(Urgency.URGENT)
+        if consultation or rules.mentioned_hazard(text) is not None:
             return danger
-        if rules.unreal(text):
-            return rules.Danger(Urgency.URGENT)
-        return rules.Danger(Urgency.LIFE)
+        emergency_type = spec.urgency is Urgency.LIFE
+        if (emergency_type and confirmed) or (life is not None and life >= c.life_alone):
+            if rules.unreal(text):
+                return rules.Danger(Urgency.URGENT)
+            return rules.Danger(Urgency.LIFE)
+        return danger
 
     @staticmethod
     def _disposition(

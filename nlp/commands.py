@@ -20,8 +20,8 @@ logger = logging.getLogger(__name__)
 
 # The type table learns from few examples per type: no single characters, seen twice at least;
 # character pairs of the opening back words off (nlp.tokenizer.char_bigrams).
-TYPE_PARAMS = TrainParams(min_chars=2, bigrams=True)
-CURVE_STEPS = (0, 50, 100, 200, 400)
+TYPE_PARAMS = TrainParams(min_chars=2, bigrams=True, min_weight=0.15)
+CURVE_STEPS = (0, 100, 200, 400, 800, 1600)
 
 
 def _line_text(line: str) -> str:
@@ -116,15 +116,31 @@ def train_types_command(
 ) -> TrainSummary:
     """Train the type table on the labelled sets' training part plus the corrections."""
     labelled = read_labelled(split=Split.TRAIN) if labelled is None else labelled
-    examples = [Example(item.type, text=item.text) for item in labelled] + list(corrections)
     summary = train_examples(
-        examples,
+        [Example(item.type, text=item.text) for item in labelled] + list(corrections),
         out_tsv,
         source=(
             f"the training part of nlp/data/labels ({len(labelled)} messages) and "
             f"{len(corrections)} routing corrections from the ledger"
         ),
         regenerate=f"appealbot nlp train --types [--from-ledger] --out {out_tsv}",
+        params=TYPE_PARAMS,
+    )
+    out.write(f"wrote {out_tsv}: {summary}\n")
+    return summary
+
+
+def train_urgency_command(
+    out_tsv: Path, out: TextIO, *, labelled: Sequence[Labelled] | None = None
+) -> TrainSummary:
+    """Train the urgency table (life, urgent, normal) on the labelled sets' training part,
+    with the type table's features."""
+    labelled = read_labelled(split=Split.TRAIN) if labelled is None else labelled
+    summary = train_examples(
+        [Example(item.urgency, text=item.text) for item in labelled],
+        out_tsv,
+        source=f"the training part of nlp/data/labels ({len(labelled)} messages)",
+        regenerate=f"appealbot nlp train --urgency --out {out_tsv}",
         params=TYPE_PARAMS,
     )
     out.write(f"wrote {out_tsv}: {summary}\n")

@@ -44,7 +44,7 @@ logging.getLogger("jieba").setLevel(logging.WARNING)
 # The learned type table's back-off for words jieba does not know, misspellings and short
 # texts: pairs of adjacent Chinese characters ("·有火", "·燥音") in a message's opening.
 BIGRAM_MARK = "·"
-BIGRAM_SPAN = 200
+BIGRAM_SPAN = 100
 _HAN_RUN = re.compile(r"[\u4e00-\u9fff]{2,}")
 
 

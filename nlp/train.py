@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import logging
 import math
-import operator
 import random
 import sys
 import time
@@ -50,6 +49,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from nlp.dataset import Example, read_examples
 from nlp.evaluate import score_predictions
 from nlp.keywords import (
@@ -57,7 +58,6 @@ from nlp.keywords import (
     KeywordTable,
     euclidean_norm,
     is_keyword_candidate,
-    softmax,
     term_weights,
     write_table,
 )
@@ -174,11 +174,16 @@ def fit(
     penalty is applied to the coefficients an example touches. The result is the average of
     all iterates after the first `epochs - average_epochs` epochs, kept as w - u / steps with
     u the sum of (step number x change), so averaging costs one multiply-add per update.
+    Each step updates the columns of the example's features in every class (numpy).
     """
-    weights = [[0.0] * n_features for _ in range(n_classes)]
-    offsets = [[0.0] * n_features for _ in range(n_classes)]
+    weights = np.zeros((n_classes, n_features))
+    offsets = np.zeros((n_classes, n_features))
     sample_weights = class_weights(targets, n_classes, params.balanced)
     l2 = 1.0 / (params.c * len(features))
+    arrays = [
+        (np.asarray(positions, dtype=np.intp), np.asarray(values))
+        for positions, values in features
+    ]
     order = list(range(len(features)))
     shuffler = random.Random(params.seed)  # noqa: S311 - reproducible shuffling, not security
     first_averaged = max(0, params.epochs - params.average_epochs)
@@ -190,34 +195,24 @@ def fit(
             step += 1
             if epoch >= first_averaged:
                 averaged_steps += 1
-            positions, values = features[index]
-            if not positions:
+            positions, values = arrays[index]
+            if not len(positions):
                 continue
-            scores = [
-                sum(map(operator.mul, map(row.__getitem__, positions), values)) for row in weights
-            ]
-            errors = softmax(scores)
+            touched = weights[:, positions]
+            scores = touched @ values
+            errors = np.exp(scores - scores.max())
+            errors /= errors.sum()
             errors[targets[index]] -= 1.0
             rate = params.learning_rate / (1.0 + params.learning_rate * l2 * step) ** 0.75
-            scale = rate * sample_weights[targets[index]]
-            shrink = rate * l2
             # Changes made now enter the average of this and every later averaged iterate.
-            weight_now = float(max(averaged_steps - 1, 0))
-            for k, error in enumerate(errors):
-                if abs(error) < 1e-7:
-                    continue
-                row, offset = weights[k], offsets[k]
-                error *= scale
-                for position, value in zip(positions, values, strict=True):
-                    delta = -error * value - shrink * row[position]
-                    row[position] += delta
-                    offset[position] += weight_now * delta
-    if not averaged_steps:
-        return weights
-    return [
-        [w - u / averaged_steps for w, u in zip(row, offset, strict=True)]
-        for row, offset in zip(weights, offsets, strict=True)
-    ]
+            delta = np.outer(errors * (-rate * sample_weights[targets[index]]), values)
+            delta -= (rate * l2) * touched
+            weights[:, positions] = touched + delta
+            offsets[:, positions] += float(max(averaged_steps - 1, 0)) * delta
+    if averaged_steps:
+        weights -= offsets / averaged_steps
+    coefficients: list[list[float]] = weights.tolist()
+    return coefficients
 
 
 def table_weights(coefficients: list[list[float]], vocabulary: Vocabulary) -> list[list[float]]:

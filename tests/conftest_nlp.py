@@ -66,5 +66,9 @@ def shared_classifier() -> Classifier:
 @functools.cache
 def small_classifier() -> Classifier:
     return Classifier(
-        make_types(), townships=["东湖街道", "青山镇"], types_path=None, min_confidence=0.3
+        make_types(),
+        townships=["东湖街道", "青山镇"],
+        types_path=None,
+        urgency_path=None,
+        min_confidence=0.3,
     )

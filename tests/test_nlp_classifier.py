@@ -3,10 +3,17 @@ small hand-made taxonomies."""
 
 from __future__ import annotations
 
+from collections import Counter
+from pathlib import Path
+
 import pytest
 
+from nlp import rules
 from nlp.classifier import Classifier
-from nlp.types import Disposition, Hazard, Urgency
+from nlp.keywords import write_table
+from nlp.scoring import TableStack
+from nlp.tokenizer import char_bigrams
+from nlp.types import Calibration, Disposition, Hazard, Urgency
 from tests.conftest_nlp import FAQ_ANSWER, shared_classifier, small_classifier
 
 
@@ -153,3 +160,46 @@ def test_traditional_and_full_width(classifier: Classifier) -> None:
 def test_huge_input_and_determinism(classifier: Classifier) -> None:
     text = "路灯坏了" * 5000
     assert classifier.classify(text) == classifier.classify(text)
+
+
+def _urgency_table(tmp_path: Path, life: dict[str, float], normal: dict[str, float]) -> Path:
+    path = tmp_path / "urgency.tsv"
+    write_table(path, {"life": life, "normal": normal, "urgent": {}}, "a hand-made table")
+    return path
+
+
+def test_learned_urgency_finds_emergencies_the_rules_do_not_know(tmp_path: Path) -> None:
+    table = _urgency_table(tmp_path, {"·红彤": 3.0, "·彤彤": 3.0}, {"·仓库": 0.5})
+    classifier = small_classifier().variant(
+        urgency_table=table, calibration=Calibration(life_alone=0.6)
+    )
+    assert rules.detect_danger("仓库顶上红彤彤一片").urgency is Urgency.NORMAL
+    result = classifier.classify("仓库顶上红彤彤一片")
+    assert (result.urgency, result.disposition) == (Urgency.LIFE, Disposition.IMMEDIATE)
+    # Said to be over, or asked about: not an ongoing emergency.
+    assert classifier.classify("昨天仓库顶上红彤彤一片").urgency is Urgency.URGENT
+    assert classifier.classify("仓库顶上红彤彤一片该找哪个部门？").urgency is Urgency.NORMAL
+    # Below life_alone nothing changes.
+    stricter = classifier.variant(calibration=Calibration(life_alone=1.0))
+    assert stricter.classify("仓库顶上红彤彤一片").urgency is Urgency.NORMAL
+
+
+def test_learned_urgency_vetoes_a_danger_term_it_finds_unlikely(tmp_path: Path) -> None:
+    table = _urgency_table(tmp_path, {"·着火": 0.5}, {"·演习": 4.0, "·消防": 4.0})
+    classifier = small_classifier().variant(urgency_table=table)
+    text = "消防演习 着火了"
+    assert rules.detect_danger(text).urgency is Urgency.LIFE
+    assert classifier.urgency is not None
+    scores = dict(
+        zip(
+            classifier.urgency.labels,
+            TableStack([classifier.urgency]).evidence(Counter(char_bigrams(text)))[0].scores,
+            strict=True,
+        )
+    )
+    assert scores["normal"] > scores["life"] + 5
+    assert classifier.classify(text).urgency is Urgency.URGENT
+    trusting = classifier.variant(calibration=Calibration(life_veto=0.0))
+    assert trusting.classify(text).urgency is Urgency.LIFE
+    # Without an urgency table the rules decide alone.
+    assert small_classifier().classify(text).urgency is Urgency.LIFE

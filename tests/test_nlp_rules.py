@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from nlp import rules
@@ -154,3 +156,22 @@ def test_complaints_and_suggestions_are_not_consultations(text: str) -> None:
 def test_planning_requests() -> None:
     assert rules.asks_for_planning("建议在路口增设路灯")
     assert not rules.asks_for_planning("路口的路灯坏了")
+
+
+def test_terms_compile_with_a_first_character_lookahead_and_find_the_same() -> None:
+    pattern = r"(?:煤气|燃气)(?:的)?味|着[了过]?火|(?<![鱼])电死|漏气"
+    fast, plain = rules.compile_terms(pattern), re.compile(pattern)
+    assert fast.pattern.startswith("(?=[")
+    for text in (
+        "楼道里煤气的味道",
+        "家里着了火",
+        "鱼电死了",
+        "小狗电死了",
+        "没有漏气",
+        "正常",
+        "",
+    ):
+        assert [m.span() for m in fast.finditer(text)] == [m.span() for m in plain.finditer(text)]
+    # A leading class or an optional start: no lookahead, the pattern as it is.
+    assert rules.compile_terms(r"\d+年|去年").pattern == r"\d+年|去年"
+    assert rules.compile_terms(r"(?:大)?火|烟").pattern.startswith("(?=[大火烟])")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from nlp.calibrate import calibrate_command
 from nlp.classifier import Classifier
 from nlp.commands import (
     classify_stream,
@@ -16,12 +17,14 @@ from nlp.commands import (
     eval_command,
     train_command,
     train_types_command,
+    train_urgency_command,
 )
 from nlp.dataset import read_examples
 from nlp.evaluate import evaluate_routing, score_predictions
-from nlp.keywords import read_table
+from nlp.keywords import read_table, softmax
 from nlp.labelled import Labelled, Split, read_labelled, split_of
-from nlp.tokenizer import TextTokenizer, default_tokenizer
+from nlp.scoring import TableStack
+from nlp.tokenizer import TextTokenizer, char_bigrams, default_tokenizer
 from nlp.train import TrainParams, cross_validate, stratified_folds, train
 from tests.conftest_nlp import make_types, shared_classifier, small_classifier
 
@@ -261,11 +264,63 @@ def test_corrections_become_typed_examples_and_train_the_type_table(tmp_path: Pa
     labelled = [Labelled("楼下电动车丢了两次", "盗窃", "referral", "normal", "phone_t")]
     out = io.StringIO()
     table = tmp_path / "types.tsv"
-    summary = train_types_command(table, out, corrections=corrections * 2, labelled=labelled * 2)
-    assert summary.examples == 6
+    summary = train_types_command(table, out, corrections=corrections * 20, labelled=labelled * 2)
+    assert summary.examples == 42
     assert "wrote" in out.getvalue()
-    assert "4 routing corrections" in table.read_text(encoding="utf-8")
+    assert "40 routing corrections" in table.read_text(encoding="utf-8")
     assert "电动车" in read_table(table)["盗窃"]
     learned = classifier.variant(type_table=table).learned
-    logits = learned.evidence(Counter(["电动车", "丢"])).logits()
+    logits = TableStack([learned]).evidence(Counter(["电动车", "丢"]))[0].logits()
     assert max(range(len(logits)), key=logits.__getitem__) == classifier.names.index("盗窃")
+
+
+def test_char_bigrams_mark_the_pairs_of_the_opening() -> None:
+    assert char_bigrams("三楼有火!!a1好大") == ["·三楼", "·楼有", "·有火", "·好大"]
+    assert char_bigrams("一二三四", span=3) == ["·一二", "·二三"]
+
+
+def _tiny_labelled() -> list[Labelled]:
+    rows = [
+        ("路灯不亮了", "路灯故障", "immediate", "normal"),
+        ("路灯坏了好几天", "路灯故障", "immediate", "normal"),
+        ("晚上路灯一直不亮", "路灯故障", "immediate", "normal"),
+        ("电动车被偷了", "盗窃", "referral", "normal"),
+        ("家里被盗窃了", "盗窃", "referral", "normal"),
+        ("车被偷了", "盗窃", "referral", "normal"),
+        ("家里着火了快来", "盗窃", "immediate", "life"),
+        ("楼里冒烟着火了", "盗窃", "immediate", "life"),
+        ("仓库着火了", "盗窃", "immediate", "life"),
+        ("社保卡怎么补办", "社保", "consultation", "normal"),
+        ("社保断缴了怎么办", "社保", "consultation", "normal"),
+        ("社保能转吗", "社保", "consultation", "normal"),
+    ]
+    return [Labelled(text, *labels, "phone_t") for text, *labels in rows]
+
+
+def test_urgency_table_is_trained_on_the_labelled_urgencies(tmp_path: Path) -> None:
+    table = tmp_path / "urgency.tsv"
+    out = io.StringIO()
+    summary = train_urgency_command(table, out, labelled=_tiny_labelled())
+    assert summary.label_counts == {"normal": 9, "life": 3}
+    assert "--urgency" in table.read_text(encoding="utf-8")
+    classifier = small_classifier().variant(urgency_table=table)
+    assert classifier.urgency is not None
+    life = classifier.urgency.labels.index("life")
+
+    def p_life(text: str) -> float:
+        assert classifier.urgency is not None
+        evidence = TableStack([classifier.urgency]).evidence(Counter(char_bigrams(text)))[0]
+        return softmax(evidence.logits())[life]
+
+    assert p_life("着火了") > 0.5 > p_life("路灯坏了")
+
+
+def test_calibrate_searches_on_cross_validated_folds_and_prints_the_setting() -> None:
+    out = io.StringIO()
+    best = calibrate_command(
+        small_classifier(), out, TrainParams(min_chars=2, bigrams=True), training=_tiny_labelled()
+    )
+    printed = out.getvalue()
+    assert printed.startswith("start: objective")
+    assert f"    learned_weight: {best.learned_weight:g}\n" in printed
+    assert "cross-validated on the training part:\nlabelled messages 12" in printed
