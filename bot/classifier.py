@@ -13,6 +13,7 @@ def build_classifier(settings: Settings) -> Classifier:
         keywords_path=settings.nlp.keyword_table,
         types_path=settings.nlp.type_table,
         urgency_path=settings.nlp.urgency_table,
+        disposition_path=settings.nlp.disposition_table,
         townships=[d.name for d in settings.departments if d.kind == "township"],
         min_confidence=settings.nlp.min_confidence,
         calibration=settings.nlp.calibration,

@@ -21,6 +21,10 @@ def configure_logging(level: str = "INFO") -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
+# `nlp train --labels FIELD`: the learned table of that field of the labels, and its setting.
+LABEL_TABLES = {"urgency": "urgency_table", "disposition": "disposition_table"}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="appealbot", description=__doc__)
     parser.add_argument(
@@ -65,9 +69,9 @@ def _parser() -> argparse.ArgumentParser:
         "--types", action="store_true", help="appeal types: nlp/data/labels (training part)"
     )
     source.add_argument(
-        "--urgency",
-        action="store_true",
-        help="life/urgent/normal: nlp/data/labels (training part)",
+        "--labels",
+        choices=LABEL_TABLES,
+        help="the urgency or disposition table: nlp/data/labels (training part)",
     )
     train.add_argument(
         "--from-ledger", action="store_true", help="with --types: add the center's corrections"
@@ -143,8 +147,9 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
                 explain=args.explain,
             )
         return 0
-    if args.nlp_command == "train" and args.urgency:
-        nlp_commands.train_urgency_command(args.out or settings.nlp.urgency_table, sys.stdout)
+    if args.nlp_command == "train" and args.labels:
+        table = getattr(settings.nlp, LABEL_TABLES[args.labels])
+        nlp_commands.train_label_command(args.labels, args.out or table, sys.stdout)
         return 0
     if args.nlp_command == "train":
         nlp_commands.train_command(args.data, args.out or settings.nlp.keyword_table, sys.stdout)

@@ -15,7 +15,7 @@ from pydantic_settings import (
 )
 
 from handlers.limits import Limits
-from nlp.keywords import KEYWORDS_PATH, TYPES_PATH, URGENCY_PATH
+from nlp.keywords import DISPOSITION_PATH, KEYWORDS_PATH, TYPES_PATH, URGENCY_PATH
 from nlp.types import AppealType, Calibration
 from workflow.policy import CalendarConfig, Duty, FollowUp, SlaConfig, Triage
 
@@ -50,6 +50,7 @@ class NlpSettings(BaseModel):
     keyword_table: Path = KEYWORDS_PATH  # the topics `appealbot nlp train --data` writes
     type_table: Path = TYPES_PATH  # the types `appealbot nlp train --types` writes
     urgency_table: Path = URGENCY_PATH  # life/urgent/normal, `nlp train --urgency` writes
+    disposition_table: Path = DISPOSITION_PATH  # `nlp train --dispositions` writes
     calibration: Calibration = Calibration()
 
 

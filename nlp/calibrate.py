@@ -1,12 +1,13 @@
 """Choose the classifier's calibration by cross-validation on the labelled sets' training part.
 
 `appealbot nlp calibrate [--errors]`. The training part is cut into FOLDS stratified folds;
-for each fold the type and urgency tables are learned from the other folds (as `nlp train
---types` and `--urgency` do) and the fold's messages are classified with them, so every
+for each fold the type, urgency and disposition tables are learned from the other folds (as
+`nlp train --types` and `--labels` do) and the fold's messages are classified with them, so every
 message is scored by tables that never saw it. A coordinate search then tries each setting's
 candidate values in turn (GRID), keeping a change when it raises the cross-validated
-objective (department accuracy and the F2 of "life" urgency, averaged; ties: type accuracy),
-until a whole pass changes nothing. The test part is never read.
+objective (department accuracy, the F2 of "life" urgency and the F1 of consultation and of
+即办, averaged; ties: type accuracy), until a whole pass changes nothing. The test part is
+never read.
 """
 
 from __future__ import annotations
@@ -18,24 +19,31 @@ from typing import TextIO
 
 from nlp.classifier import Classifier
 from nlp.dataset import Example
-from nlp.evaluate import RoutingReport, routing_report
+from nlp.evaluate import RoutingReport, f1, routing_report
 from nlp.labelled import Labelled, Split, read_labelled
 from nlp.train import TrainParams, stratified_folds, train_examples
 from nlp.types import Calibration, Classification
 
 FOLDS = 5
 GRID: dict[str, tuple[float, ...]] = {
-    "learned_weight": (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0),
+    "learned_weight": (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0),
     "learned_min": (0.5, 1.0, 1.5, 2.0, 3.0, 4.0),
     "topic_weight": (0.0, 0.25, 0.5, 1.0),
     "topic_floor": (0.01, 0.05, 0.1, 0.2),
     "saturation": (0.0, 0.25, 0.5, 1.0),
     "fallback_prior": (-1.0, -0.5, 0.0, 0.5, 1.0),
     "life_veto": (0.0, 0.02, 0.05, 0.1, 0.2),
+    "life_with_type": (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5),
     "life_alone": (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0),
+    "consult_veto": (0.0, 0.05, 0.1, 0.2, 0.3),
+    "consult_alone": (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0),
+    "immediate_veto": (0.0, 0.05, 0.1, 0.2, 0.3),
+    "immediate_alone": (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
 }
 
 Fold = tuple[Classifier, list[Labelled]]
+# The learned tables of a fold, and the field of the labels each learns.
+TABLES = (("types", "type"), ("urgency", "urgency"), ("dispositions", "disposition"))
 
 
 def fold_classifiers(
@@ -50,7 +58,7 @@ def fold_classifiers(
         for fold in range(folds):
             kept = [item for item, number in zip(training, fold_of, strict=True) if number != fold]
             tables = {}
-            for name, label in (("types", "type"), ("urgency", "urgency")):
+            for name, label in TABLES:
                 tables[name] = Path(folder) / f"{name}-{fold}.tsv"
                 train_examples(
                     [Example(getattr(item, label), text=item.text) for item in kept],
@@ -63,7 +71,9 @@ def fold_classifiers(
                 item for item, number in zip(training, fold_of, strict=True) if number == fold
             ]
             variant = classifier.variant(
-                type_table=tables["types"], urgency_table=tables["urgency"]
+                type_table=tables["types"],
+                urgency_table=tables["urgency"],
+                disposition_table=tables["dispositions"],
             )
             result.append((variant, held_out))
     return result
@@ -88,11 +98,13 @@ def cross_validated(
 
 
 def _objective(report: RoutingReport) -> tuple[float, float]:
-    """Department accuracy and life's F2 (recall weighs double: a missed emergency is the
-    worst error), averaged; ties: type accuracy."""
+    """Department accuracy, life's F2 (recall weighs double: a missed emergency is the worst
+    error), and the F1 of consultation and of 即办, averaged; ties: type accuracy."""
     life = report.urgency_levels["life"]
     f2 = 5 * life.precision * life.recall / (4 * life.precision + life.recall or 1.0)
-    return (report.department_accuracy + f2) / 2, report.type_accuracy
+    immediate = f1(report.disposition_levels["immediate"])
+    parts = (report.department_accuracy, f2, report.consultation_f1, immediate)
+    return sum(parts) / len(parts), report.type_accuracy
 
 
 def search(folds: Sequence[Fold], start: Calibration, out: TextIO) -> Calibration:

@@ -10,7 +10,7 @@ Order of decisions:
      + `learned_weight` x the learned type table's logit (nlp/data/types.tsv: the message's
        words and, as a back-off, the character pairs of its opening)
      + `topic_weight` x log P(topic), the learned 泰迪杯 topic table's probability of the
-       type's topic (floored at `topic_floor`; a type without a topic gets the uniform one)
+       type's topic (floored at `topic_floor`; a type without a topic gets the best topic's)
      + `fallback_prior` for a topic's catch-all type.
    A type with keywords is a candidate only with evidence of its own (a keyword, or a
    learned logit of `learned_min`); diffuse context alone picks a topic's catch-all type.
@@ -38,16 +38,22 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from nlp import rules
-from nlp.keywords import KEYWORDS_PATH, TYPES_PATH, URGENCY_PATH, read_table, softmax
+from nlp.keywords import (
+    DISPOSITION_PATH,
+    KEYWORDS_PATH,
+    TYPES_PATH,
+    URGENCY_PATH,
+    read_table,
+    softmax,
+)
 from nlp.phrases import Keyword, Match, PhraseMatcher, strongest
 from nlp.scoring import Evidence, LinearTable, TableStack
 from nlp.tokenizer import (
     BIGRAM_MARK,
-    DATA_DIR,
     TextTokenizer,
     char_bigrams,
     default_tokenizer,
-    read_lines,
+    generic_words,
 )
 from nlp.types import (
     AppealType,
@@ -66,15 +72,22 @@ TOWNSHIP_FALLBACK = "属地乡镇（街道）"
 TOWNSHIP_SUFFIXES = ("街道办事处", "街道", "办事处", "镇", "乡")
 EXPLAINING_KEYWORDS = 5
 CANDIDATES = 3
-GENERIC_PATH = DATA_DIR / "generic.txt"
 URGENCY_LABELS = tuple(level.value for level in Urgency)
+DISPOSITION_LABELS = tuple(disposition.value for disposition in Disposition)
 
 
-def _urgency_table(path: Path | None) -> LinearTable | None:
-    """The learned urgency table (life, urgent, normal), where there is one."""
-    if path is None or not path.exists():
+def _table(labels: Sequence[str], path: Path | None) -> LinearTable:
+    """A learned table; without its file, an empty one (it has no opinion)."""
+    return LinearTable(labels, read_table(path) if path is not None and path.exists() else {})
+
+
+def _probability(evidence: Evidence, label: Urgency | Disposition) -> float | None:
+    """P(label) of a learned table (urgency or disposition); None where the table knows
+    none of the message's words."""
+    if not evidence.norm:
         return None
-    return LinearTable(URGENCY_LABELS, read_table(path))
+    labels = URGENCY_LABELS if isinstance(label, Urgency) else DISPOSITION_LABELS
+    return softmax(evidence.logits())[labels.index(label.value)]
 
 
 def township_stem(name: str) -> str:
@@ -95,6 +108,7 @@ class Classifier:
         keywords_path: Path = KEYWORDS_PATH,
         types_path: Path | None = TYPES_PATH,
         urgency_path: Path | None = URGENCY_PATH,
+        disposition_path: Path | None = DISPOSITION_PATH,
         townships: Sequence[str] = (),
         min_confidence: float = 0.35,
         calibration: Calibration | None = None,
@@ -139,39 +153,42 @@ class Classifier:
         if unknown:
             logger.warning("learned type table has types not in config, ignored: %s", unknown)
         self.learned = LinearTable(self.names, learned)
-        self.urgency = _urgency_table(urgency_path)
+        self.urgency = _table(URGENCY_LABELS, urgency_path)
+        self.dispositions = _table(DISPOSITION_LABELS, disposition_path)
         self._stack = self._stack_tables()
         self.matcher = PhraseMatcher(
             Keyword(normalize(word.strip()), position, weight)
             for position, spec in enumerate(self.types)
             for word, weight in spec.keywords.items()
         )
-        self.generic = frozenset(read_lines(GENERIC_PATH))
+        self.generic = generic_words()
 
     def variant(
         self,
         *,
         type_table: Path | None = None,
         urgency_table: Path | None = None,
+        disposition_table: Path | None = None,
         calibration: Calibration | None = None,
     ) -> Classifier:
-        """The same classifier with another learned type or urgency table or calibration (the
-        tokenizer and every other table are shared)."""
+        """The same classifier with other learned tables or calibration (the tokenizer and
+        every other table are shared)."""
         other = copy.copy(self)
         if type_table is not None:
             other.learned = LinearTable(self.names, read_table(type_table))
         if urgency_table is not None:
-            other.urgency = _urgency_table(urgency_table)
+            other.urgency = _table(URGENCY_LABELS, urgency_table)
+        if disposition_table is not None:
+            other.dispositions = _table(DISPOSITION_LABELS, disposition_table)
         if calibration is not None:
             other.calibration = calibration
-        if type_table is not None or urgency_table is not None:
+        if type_table or urgency_table or disposition_table:
             other._stack = other._stack_tables()
         return other
 
     def _stack_tables(self) -> TableStack:
-        """The learned tables, looked up together: topics, types and urgency (if any)."""
-        tables = [self.topics, self.learned]
-        return TableStack([*tables, self.urgency] if self.urgency is not None else tables)
+        """The learned tables, looked up together: topics, types, urgency, dispositions."""
+        return TableStack([self.topics, self.learned, self.urgency, self.dispositions])
 
     def _check_topics(self) -> None:
         for spec in self.types:
@@ -230,11 +247,13 @@ class Classifier:
     ) -> list[float | None]:
         """Each type's logit (None: not a candidate) from the evidence of a message."""
         c = self.calibration
-        # The prior of each topic, and last the uniform one of a type without a topic.
+        # The prior of each topic, and last that of a type without a topic: the 泰迪杯 topics
+        # know nothing of theft or disputes, so such a type counts as likely as the best topic.
         priors = [
             c.topic_weight * math.log(max(p, c.topic_floor))
             for p in self._topic_probabilities(topic_evidence)
-        ] + [c.topic_weight * math.log(1.0 / len(self.topics.labels))]
+        ]
+        priors.append(max(priors))
         learned = learned_evidence.logits()
         keyword = self._keyword_scores(matches)
         logits: list[float | None] = []
@@ -256,7 +275,9 @@ class Classifier:
         # What the learned tables weigh: the tokens and the character pairs of the opening.
         features = Counter(tokens)
         features.update(char_bigrams(text))
-        topic_evidence, learned_evidence, *urgency_evidence = self._stack.evidence(features)
+        topic_evidence, learned_evidence, urgency_evidence, disposition_evidence = (
+            self._stack.evidence(features)
+        )
         matches = strongest(self.matcher.find(text))
         logits = self.logits(matches, topic_evidence, learned_evidence)
         candidates = [
@@ -286,11 +307,12 @@ class Classifier:
         spec = self.types[winner]
         danger = rules.detect_danger(text)
         consultation = danger.urgency is not Urgency.LIFE and rules.is_consultation(text)
-        life = self._life_probability(urgency_evidence[0]) if urgency_evidence else None
+        life = _probability(urgency_evidence, Urgency.LIFE)
         danger = self._judge_life(text, danger, spec, life, consultation)
         floor = Urgency.URGENT if spec.urgency is Urgency.LIFE else spec.urgency
         urgency = max(danger.urgency, floor, key=lambda level: level.rank)
-        consultation = consultation and urgency is not Urgency.LIFE
+        disposition = self._disposition(spec, text, urgency, consultation, disposition_evidence)
+        consultation = disposition is Disposition.CONSULTATION
         faq = self._faq(text, winner) if consultation else None
         # A township's type with no township known waits for the dispatcher too.
         unplaced = "{township}" in spec.department and self.township(grid=grid, text=text) is None
@@ -303,7 +325,7 @@ class Classifier:
             topic=self.topics.labels[
                 max(range(len(self.topics.labels)), key=topic_evidence.scores.__getitem__)
             ],
-            disposition=self._disposition(spec, text, urgency, consultation),
+            disposition=disposition,
             department=self.department(spec, grid=grid, text=text),
             urgency=urgency,
             confidence=round(confidence, 4),
@@ -320,13 +342,6 @@ class Classifier:
             consultation=consultation,
         )
 
-    @staticmethod
-    def _life_probability(evidence: Evidence) -> float:
-        """P(life) of the learned urgency table."""
-        if not evidence.norm:
-            return 0.0
-        return softmax(evidence.logits())[URGENCY_LABELS.index(Urgency.LIFE.value)]
-
     def _judge_life(
         self,
         text: str,
@@ -340,32 +355,54 @@ class Classifier:
         The rules judge the danger terms they know (asserted, feared, denied, over); the
         learned urgency table's P(life) (`life`) vetoes an asserted term below `life_veto`
         (a figure of speech, a letter about the past). Where the rules know no danger term,
-        an emergency type (urgency floor LIFE) that won, or P(life) of at least `life_alone`,
-        makes it LIFE, unless the message asks a question or says it is not happening now.
+        an emergency type (urgency floor LIFE) that won with P(life) of at least
+        `life_with_type`, or P(life) of at least `life_alone`, makes it LIFE, unless the
+        message asks a question or says it is not happening now. Without the table's
+        opinion (None) the rules and the type decide.
         """
         c = self.calibration
-        confirmed = life is None or life >= c.life_veto
         if danger.urgency is Urgency.LIFE:
-            return danger if confirmed else rules.Danger(Urgency.URGENT)
+            vetoed = life is not None and life < c.life_veto
+            return rules.Danger(Urgency.URGENT) if vetoed else danger
         if consultation or rules.mentioned_hazard(text) is not None:
             return danger
-        emergency_type = spec.urgency is Urgency.LIFE
-        if (emergency_type and confirmed) or (life is not None and life >= c.life_alone):
+        emergency_type = spec.urgency is Urgency.LIFE and (
+            life is None or life >= c.life_with_type
+        )
+        if emergency_type or (life is not None and life >= c.life_alone):
             if rules.unreal(text):
                 return rules.Danger(Urgency.URGENT)
             return rules.Danger(Urgency.LIFE)
         return danger
 
-    @staticmethod
     def _disposition(
-        spec: AppealType, text: str, urgency: Urgency, consultation: bool
+        self,
+        spec: AppealType,
+        text: str,
+        urgency: Urgency,
+        consultation: bool,
+        evidence: Evidence,
     ) -> Disposition:
+        """LIFE is handled at once. A consultation is what the rules call one, unless the
+        learned disposition table finds it below `consult_veto`, or a question it finds at
+        least `consult_alone`. Otherwise the type's disposition, but a type handled at once
+        is referred when something new is asked for (增设, 安装…) or the table finds 即办
+        below `immediate_veto`, and any type is handled at once at `immediate_alone`."""
         if urgency is Urgency.LIFE:
             return Disposition.IMMEDIATE
-        if consultation:
+        c = self.calibration
+        asked = _probability(evidence, Disposition.CONSULTATION)
+        if consultation and (asked is None or asked >= c.consult_veto):
             return Disposition.CONSULTATION
-        if spec.disposition is Disposition.IMMEDIATE and rules.asks_for_planning(text):
-            return Disposition.REFERRAL
+        if asked is not None and asked >= c.consult_alone and rules.is_question(text):
+            return Disposition.CONSULTATION
+        at_once = _probability(evidence, Disposition.IMMEDIATE)
+        if spec.disposition is Disposition.IMMEDIATE:
+            planned = rules.asks_for_planning(text)
+            doubted = at_once is not None and at_once < c.immediate_veto
+            return Disposition.REFERRAL if planned or doubted else Disposition.IMMEDIATE
+        if at_once is not None and at_once >= c.immediate_alone:
+            return Disposition.IMMEDIATE
         return spec.disposition
 
     def _faq(self, text: str, winner: int) -> FaqEntry | None:

@@ -119,7 +119,7 @@ def _level_scores(gold: Sequence[str], predicted: Sequence[str], level: str) -> 
     )
 
 
-def _f1(scores: LevelScores) -> float:
+def f1(scores: LevelScores) -> float:
     total = scores.precision + scores.recall
     return 2 * scores.precision * scores.recall / total if total else 0.0
 
@@ -145,7 +145,7 @@ class RoutingReport:
 
     @property
     def consultation_f1(self) -> float:
-        return _f1(self.disposition_levels["consultation"])
+        return f1(self.disposition_levels["consultation"])
 
     def format(self) -> str:
         lines = [

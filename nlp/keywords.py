@@ -16,6 +16,7 @@ from pathlib import Path
 KEYWORDS_PATH = Path(__file__).parent / "data" / "keywords.tsv"  # the 泰迪杯 topics
 TYPES_PATH = Path(__file__).parent / "data" / "types.tsv"  # appeal types, from our labels
 URGENCY_PATH = Path(__file__).parent / "data" / "urgency.tsv"  # urgency, from our labels
+DISPOSITION_PATH = Path(__file__).parent / "data" / "dispositions.tsv"  # from our labels
 
 # Tokens no person would accept as a keyword: place codes (A3, G5, K1), numbers, masked
 # digits (0000), single ASCII letters, URL and markup debris, punctuation.

@@ -85,6 +85,8 @@ LIFE_TERMS: dict[Hazard, tuple[str, ...]] = {
         r"(?:一|满)屋子?(?:都是)?(?:的)?(?:煤气|燃气)?(?:味|气味)",
         rf"(?:燃气|煤气|液化气|灶|阀|罐|管|表){_C}{{0,12}}(?:嘶嘶|呲呲|滋滋|嗤嗤|哧哧|丝丝)",
         rf"(?:气味|味道|臭味){_C}{{0,8}}(?:漏了|泄漏|泄露|漏气)",
+        r"(?:煤气|燃气|天然气|液化气)管(?:道|子)?(?:被)?(?:割|挖|砸|撞|压)(?:开|破|断|裂)",
+        r"(?:煤气|燃气|液化气|气)罐子?(?:倒了|漏了|漏气|泄漏)",
         rf"(?:烧炭|炭火|炭盆|煤炉|蜂窝煤|煤球|炉子){_C}{{0,16}}"
         r"(?:叫不醒|喊不醒|头晕|头疼|头痛|想吐|呕吐|站不稳|昏|晕)",
     ),
@@ -93,6 +95,8 @@ LIFE_TERMS: dict[Hazard, tuple[str, ...]] = {
         r"浓烟", r"火势", r"火光", r"火苗", r"明火", r"大火", r"爆炸", r"炸了",
         r"(?:草|垛|房|屋|楼|车|柴|山|林|厨房|锅|店|库|瓶|棚|堆|树|田)子?着了",
         r"有火(?![车锅气花])", r"着起来", r"火(?:好|很|太|特别|非常|越来越)+大",
+        r"火(?:窜|蹿|冒|扑)(?:出来|起来|上来|进来)", r"突然(?:冒|有)(?:黑|浓|白)?烟",
+        r"烧到(?:了)?[^,.!?;]{0,6}(?:树林|林子|山上|房子|屋|家|楼|车)",
         rf"烟{_C}{{0,6}}呛", r"呛得(?:睁不开|喘不|受不|直咳)",
         r"(?:插座|插头|电线|电表|电箱|配电箱|充电器|电瓶|电池|电器)(?:烧了|烧起来|着了|冒烟|起火|炸了)",
     ),
@@ -114,6 +118,9 @@ LIFE_TERMS: dict[Hazard, tuple[str, ...]] = {
         r"跳楼(?!价|甩卖|大甩卖)", r"跳河", r"跳江", r"跳湖", r"跳桥", r"跳下去",
         r"要跳(?!舞|绳|槽|广场|高|远|过|出)", r"想跳(?!舞|绳|槽|广场)",
         r"轻生", r"自杀", r"寻死", r"不想活", r"想死", r"割腕", r"喝农药", r"安眠药",
+        r"吃了?(?:一整?瓶|一大把|好多|一瓶)(?:的)?药",
+        r"(?:误|喝了)(?:喝|食)?了?(?:农药|敌敌畏|百草枯|老鼠药)",
+        r"遗书", r"遗言", r"留了?(?:张|封)?纸条",
         r"(?:栏杆|护栏|窗台|窗户)外", rf"(?:楼顶|天台|窗台|楼边|桥){_C}{{0,8}}(?:边上|边缘|外面)",
         r"悬在(?:外面|半空|空中)", r"天台边", r"楼顶边",
         r"(?:正在|在)(?:打人|打架|砸)", r"在打(?:人|老人|小孩|孩子|女人|一个|他|她|我|学生|老婆)",
@@ -128,6 +135,11 @@ LIFE_TERMS: dict[Hazard, tuple[str, ...]] = {
         rf"被(?:关|锁|困|卡)(?:在)?{_C}{{0,4}}里",
         rf"电梯[^,.!?;没不未]{{0,6}}(?:困|卡住|关){_C}{{0,3}}人",
         rf"电梯{_C}{{0,4}}(?:卡|停)在{_C}{{0,8}}(?:中间|之间)",
+        r"噎住", r"卡住喉咙", r"喘不(?:上|过)气", r"憋紫", r"(?:脸|嘴唇)(?:都)?发紫",
+        r"(?:从|自)[^,.!?;]{0,6}(?:掉|摔|跌)下来", r"(?:腰|腿|脚|身子)(?:都)?动不了",
+        r"没(?:有)?知觉",
+        r"躺在[^,.!?;]{0,6}(?:不动|中间)", r"血止不住", r"止不住血", r"流了一地",
+        r"被[^,.!?;]{0,3}车撞(?:倒|伤|飞)", r"压着人",
         r"溺水", r"落水", rf"掉(?:进|到|在|入)?{_C}{{0,3}}(?:河|水|塘|井|湖|江|海|池|库)",
         r"沉下去", r"没(?:有)?(?:浮|冒)上来", r"被水(?:冲走|卷走|围住|困住|围)", r"水还在涨",
         r"(?:淹|漫)(?:进|到)(?:屋|家|房|腰|胸|脖)", rf"水{_C}{{0,3}}涨得(?:好|很|太|特别)?快",
@@ -166,12 +178,12 @@ URGENT_TERMS: tuple[str, ...] = (
 
 # Figures of speech with danger words in them: blanked before any danger term is looked for.
 IDIOMS = compile_terms(
-    r"杀人不见血|火爆|热火朝天|火热|火车|火锅|火速|火箭|火候|发火|上火|火气|恼火|火大|冒火|"
+    r"杀人不见血|火爆|热火朝天|火热|火车|(?<!炭)火锅|火速|火箭|火候|发火|上火|火气|恼火|火大|冒火|"
     r"怒火|心急如焚|(?<![煤燃])气死|急死|烦死|笑死|累死|热死|吵死|臭死|饿死|困死|想死你|烧钱|跳楼价|"
     r"跳楼甩卖|打死也不|吓死|要死不活|死活|一氧化碳报警器|消防演练|安全教育|防火知识|"
     r"油烟|炊烟|烟头|抽烟|吸烟|香烟|烟囱|烟雾报警|急得想死|想死的心|被困扰|困扰|中毒太深|"
     r"炸了锅|炸锅|(?<![煤燃])气炸|炸毛|炸鸡|炸串|油炸|大火收汁|头都?要?炸了?|脑袋都?要?炸了?|"
-    r"火化|电鱼"
+    r"火化|电鱼|(?:急|气|愁|烦|逼)得[^,.!?;]{0,4}(?:想|要)(?:跳楼|死|撞墙)"
 )
 # A negation right before a term ("不是着火", "没有煤气味", "并未起火") cancels it.
 NEGATION = re.compile(
@@ -182,13 +194,13 @@ HYPOTHETICAL = compile_terms(
     r"一旦|万一|如果|假如|要是|若是|倘若|如若|可能|容易|存在|担心|害怕|怕|以免|防止|预防|避免|"
     r"迟早|随时|隐患|风险|会不会|防范|听说|据说|网传|网上|抖音|快手|视频里|群里|新闻|报道|演练|宣传|"
     r"培训|怎么预防|如何预防|"
-    r"差点|差一点|险些|肯定会|会有|会被|会造成|导致|引起|引发|造成|真要|真的?$|朋友圈|谣言|"
+    r"差点|差一点|险些|肯定会|会有|会被|会造成|导致|引起|引发|造成|真要|真的?$|谣言|"
     r"真的假的|有没有|是不是|应该|该怎么|咋预防|遇到|碰到|发生了?$|出现了?$|不怕一万"
 )
 # After a term in its clause: the term was hypothetical all along ("着火了怎么办", "起火就麻烦了").
 HYPOTHETICAL_AFTER = re.compile(
-    r"^[^,.!?;]{0,8}(?:后果不堪设想|不堪设想|隐患|风险|就麻烦|谁负责|(?<!现在)怎么办|(?<!现在)咋办|"
-    r"拿啥|拿什么|来得及|可能|概率|的话|事故|怎么处理|找谁|打什么电话|打哪个|应该|真的假的|吗)"
+    r"^[^,.!?;]{0,8}(?:后果不堪设想|不堪设想|隐患|风险|就麻烦|谁负责|拿啥|拿什么|来得及|概率|的话|"
+    r"事故|应该|真的假的|吗|一样|似的)"
 )
 # A clause about the past ("以前着过火", "2018年起火") does not count, unless the text says it
 # is back; nor does one about something that keeps happening ("天天冒烟", "多次起火").
@@ -202,11 +214,13 @@ HABITUAL = compile_terms(
 )
 # A dated account ("2019年8月2日晚…") tells of events that are over, unless "现在/正在" is said.
 NARRATIVE = re.compile(r"\d{4}年|\d+月\d+[日号]|事发|事后|当晚|当天|当时")
+# Said after a past marker, these bring the account back to now ("昨晚烧炭 早上都喊不醒").
+RECENT = re.compile(r"现在|刚才|刚刚|早上|今早|今天|此刻|正在|这会儿")
 NOW = re.compile(r"(?<![到至])现在|正在|此刻|(?<![到至])目前|马上|快来|救命")
 PRESENT_MARKER = re.compile(r"现在又|又(?:着|起|漏|冒|闻到)|再次|今天又|刚刚又")
 RESOLVED = compile_terms(
     r"没事|已经?(?:扑灭|灭了|处理好|修好|解决|排除|救出|送医)|恢复正常|不要紧|扑灭|灭了|救出来了|"
-    r"获救|脱险|不敢(?:再)?用"
+    r"获救|脱险|不敢(?:再)?用|(?:总算|终于|已经)(?:出来|逃出|救出)|(?:就|已经)好了"
 )
 # A hazard counts when it is what the message is about: in its title or opening lines, not in
 # passing deep in a long letter.
@@ -228,6 +242,12 @@ class Danger:
 NO_DANGER = Danger(Urgency.NORMAL)
 
 
+def _last_end(pattern: re.Pattern[str], text: str) -> int:
+    """Where the last match of `pattern` in `text` ends; 0 without one."""
+    ends = [match.end() for match in pattern.finditer(text)]
+    return ends[-1] if ends else 0
+
+
 def _blank_idioms(text: str) -> str:
     return IDIOMS.sub(lambda match: " " * len(match[0]), text)
 
@@ -247,7 +267,8 @@ def _assertion(
             before = clause[: match.start()]
             if NEGATION.search(before):
                 continue
-            if life and not recurring and (PAST_MARKER.search(before) or HABITUAL.search(clause)):
+            past = PAST_MARKER.search(before[_last_end(RECENT, before) :])
+            if life and not recurring and (past or HABITUAL.search(clause)):
                 continue
             if narrative and not NOW.search(clause):
                 continue

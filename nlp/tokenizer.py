@@ -41,6 +41,15 @@ FAST_CACHE_NAME = f"jieba-{jieba.__version__}.freq.pickle"
 logging.getLogger("jieba").setLevel(logging.WARNING)
 
 
+GENERIC_PATH = DATA_DIR / "generic.txt"
+
+
+@functools.cache
+def generic_words() -> frozenset[str]:
+    """Words too common in appeals to decide or explain anything (nlp/data/generic.txt)."""
+    return frozenset(read_lines(GENERIC_PATH))
+
+
 # The learned type table's back-off for words jieba does not know, misspellings and short
 # texts: pairs of adjacent Chinese characters ("·有火", "·燥音") in a message's opening.
 BIGRAM_MARK = "·"

@@ -61,7 +61,13 @@ from nlp.keywords import (
     term_weights,
     write_table,
 )
-from nlp.tokenizer import TextTokenizer, char_bigrams, default_tokenizer
+from nlp.tokenizer import (
+    BIGRAM_MARK,
+    TextTokenizer,
+    char_bigrams,
+    default_tokenizer,
+    generic_words,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +90,7 @@ class TrainParams:
     resegment: bool = True
     min_chars: int = 1  # shorter tokens are no features (types: 2, no single characters)
     bigrams: bool = False  # character pairs of the opening are features too (types)
+    skip_generic: bool = False  # generic words (nlp/data/generic.txt) are no features (types)
 
 
 @dataclass(frozen=True)
@@ -115,12 +122,22 @@ class Vocabulary:
     index: dict[str, int]
 
     @classmethod
-    def build(cls, docs: Sequence[list[str]], min_df: int, min_chars: int = 1) -> Vocabulary:
+    def build(
+        cls,
+        docs: Sequence[list[str]],
+        min_df: int,
+        min_chars: int = 1,
+        skip: frozenset[str] = frozenset(),
+    ) -> Vocabulary:
+        """Tokens of at least `min_chars` in `min_df` documents, none of `skip` (nor the
+        character pair of one)."""
         df = Counter(
             token
             for doc in docs
             for token in set(doc)
-            if len(token) >= min_chars and is_keyword_candidate(token)
+            if len(token) >= min_chars
+            and is_keyword_candidate(token)
+            and token.removeprefix(BIGRAM_MARK) not in skip
         )
         tokens = sorted(token for token, count in df.items() if count >= min_df)
         n = len(docs)
@@ -259,7 +276,8 @@ def _learn(
 
     The second fit makes ||tf|| in training cover exactly the tokens of the table.
     """
-    vocabulary = Vocabulary.build(docs, params.min_df, params.min_chars)
+    skip = generic_words() if params.skip_generic else frozenset()
+    vocabulary = Vocabulary.build(docs, params.min_df, params.min_chars, skip)
     for final in (False, True):
         features = [vocabulary.features(doc) for doc in docs]
         coefficients = fit(features, targets, len(labels), len(vocabulary.tokens), params)

@@ -203,3 +203,38 @@ def test_learned_urgency_vetoes_a_danger_term_it_finds_unlikely(tmp_path: Path) 
     assert trusting.classify(text).urgency is Urgency.LIFE
     # Without an urgency table the rules decide alone.
     assert small_classifier().classify(text).urgency is Urgency.LIFE
+
+
+def test_learned_dispositions_refine_intent_and_handling_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "dispositions.tsv"
+    write_table(
+        path,
+        {
+            "consultation": {"·一直": 4.0, "·没到": 4.0},
+            "immediate": {"·电动": 4.0, "·动车": 4.0},
+            "referral": {"·怎么": 4.0, "·补办": 4.0, "·坏了": 4.0},
+        },
+        "a hand-made table",
+    )
+    classifier = small_classifier().variant(disposition_table=path)
+
+    def disposition(text: str, **thresholds: float) -> Disposition:
+        """The disposition with the table's thresholds off, but for those given."""
+        off = {"consult_veto": 0.0, "consult_alone": 1.0, "immediate_veto": 0.0}
+        calibration = Calibration(**(off | {"immediate_alone": 1.0} | thresholds))
+        return classifier.variant(calibration=calibration).classify(text).disposition
+
+    # A grievance asked as a question: the rules see no consultation, the table does.
+    assert disposition("社保一直没到账吗") is Disposition.REFERRAL
+    assert disposition("社保一直没到账吗", consult_alone=0.6) is Disposition.CONSULTATION
+    # The rules' consultation stands unless the table finds it unlikely.
+    assert disposition("社保卡怎么补办") is Disposition.CONSULTATION
+    assert disposition("社保卡怎么补办", consult_veto=0.3) is Disposition.REFERRAL
+    # A type handled at once is referred where the table doubts it; any type is handled at
+    # once where the table is sure.
+    assert disposition("路灯坏了") is Disposition.IMMEDIATE
+    assert disposition("路灯坏了", immediate_veto=0.3) is Disposition.REFERRAL
+    assert disposition("电动车被偷了") is Disposition.REFERRAL
+    assert disposition("电动车被偷了", immediate_alone=0.6) is Disposition.IMMEDIATE
+    # Without the table's words nothing changes.
+    assert disposition("家里盗窃案", immediate_alone=0.0) is Disposition.REFERRAL

@@ -16,8 +16,8 @@ from nlp.commands import (
     corrections_as_examples,
     eval_command,
     train_command,
+    train_label_command,
     train_types_command,
-    train_urgency_command,
 )
 from nlp.dataset import read_examples
 from nlp.evaluate import evaluate_routing, score_predictions
@@ -300,9 +300,9 @@ def _tiny_labelled() -> list[Labelled]:
 def test_urgency_table_is_trained_on_the_labelled_urgencies(tmp_path: Path) -> None:
     table = tmp_path / "urgency.tsv"
     out = io.StringIO()
-    summary = train_urgency_command(table, out, labelled=_tiny_labelled())
+    summary = train_label_command("urgency", table, out, labelled=_tiny_labelled())
     assert summary.label_counts == {"normal": 9, "life": 3}
-    assert "--urgency" in table.read_text(encoding="utf-8")
+    assert "--labels urgency" in table.read_text(encoding="utf-8")
     classifier = small_classifier().variant(urgency_table=table)
     assert classifier.urgency is not None
     life = classifier.urgency.labels.index("life")
