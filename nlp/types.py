@@ -95,11 +95,11 @@ class Calibration(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    topic_weight: float = Field(default=1.0, ge=0)  # x log P(topic) of the learned topics
-    topic_floor: float = Field(default=0.1, gt=0, le=1)  # P(topic) below this counts as this
-    learned_weight: float = Field(default=2.0, ge=0)  # x the learned type table's logit
+    topic_weight: float = Field(default=0.5, ge=0)  # x log P(topic) of the learned topics
+    topic_floor: float = Field(default=0.05, gt=0, le=1)  # P(topic) below this counts as this
+    learned_weight: float = Field(default=3.0, ge=0)  # x the learned type table's logit
     learned_min: float = Field(default=2.0, ge=0)  # learned logit a type needs without keywords
-    fallback_prior: float = Field(default=0.5)  # a topic's catch-all type's own logit
+    fallback_prior: float = Field(default=1.0)  # a topic's catch-all type's own logit
     saturation: float = Field(default=0.25, ge=0, le=1)  # each further keyword of a type counts x
     temperature: float = Field(default=1.0, gt=0)  # confidence = softmax(logits / temperature)
     # The learned urgency table's P(life): a danger term the rules call LIFE stands only with
@@ -107,12 +107,12 @@ class Calibration(BaseModel):
     # no danger term with `life_with_type`; with neither, `life_alone` is enough.
     life_veto: float = Field(default=0.05, ge=0, le=1)
     life_with_type: float = Field(default=0.2, ge=0, le=1)
-    life_alone: float = Field(default=0.7, ge=0, le=1)
+    life_alone: float = Field(default=0.4, ge=0, le=1)
     # The learned disposition table likewise: P(consultation) vetoes the rules' consultation
     # below `consult_veto` and makes a question one from `consult_alone`; P(immediate) refers
     # a type handled at once below `immediate_veto` and handles any type at once from
     # `immediate_alone`.
     consult_veto: float = Field(default=0.1, ge=0, le=1)
-    consult_alone: float = Field(default=0.5, ge=0, le=1)
-    immediate_veto: float = Field(default=0.1, ge=0, le=1)
+    consult_alone: float = Field(default=0.4, ge=0, le=1)
+    immediate_veto: float = Field(default=0.05, ge=0, le=1)
     immediate_alone: float = Field(default=0.8, ge=0, le=1)
