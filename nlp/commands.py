@@ -177,14 +177,19 @@ def routing_command(classifier: Classifier, out: TextIO, *, topic_file: Path | N
 
 
 def learning_curve_command(
-    classifier: Classifier, out: TextIO, steps: Sequence[int] = CURVE_STEPS
+    classifier: Classifier,
+    out: TextIO,
+    steps: Sequence[int] = CURVE_STEPS,
+    *,
+    labelled: Sequence[Labelled] | None = None,
 ) -> list[tuple[int, float]]:
     """How routing grows with the center's corrections, simulated: the type table is learned
     from N messages of the training part, shuffled with a fixed seed (each standing for a case
     a dispatcher routed by hand), and department accuracy is measured on the test part."""
-    training = read_labelled(split=Split.TRAIN)
+    labelled = read_labelled() if labelled is None else labelled
+    training = [item for item in labelled if item.split is Split.TRAIN]
     random.Random(CURVE_SEED).shuffle(training)  # noqa: S311 - a reproducible sample
-    test = read_labelled(split=Split.TEST)
+    test = [item for item in labelled if item.split is Split.TEST]
     curve = []
     out.write("corrections  department accuracy  type accuracy\n")
     with tempfile.TemporaryDirectory() as folder:

@@ -15,6 +15,7 @@ from nlp.commands import (
     classify_stream,
     corrections_as_examples,
     eval_command,
+    learning_curve_command,
     train_command,
     train_label_command,
     train_types_command,
@@ -324,3 +325,22 @@ def test_calibrate_searches_on_cross_validated_folds_and_prints_the_setting() ->
     assert printed.startswith("start: objective")
     assert f"    learned_weight: {best.learned_weight:g}\n" in printed
     assert "cross-validated on the training part:\nlabelled messages 12" in printed
+
+
+def test_learning_curve_learns_the_type_table_from_more_and_more_messages() -> None:
+    labelled = _tiny_labelled() * 3
+    # The split is by text: repeat the messages with a marker until both parts have some.
+    labelled += [
+        Labelled(f"{item.text}{n}", item.type, item.disposition, item.urgency, item.source)
+        for n in range(4)
+        for item in _tiny_labelled()
+    ]
+    out = io.StringIO()
+    curve = learning_curve_command(small_classifier(), out, (0, 5), labelled=labelled)
+    training = sum(item.split is Split.TRAIN for item in labelled)
+    assert [step for step, _ in curve] == [0, 5, training]
+    # Keywords alone miss the fire messages (typed 盗窃 here); the learned table routes all.
+    assert curve[0][1] < 0.8
+    assert curve[-1][1] == 1.0
+    assert out.getvalue().startswith("corrections  department accuracy  type accuracy\n")
+    assert len(out.getvalue().splitlines()) == 4
