@@ -49,15 +49,15 @@ TABLES = (("types", "type"), ("urgency", "urgency"), ("dispositions", "dispositi
 def fold_classifiers(
     classifier: Classifier, training: Sequence[Labelled], params: TrainParams, folds: int = FOLDS
 ) -> list[Fold]:
-    """Per fold: the classifier with type and urgency tables learned without that fold, and
-    the fold."""
+    """Per fold: the classifier with the tables of TABLES learned without that fold, and the
+    fold."""
     names = sorted({item.type for item in training})
     fold_of = stratified_folds([names.index(item.type) for item in training], folds, params.seed)
     result = []
     with tempfile.TemporaryDirectory() as folder:
         for fold in range(folds):
             kept = [item for item, number in zip(training, fold_of, strict=True) if number != fold]
-            tables = {}
+            tables: dict[str, Path] = {}
             for name, label in TABLES:
                 tables[name] = Path(folder) / f"{name}-{fold}.tsv"
                 train_examples(
@@ -83,14 +83,10 @@ def cross_validated(
     folds: Sequence[Fold], calibration: Calibration
 ) -> tuple[RoutingReport, list[tuple[Labelled, Classification]]]:
     """Every held-out message classified with its fold's table and the calibration."""
-    pairs = [
-        (item, calibrated.classify(item.text))
-        for calibrated, held_out in (
-            (classifier.variant(calibration=calibration), held_out)
-            for classifier, held_out in folds
-        )
-        for item in held_out
-    ]
+    pairs = []
+    for classifier, held_out in folds:
+        calibrated = classifier.variant(calibration=calibration)
+        pairs += [(item, calibrated.classify(item.text)) for item in held_out]
     report = routing_report(
         folds[0][0].types, [item for item, _ in pairs], [result for _, result in pairs]
     )

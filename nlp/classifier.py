@@ -364,7 +364,7 @@ class Classifier:
         if danger.urgency is Urgency.LIFE:
             vetoed = life is not None and life < c.life_veto
             return rules.Danger(Urgency.URGENT) if vetoed else danger
-        if consultation or rules.mentioned_hazard(text) is not None:
+        if consultation or rules.mentions_danger(text):
             return danger
         emergency_type = spec.urgency is Urgency.LIFE and (
             life is None or life >= c.life_with_type

@@ -428,9 +428,6 @@ def unreal(text: str) -> bool:
     )
 
 
-def mentioned_hazard(text: str) -> Hazard | None:
-    """The first hazard whose terms occur at all (asserted or not)."""
-    for hazard, pattern in _LIFE.items():
-        if pattern.search(text):
-            return hazard
-    return None
+def mentions_danger(text: str) -> bool:
+    """Some danger term occurs at all (asserted or not): one search of all the terms."""
+    return _ANY_LIFE.search(text) is not None
