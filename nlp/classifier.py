@@ -301,7 +301,7 @@ class Classifier:
         ranked = sorted(
             zip(probabilities, candidates, strict=True), key=lambda pair: (-pair[0], pair[1])
         )
-        confidence, winner = ranked[0]
+        confidence, winner = self._route(ranked)
         if not matches and not learned_evidence.norm and not topic_evidence.norm:
             confidence = 0.0
         spec = self.types[winner]
@@ -342,6 +342,17 @@ class Classifier:
             consultation=consultation,
         )
 
+    def _route(self, ranked: Sequence[tuple[float, int]]) -> tuple[float, int]:
+        """The most likely type of the most likely department (the sum of its types'
+        probabilities): routing is by department, and a message split between two of its
+        types is still its own. `ranked` is (probability, type position), best first."""
+        departments: dict[str, float] = {}
+        for probability, position in ranked:
+            department = self.types[position].department
+            departments[department] = departments.get(department, 0.0) + probability
+        department = max(departments, key=departments.__getitem__)
+        return next(pair for pair in ranked if self.types[pair[1]].department == department)
+
     def _judge_life(
         self,
         text: str,
@@ -352,19 +363,23 @@ class Classifier:
     ) -> rules.Danger:
         """Whether the message reports an ongoing danger to life, from three witnesses.
 
-        The rules judge the danger terms they know (asserted, feared, denied, over); the
-        learned urgency table's P(life) (`life`) vetoes an asserted term below `life_veto`
-        (a figure of speech, a letter about the past). Where the rules know no danger term,
-        an emergency type (urgency floor LIFE) that won with P(life) of at least
-        `life_with_type`, or P(life) of at least `life_alone`, makes it LIFE, unless the
-        message asks a question or says it is not happening now. Without the table's
-        opinion (None) the rules and the type decide.
+        The learned urgency table's P(life) (`life`) of at least `life_sure` decides alone.
+        Below it, the rules judge the danger terms they know (asserted, feared, denied,
+        over), and the table vetoes an asserted term below `life_veto` (a figure of speech,
+        a letter about the past). Where the rules know no danger term, an emergency type
+        (urgency floor LIFE) that won with P(life) of at least `life_with_type`, or P(life) of
+        at least `life_alone`, makes it LIFE, unless the message asks a question or says it
+        is not happening now. Without the table's opinion (None) the rules and the type
+        decide.
         """
         c = self.calibration
         if danger.urgency is Urgency.LIFE:
             vetoed = life is not None and life < c.life_veto
             return rules.Danger(Urgency.URGENT) if vetoed else danger
-        if consultation or rules.mentions_danger(text):
+        hazard = rules.named_hazard(text)
+        if life is not None and life >= c.life_sure:
+            return rules.Danger(Urgency.LIFE, hazard)
+        if consultation or hazard is not None:
             return danger
         emergency_type = spec.urgency is Urgency.LIFE and (
             life is None or life >= c.life_with_type

@@ -306,6 +306,7 @@ QUESTION_CUES: tuple[str, ...] = (
     r"怎么", r"如何", r"怎样", r"咋", r"请问", r"在哪", r"去哪", r"哪里", r"哪儿", r"哪个",
     r"哪些", r"哪类", r"哪种", r"能否", r"能不能", r"可不可以", r"是否", r"是不是", r"可以吗",
     r"行吗", r"吗", r"呢", r"多久", r"多长时间", r"多少", r"几号", r"什么时候",
+    r"几[点路时天个岁趟]", r"多[大远高长重]", r"哪天", r"哪[家所座条]",
     r"啥", r"什么", r"咨询", r"想问", r"问一下", r"问下", r"想了解", r"了解一下", r"有没有",
     r"还能", r"符合", r"资格", r"标准", r"收费吗", r"\?", r"不$", r"真的假的", r"敢不敢",
     r"需不需要", r"要不要", r"由谁", r"找谁", r"是[^,.!?;]{0,10}还是",
@@ -428,6 +429,11 @@ def unreal(text: str) -> bool:
     )
 
 
-def mentions_danger(text: str) -> bool:
-    """Some danger term occurs at all (asserted or not): one search of all the terms."""
-    return _ANY_LIFE.search(text) is not None
+def named_hazard(text: str) -> Hazard | None:
+    """The hazard of the first danger term the text names, asserted or not; None without one."""
+    first = _ANY_LIFE.search(text)
+    if first is None:
+        return None
+    return next(
+        (hazard for hazard, pattern in _LIFE.items() if pattern.match(text, first.start())), None
+    )

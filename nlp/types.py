@@ -104,8 +104,11 @@ class Calibration(BaseModel):
     temperature: float = Field(default=1.0, gt=0)  # confidence = softmax(logits / temperature)
     # The learned urgency table's P(life): a danger term the rules call LIFE stands only with
     # at least `life_veto` (figures of speech, letters about the past), an emergency type with
-    # no danger term with `life_with_type`; with neither, `life_alone` is enough.
+    # no danger term with `life_with_type`; with neither, `life_alone` is enough. From
+    # `life_sure` the table decides alone, over the rules' doubts (a hedge, a panicked
+    # question, a term they judge past or feared).
     life_veto: float = Field(default=0.05, ge=0, le=1)
+    life_sure: float = Field(default=0.7, ge=0, le=1)
     life_with_type: float = Field(default=0.2, ge=0, le=1)
     life_alone: float = Field(default=0.4, ge=0, le=1)
     # The learned disposition table likewise: P(consultation) vetoes the rules' consultation

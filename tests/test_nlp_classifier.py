@@ -171,7 +171,7 @@ def _urgency_table(tmp_path: Path, life: dict[str, float], normal: dict[str, flo
 def test_learned_urgency_finds_emergencies_the_rules_do_not_know(tmp_path: Path) -> None:
     table = _urgency_table(tmp_path, {"·红彤": 3.0, "·彤彤": 3.0}, {"·仓库": 0.5})
     classifier = small_classifier().variant(
-        urgency_table=table, calibration=Calibration(life_alone=0.6)
+        urgency_table=table, calibration=Calibration(life_alone=0.6, life_sure=1.0)
     )
     assert rules.detect_danger("仓库顶上红彤彤一片").urgency is Urgency.NORMAL
     result = classifier.classify("仓库顶上红彤彤一片")
@@ -180,8 +180,11 @@ def test_learned_urgency_finds_emergencies_the_rules_do_not_know(tmp_path: Path)
     assert classifier.classify("昨天仓库顶上红彤彤一片").urgency is Urgency.URGENT
     assert classifier.classify("仓库顶上红彤彤一片该找哪个部门？").urgency is Urgency.NORMAL
     # Below life_alone nothing changes.
-    stricter = classifier.variant(calibration=Calibration(life_alone=1.0))
+    stricter = classifier.variant(calibration=Calibration(life_alone=1.0, life_sure=1.0))
     assert stricter.classify("仓库顶上红彤彤一片").urgency is Urgency.NORMAL
+    # From life_sure the table overrules the rules' doubts (a panicked question, a hedge).
+    sure = classifier.variant(calibration=Calibration(life_alone=0.6, life_sure=0.9))
+    assert sure.classify("仓库顶上红彤彤一片该找哪个部门？").urgency is Urgency.LIFE
 
 
 def test_learned_urgency_vetoes_a_danger_term_it_finds_unlikely(tmp_path: Path) -> None:
