@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bot.logs import configure_logging
 from bot.settings import ConfigError, Settings, load_settings
 from scheduler import PERIODS
 from storage.roles import Role
 
 NO_INVITE = (Role.RESIDENT, Role.SYSTEM)
-
-
-def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx logs every request URL, and Telegram's URLs contain the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 # `nlp train --labels FIELD`: the learned table of that field of the labels, and its setting.

@@ -17,10 +17,11 @@ from starlette.routing import BaseRoute
 from bot.app import App, build, database_url
 from bot.channels import console
 from bot.channels.telegram import CHANNEL as TELEGRAM
-from bot.channels.telegram import TelegramChannel, install_token_redaction
+from bot.channels.telegram import TelegramChannel
 from bot.channels.wechat import CHANNEL as WECHAT
 from bot.channels.wechat import wechat_routes
 from bot.channels.workers import dialog_processes
+from bot.logs import install_redaction
 from bot.settings import Secrets, Settings, load_secrets
 from bot.web import build_web_app, serve
 from scheduler.clock import start_clock
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     secrets = load_secrets()
+    install_redaction(*secrets.credentials())
     app = build(settings, secrets)
     token = secrets.telegram_bot_token if settings.channels.telegram.enabled else None
     if token is None and not settings.channels.wechat.enabled:
@@ -57,7 +59,6 @@ async def _serve_messengers(app: App, secrets: Secrets, token: str | None) -> No
     telegram = None
     webhook_url = settings.channels.telegram.webhook_url
     if token is not None:
-        install_token_redaction(token)
         telegram = TelegramChannel.from_app(
             app,
             token,

@@ -180,6 +180,11 @@ class Secrets(BaseSettings):
     wechat_encoding_aes_key: str | None = None
     wechat_encoding_aes_key_previous: str | None = None  # still decrypts during a key change
 
+    def credentials(self) -> list[str]:
+        """The values no log line may show (everything but the database URL and app id)."""
+        hidden = self.model_dump(exclude={"database_url", "wechat_appid"})
+        return [value for value in hidden.values() if value]
+
     @model_validator(mode="after")
     def _no_placeholders(self) -> Secrets:
         for name, value in self.model_dump().items():

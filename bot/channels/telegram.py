@@ -51,6 +51,7 @@ from bot.channels.core import Core, Handle
 from bot.channels.sender import RateLimitedSender, SendLimits, Unreachable
 from bot.channels.telegram_http import AiohttpRequest
 from bot.channels.workers import DialogProcesses
+from bot.logs import install_redaction
 from bot.settings import TelegramSettings
 from handlers.limits import Limits
 from handlers.messages import t
@@ -90,31 +91,6 @@ class _Lane:
     items: deque[Update] = field(default_factory=deque)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
-
-
-class TokenRedaction(logging.Filter):
-    """Replaces the bot token wherever it would appear in a log line, tracebacks included."""
-
-    def __init__(self, token: str) -> None:
-        super().__init__()
-        self.token = token
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self.token in message:
-            record.msg, record.args = message.replace(self.token, "<token>"), None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text and self.token in record.exc_text:
-            record.exc_text = record.exc_text.replace(self.token, "<token>")
-        return True
-
-
-def install_token_redaction(token: str) -> None:
-    """Belt and braces over `configure_logging`: redact the token on every root handler."""
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, TokenRedaction) for f in handler.filters):
-            handler.addFilter(TokenRedaction(token))
 
 
 def parse_command(text: str) -> tuple[str, str] | None:
@@ -647,5 +623,5 @@ def _media_group(update: Update) -> str | None:
 
 async def run_polling(app: Core, token: str, *, stop: asyncio.Event | None = None) -> None:
     """Serve the dialog by long polling until `stop` is set or the task is cancelled."""
-    install_token_redaction(token)
+    install_redaction(token)
     await TelegramChannel.from_app(app, token).run_polling(stop)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -34,26 +33,6 @@ OUT_OF_WINDOW = 45015  # more than 48 h since the user last wrote to us
 TOO_MANY = 45047  # too many customer-service messages without an answer from the user
 UNSUBSCRIBED = 43004  # the user does not follow the account (any more)
 TOKEN_MARGIN = 300  # seconds: renew the token this long before WeChat says it expires
-
-
-SECRET_PARAMS = re.compile(r"\b(access_token|secret)=[^&\s\"']+")
-
-
-class SecretRedaction(logging.Filter):
-    """Blanks the access_token and AppSecret in URLs that httpx logs (at INFO) for requests."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if SECRET_PARAMS.search(message):
-            record.msg, record.args = SECRET_PARAMS.sub(r"\1=<redacted>", message), None
-        return True
-
-
-def install_secret_redaction() -> None:
-    """Idempotent: the filter on the httpx logger, whatever the logging configuration."""
-    logger = logging.getLogger("httpx")
-    if not any(isinstance(f, SecretRedaction) for f in logger.filters):
-        logger.addFilter(SecretRedaction())
 
 
 class WechatApiError(Exception):
@@ -108,7 +87,6 @@ class WechatApi:
         self.store: TokenStore = store or MemoryTokenStore()
         self._client = client or httpx.Client(timeout=timeout)
         self._lock = threading.Lock()
-        install_secret_redaction()
         self.token_fetches = 0  # how often /cgi-bin/token was asked (tests, metrics)
 
     def close(self) -> None:

@@ -34,7 +34,7 @@ _STARTED: dict[str, Barrier] = {}  # ...and the barrier `_ready` meets the other
 
 
 def _start(settings: Settings, database_url: str, log_level: int, started: Barrier) -> None:
-    from bot.cli import configure_logging
+    from bot.logs import configure_logging
 
     parent = os.getppid()
     threading.Thread(target=_exit_with, args=(parent,), name="parent-watch", daemon=True).start()
