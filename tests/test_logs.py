@@ -41,7 +41,9 @@ def test_debug_lines_of_libraries_mask_phone_numbers(output: io.StringIO) -> Non
 
 def test_secret_parameters_are_blanked(output: io.StringIO) -> None:
     log = logging.getLogger("telegram.Bot")
-    log.debug("Calling setWebhook with %s", {"url": "https://x/telegram", "secret_token": "s3cr3t"})
+    log.debug(
+        "Calling setWebhook with %s", {"url": "https://x/telegram", "secret_token": "s3cr3t"}
+    )
     logging.getLogger("httpx").info("GET https://api/cgi-bin/token?access_token=abc123&x=1")
     line = output.getvalue()
     assert "s3cr3t" not in line
