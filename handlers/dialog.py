@@ -24,7 +24,7 @@ from handlers.staff import StaffDesk, is_group
 from handlers.turn import Turn
 from handlers.types import Inbound, Kind, Option, Outbound
 from nlp.types import Urgency
-from storage import conversations, deliveries
+from storage import conversations, deliveries, replies
 from storage.conversations import Saved
 from storage.db import transaction
 from storage.files import FileRejected, FileStore, StoredFile
@@ -122,11 +122,29 @@ class Dialog:
                 turn, row = self._load(session, inbound)
                 self._dispatch(turn)
                 self._save(turn, row)
-                return turn.replies
+                return self._keep_replies(turn)
         except IntegrityError:
             if inbound.message_id is not None and self._seen(inbound):
                 return []
             raise
+
+    def _keep_replies(self, turn: Turn) -> list[Outbound]:
+        """The replies, kept in the outbox with the turn (when the message has an id to
+        key them by) so that they are sent even if the process dies before it sends them."""
+        inbound = turn.inbound
+        if inbound.message_id is None or not turn.replies:
+            return turn.replies
+        keys = replies.keep(
+            turn.session,
+            channel=inbound.channel,
+            chat_id=inbound.chat_id,
+            message_id=inbound.message_id,
+            payloads=[reply.to_json() for reply in turn.replies],
+        )
+        return [
+            dataclasses.replace(reply, key=key)
+            for reply, key in zip(turn.replies, keys, strict=True)
+        ]
 
     def _first_delivery(self, session: Session, inbound: Inbound) -> bool:
         if inbound.message_id is None:
@@ -143,7 +161,7 @@ class Dialog:
         person = service.person_for(
             session, channel=inbound.channel, external_id=inbound.user_id, chat_id=inbound.chat_id
         )
-        saved = conversations.load(session, inbound.channel, inbound.user_id)
+        saved = conversations.load(session, inbound.channel, inbound.user_id, inbound.chat_id)
         turn = Turn(session, inbound, person, IDLE, {})
         if saved is None:
             return turn, saved
@@ -156,15 +174,17 @@ class Dialog:
         return turn, saved
 
     def _save(self, turn: Turn, saved: Saved | None) -> None:
-        channel, user = turn.inbound.channel, turn.inbound.user_id
+        inbound = turn.inbound
+        channel, user, chat = inbound.channel, inbound.user_id, inbound.chat_id
         if turn.step == IDLE and not turn.data.get("offered"):
             if saved is not None:
-                conversations.forget(turn.session, channel, user)
+                conversations.forget(turn.session, channel, user, chat)
             return
         conversations.save(
             turn.session,
             channel,
             user,
+            chat,
             step=turn.step,
             data=turn.data,
             at=utcnow(),
@@ -844,12 +864,13 @@ class Dialog:
 def await_rating(session: Session, person: Person, options: list[list[str]]) -> None:
     """Let a numbered reply answer a callback, unless the resident is busy with something else."""
     channel, user = person.channel, person.external_id
-    saved = conversations.load(session, channel, user)
+    chat = person.chat_id or user  # the private chat the callback goes to
+    saved = conversations.load(session, channel, user, chat)
     if saved is not None and saved.step != IDLE:
         return
     offered = {"offered": options}
     conversations.save(
-        session, channel, user, step="rate", data=offered, at=utcnow(), new=saved is None
+        session, channel, user, chat, step="rate", data=offered, at=utcnow(), new=saved is None
     )
 
 

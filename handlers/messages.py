@@ -115,7 +115,8 @@ MESSAGES: dict[str, str] = {
     "withdraw.ask_reason": "请简单说明撤回原因（例如：问题已自行解决）。",
     "withdraw.done": "诉求 {number} 已撤回。",
     "case.gone": "该诉求当前状态不能进行此操作。",
-    "error.sorry": "抱歉，系统出了点问题，您的消息没有丢失，请稍后再试。",
+    "error.sorry": "抱歉，系统出了点问题，这条消息没有处理成功，请稍后重新发送。",
+    "error.photo_fetch": "抱歉，这张照片没有接收成功，请重新发送。",
     # the local console
     "console.banner": "本地控制台（输入 /photo 路径 发送照片，/location 纬度 经度 发送位置，/quit 退出）",
     "console.photo_usage": "用法：/photo 图片路径",

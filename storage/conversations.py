@@ -1,5 +1,5 @@
-"""Where each resident stands in the dialog: one row per (channel, user), read and written on
-every turn.
+"""Where each person stands in the dialog of each chat: one row per (channel, user, chat),
+read and written on every turn.
 
 Core statements built once, on the session's connection: the ORM's get and unit of work cost
 about a third of a dialog turn for this one small row.
@@ -18,7 +18,11 @@ from sqlmodel import Session
 from storage.models import Conversation
 
 _TABLE = cast(Table, inspect(Conversation).local_table)
-_KEY = (_TABLE.c.channel == bindparam("chan")) & (_TABLE.c.external_id == bindparam("user"))
+_KEY = (
+    (_TABLE.c.channel == bindparam("chan"))
+    & (_TABLE.c.external_id == bindparam("user"))
+    & (_TABLE.c.chat_id == bindparam("chat"))
+)
 _LOAD = select(_TABLE.c.step, _TABLE.c.data, _TABLE.c.updated_at).where(_KEY)
 _VALUES: dict[str, BindParameter[Any]] = {
     "step": bindparam("new_step"),
@@ -27,7 +31,7 @@ _VALUES: dict[str, BindParameter[Any]] = {
 }
 _UPDATE = update(_TABLE).where(_KEY).values(_VALUES)
 _INSERT = insert(_TABLE).values(
-    channel=bindparam("chan"), external_id=bindparam("user"), **_VALUES
+    channel=bindparam("chan"), external_id=bindparam("user"), chat_id=bindparam("chat"), **_VALUES
 )
 _DELETE = delete(_TABLE).where(_KEY)
 
@@ -41,8 +45,9 @@ class Saved:
     updated_at: dt.datetime
 
 
-def load(session: Session, channel: str, user: str) -> Saved | None:
-    row = session.connection().execute(_LOAD, {"chan": channel, "user": user}).first()
+def load(session: Session, channel: str, user: str, chat: str) -> Saved | None:
+    values = {"chan": channel, "user": user, "chat": chat}
+    row = session.connection().execute(_LOAD, values).first()
     return None if row is None else Saved(row.step, row.data, row.updated_at)
 
 
@@ -50,6 +55,7 @@ def save(
     session: Session,
     channel: str,
     user: str,
+    chat: str,
     *,
     step: str,
     data: dict[str, Any],
@@ -57,9 +63,16 @@ def save(
     new: bool,
 ) -> None:
     """Write the row: `new` if `load` found none in this transaction."""
-    values = {"chan": channel, "user": user, "new_step": step, "new_data": data, "at": at}
+    values = {
+        "chan": channel,
+        "user": user,
+        "chat": chat,
+        "new_step": step,
+        "new_data": data,
+        "at": at,
+    }
     session.connection().execute(_INSERT if new else _UPDATE, values)
 
 
-def forget(session: Session, channel: str, user: str) -> None:
-    session.connection().execute(_DELETE, {"chan": channel, "user": user})
+def forget(session: Session, channel: str, user: str, chat: str) -> None:
+    session.connection().execute(_DELETE, {"chan": channel, "user": user, "chat": chat})

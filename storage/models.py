@@ -140,11 +140,30 @@ class Outbox(SQLModel, table=True):
 
 
 class Conversation(SQLModel, table=True):
+    """Where a person stands in the dialog of one chat: a resident's private chat and a
+    department group they press a card in are two conversations."""
+
     channel: str = Field(primary_key=True, max_length=20)
     external_id: str = Field(primary_key=True, max_length=100)
+    chat_id: str = Field(primary_key=True, max_length=100)
     step: str = Field(max_length=30)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     updated_at: dt.datetime = _time(default_factory=utcnow)
+
+
+class InboxUpdate(SQLModel, table=True):
+    """An update a messenger handed over that is not finished with yet: written before the
+    messenger is told it arrived (the getUpdates offset moves past it, the webhook answers
+    200) and deleted once its turn's replies are kept, so a crash in between loses nothing."""
+
+    __tablename__ = "inbox_update"
+    __table_args__ = (UniqueConstraint("channel", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=20)
+    key: str = Field(max_length=100)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    received_at: dt.datetime = _time(default_factory=utcnow)
 
 
 class ProcessedUpdate(SQLModel, table=True):

@@ -327,3 +327,23 @@ def test_the_daily_limit(app: App, settings: Settings) -> None:
     with app.sessions() as session:
         person = session.exec(select(Person)).one()
         assert person.phone == "13800138000"
+
+
+def test_control_characters_are_dropped_where_the_message_comes_in(any_app: App) -> None:
+    """A NUL byte (which PostgreSQL refuses in text) accepted at the description used to fail
+    every 确认提交 afterwards."""
+    resident = Resident(any_app.dialog)
+    resident.transcript(
+        [
+            ("我要反映", "请用文字描述"),
+            ("小区路灯\x00坏了好几天\u200b，晚上\x07很黑\r\n请尽快修", "如有现场照片"),
+            ("完成", "请发送位置"),
+            ("幸福路\x0012号", "手机号码"),
+            ("138\x0000138000", "请确认您的诉求"),
+            ("1", "已受理"),
+        ]
+    )
+    with any_app.sessions() as session:
+        appeal = session.exec(select(Appeal)).one()
+    assert appeal.text == "小区路灯坏了好几天，晚上很黑\n请尽快修"
+    assert (appeal.address, appeal.phone) == ("幸福路12号", "13800138000")

@@ -5,12 +5,15 @@ from __future__ import annotations
 import datetime as dt
 
 import time_machine
-from sqlmodel import select
+from sqlalchemy import text
+from sqlmodel import col, select
 
-from bot.app import App
+from bot.app import App, build
+from bot.settings import Secrets, Settings
 from handlers.types import Outbound
-from scheduler.outbox import LEASE, _lease, drain
-from storage.db import transaction
+from nlp.classifier import Classifier
+from scheduler.outbox import LEASE, _claim, drain
+from storage.db import make_engine, transaction
 from storage.models import Outbox
 
 
@@ -63,8 +66,12 @@ def test_a_failed_send_is_retried_after_backoff(any_app: App) -> None:
 
 def test_a_row_leased_by_a_sender_that_died_is_sent_after_the_lease(any_app: App) -> None:
     _queue(any_app, "c")
-    leased = _lease(any_app.sessions, {"console"}, 10)  # a drain that died before sending
-    assert [row.key for row in leased] == ["c"]
+    with any_app.sessions() as session:
+        row_id = session.exec(select(Outbox.id)).one()
+    assert row_id is not None
+    claimed = _claim(any_app.sessions, row_id)  # by a drain that died before sending
+    assert claimed is not None and claimed.key == "c"
+    assert _claim(any_app.sessions, row_id) is None  # nobody else takes it meanwhile
     sent: list[str] = []
     assert drain(any_app.sessions, {"console": lambda chat, reply: sent.append(reply.text)}) == 0
     later = dt.datetime.now(dt.UTC) + LEASE + dt.timedelta(seconds=1)
@@ -81,3 +88,70 @@ def test_rows_for_a_channel_without_a_sender_wait(app: App) -> None:
     with app.sessions() as session:
         row = session.exec(select(Outbox)).one()
         assert (row.attempts, row.sent_at) == (0, None)
+
+
+def _queue_to(app: App, key: str, chat_id: str) -> None:
+    with transaction(app.sessions) as session:
+        session.add(
+            Outbox(
+                key=key,
+                channel="console",
+                chat_id=chat_id,
+                message="notify.dispatched",
+                params={"number": key, "department": "住建局"},
+            )
+        )
+
+
+def test_a_failed_row_holds_its_chat_only_and_order_is_kept(any_app: App) -> None:
+    for key, chat in (("1", "a"), ("2", "a"), ("3", "b"), ("4", "a")):
+        _queue_to(any_app, key, chat)
+    sent: list[str] = []
+
+    def flaky(chat: str, reply: Outbound) -> None:
+        if "诉求 1 " in reply.text and len(sent) < 10 and "first" not in sent:
+            sent.append("first")
+            raise ConnectionError("down")
+        sent.append(reply.text.split()[0] + chat)
+
+    assert drain(any_app.sessions, {"console": flaky}) == 1  # chat b only
+    assert sent == ["first", "您的诉求b"]
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3)
+    with time_machine.travel(later, tick=False):
+        assert drain(any_app.sessions, {"console": flaky}) == 3
+    assert sent[2:] == ["您的诉求a"] * 3
+    with any_app.sessions() as session:
+        order = [
+            row.key
+            for row in session.exec(select(Outbox).order_by(col(Outbox.sent_at), col(Outbox.id)))
+        ]
+    assert order.index("1") < order.index("2") < order.index("4")
+
+
+def test_marks_survive_a_database_failover_without_doubles(
+    settings: Settings, classifier: Classifier, postgres_schema_url: str
+) -> None:
+    """The connection drops right after each send (as in a failover): the mark is written on
+    a fresh connection, nothing waits out a claim, nothing is sent twice."""
+    app = build(settings, Secrets(database_url=postgres_schema_url), classifier)
+    admin = make_engine(postgres_schema_url)
+    for number in range(20):
+        _queue_to(app, f"n{number}", f"chat{number % 4}")
+    sent: list[str] = []
+
+    def send_then_fail_over(chat: str, reply: Outbound) -> None:
+        sent.append(reply.text)
+        with app.engine.connect() as connection:  # the pool's one connection
+            backend = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with admin.begin() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+
+    try:
+        assert drain(app.sessions, {"console": send_then_fail_over}) == 20
+        later = dt.datetime.now(dt.UTC) + LEASE + dt.timedelta(minutes=15)
+        with time_machine.travel(later, tick=False):
+            assert drain(app.sessions, {"console": send_then_fail_over}) == 0
+        assert len(sent) == len(set(sent)) == 20
+    finally:
+        app.engine.dispose()
+        admin.dispose()

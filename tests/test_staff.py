@@ -440,3 +440,20 @@ async def test_the_dispatcher_supervises_a_case_from_the_todo_list(
         (referred.id, "dispatcher", t("note.supervise", role=ROLE["dispatcher"])),
         (referred.id, "leader", t("note.supervise", role=ROLE["leader"])),
     ]
+
+
+async def test_a_question_asked_in_the_group_is_answered_in_the_group_only(
+    app: App, bot: tuple[FakeBotApi, TelegramChannel]
+) -> None:
+    """Conversations are per chat: a staff member asked for a return reason in the
+    department's group can still use the bot in their private chat meanwhile."""
+    fake, channel = bot
+    member, private = await bind_housing(app, fake)
+    await file_appeal(Chat(fake, 5104))
+    await deliver(app, channel)
+    assert "请说明退回" in await member.press("退回", member.last())
+    answer = await private.say("我要反映")
+    assert "请用文字描述" in answer and "已退回" not in answer
+    assert the_appeal(app).status == "dispatched"
+    assert "已退回" in await member.say("占道经营属于城管职责，不属于本部门")
+    assert the_appeal(app).status == "returned"

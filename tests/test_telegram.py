@@ -257,7 +257,7 @@ async def test_refused_files(
     texts = await fake.wait_sent(5003, 8)
     assert texts[-1] == t("photo.received", count=1)
     with sessions() as session:
-        row = session.get(Conversation, ("telegram", "5003"))
+        row = session.get(Conversation, ("telegram", "5003", "5003"))
         assert row is not None and len(row.data["draft"]["photos"]) == 1
 
 
@@ -407,7 +407,7 @@ async def test_forged_callback_changes_nothing(
     assert len(fake.sent(5010)) == 5
     assert appeals(sessions) == []
     with sessions() as session:
-        row = session.get(Conversation, ("telegram", "5010"))
+        row = session.get(Conversation, ("telegram", "5010", "5010"))
         assert row is not None and row.step == "confirm"
     # The genuine button still works.
     fake.push(you.press(summary, "confirm"))
@@ -446,9 +446,18 @@ async def test_a_turn_waits_for_a_busy_database_in_a_thread_and_polling_goes_on(
     writer holds the write lock, and for a photo, it runs in a worker thread."""
     taken: list[tuple[str, bool]] = []
     dialog = app.dialog
+    locked, release = threading.Event(), threading.Event()
+
+    def another_writer() -> None:  # as the outbox or a sweep: it holds the write lock
+        with app.engine.begin():
+            locked.set()
+            release.wait(10)
 
     def handle(inbound: Inbound, *, wait: bool = True) -> list[Outbound]:
         taken.append((threading.current_thread().name, wait))
+        if inbound.text == DESCRIPTION and not locked.is_set():
+            threading.Thread(target=another_writer).start()
+            locked.wait(5)
         return dialog.handle(inbound, wait=wait)
 
     channel = make_channel(handle=handle)
@@ -460,13 +469,13 @@ async def test_a_turn_waits_for_a_busy_database_in_a_thread_and_polling_goes_on(
     await fake.wait_sent(5014, 1)
     assert taken == [(loop, False)]
 
-    with app.engine.begin():  # another writer, as the outbox or a sweep: the lock is taken
-        fake.push(you.text(DESCRIPTION))
-        await fake.wait_for(lambda: len(taken) == 3)
-        polls = len(fake.requests("getUpdates"))
-        await asyncio.sleep(0.3)
-        assert len(fake.requests("getUpdates")) >= polls + 2  # the loop is not held up
-        assert len(fake.sent(5014)) == 1  # the turn waits for the lock in its thread
+    fake.push(you.text(DESCRIPTION))
+    await fake.wait_for(lambda: len(taken) == 3)
+    polls = len(fake.requests("getUpdates"))
+    await asyncio.sleep(0.3)
+    assert len(fake.requests("getUpdates")) >= polls + 2  # the loop is not held up
+    assert len(fake.sent(5014)) == 1  # the turn waits for the lock in its thread
+    release.set()
     texts = await fake.wait_sent(5014, 2)
     assert "照片" in texts[-1]
     fake.push(you.photo("p1"))

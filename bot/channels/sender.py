@@ -142,12 +142,16 @@ class RateLimitedSender:
 
     async def _wait_turn(self, chat_id: str) -> None:
         await _sleep(self._bucket(chat_id).reserve())
+        await self._pause_over()
+        await _sleep(self._overall.reserve())
+
+    async def _pause_over(self) -> None:
+        """Until the flood-control pause (a 429's retry_after) is over."""
         for _ in range(self.limits.max_flood_waits + 1):  # a pause may be extended meanwhile
             pause = self._paused_until - self.clock()
             if pause <= 0:
                 break
             await asyncio.sleep(pause)
-        await _sleep(self._overall.reserve())
 
     async def unpaced(self, request: Callable[[], Awaitable[T]]) -> T:
         """Run `request` (a Bot API call that posts nothing into a chat) within the in-flight
@@ -157,10 +161,18 @@ class RateLimitedSender:
 
     async def call(self, chat_id: str, request: Callable[[], Awaitable[T]]) -> T:
         """Run `request` (one Bot API call into `chat_id`) within the limits, retrying."""
+        return await self._retrying(request, chat_id)
+
+    async def fetch(self, request: Callable[[], Awaitable[T]]) -> T:
+        """Run `request` (getFile, a download: nothing posted into a chat) within the
+        in-flight cap, retried like a send."""
+        return await self._retrying(request, None)
+
+    async def _retrying(self, request: Callable[[], Awaitable[T]], chat_id: str | None) -> T:
         attempts = 0
         flood_waits = 0
         while True:
-            await self._wait_turn(chat_id)
+            await (self._pause_over() if chat_id is None else self._wait_turn(chat_id))
             try:
                 async with self._in_flight:
                     return await request()
@@ -173,6 +185,8 @@ class RateLimitedSender:
                 log.warning("flood control: pausing sends for %.1f s", wait)
                 self._paused_until = max(self._paused_until, self.clock() + wait)
             except Forbidden as error:
+                if chat_id is None:
+                    raise
                 log.info("chat %s is unreachable: %s", chat_id, error.message)
                 if self.on_blocked is not None:
                     try:
@@ -190,8 +204,8 @@ class RateLimitedSender:
                     self.limits.backoff_max, self.limits.backoff_base * 2 ** (attempts - 1)
                 )
                 log.warning(
-                    "send to chat %s failed (%s), retry %d in %.1f s",
-                    chat_id,
+                    "request to chat %s failed (%s), retry %d in %.1f s",
+                    chat_id or "-",
                     type(error).__name__,
                     attempts,
                     delay,

@@ -4,7 +4,15 @@ The adapter wraps a PTB `Application` (it never subclasses SDK classes) and hold
 rule: it turns an update into an `Inbound`, runs the synchronous dialog and renders the
 replies. One catch-all handler puts each update in its chat's lane; a lane is worked by one
 task, so one resident's updates are handled strictly in order while different residents are
-served concurrently. A lane also gathers the photos of an album (one `media_group_id`,
+served concurrently.
+
+Nothing is lost to a crash (kill -9, a power cut). An update is kept in the inbox table
+before Telegram is told it arrived (the next getUpdates' offset, or the webhook's 200), and
+forgotten only after its turn; on start the kept ones are handled first. A turn's replies
+are kept in the outbox in the turn's own transaction (storage.replies): the lane sends them
+and marks them sent, and whatever it could not send (the process died, or Telegram kept
+failing) the outbox sends later; on start a poller (Telegram allows one) makes the replies
+left over due at once. A lane also gathers the photos of an album (one `media_group_id`,
 delivered as separate updates) for a moment, so the resident gets one answer for the whole
 album. Every message into a chat goes through the rate-limited sender, which also caps the
 Bot API calls in flight (see `max_requests`).
@@ -44,7 +52,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, InvalidToken, TelegramError
 from telegram.ext import Application, CallbackContext, TypeHandler
 
 from bot.channels.core import Core, Handle
@@ -56,9 +64,12 @@ from bot.settings import TelegramSettings
 from handlers.limits import Limits
 from handlers.messages import t
 from handlers.types import Inbound, Kind, Outbound
+from scheduler import outbox
 from scheduler.outbox import Sender
+from storage import inbox
 from storage.db import Busy, transaction
 from storage.models import Person
+from storage.replies import LEASE
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +78,10 @@ log = logging.getLogger(__name__)
 os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 CHANNEL = "telegram"
+# A lane sends a turn's replies within this, else leaves them to the outbox: well inside the
+# lease they were kept with, so the outbox never sends one the lane is still sending.
+SEND_BUDGET = LEASE.total_seconds() / 2
+POLL_RETRY_MAX = 30.0  # seconds between getUpdates attempts while Telegram is unreachable
 TEXT_MAX = 4096
 CALLBACK_DATA_MAX = 64  # bytes
 ALLOWED_UPDATES = ("message", "callback_query")
@@ -220,7 +235,8 @@ class TelegramChannel:
         self.webhook = webhook
         self.album_delay = album_delay
         self.poll_timeout = poll_timeout
-        self.outbox_timeout = 120.0
+        # Within the outbox's claim on a row, so that no other drain takes it meanwhile.
+        self.outbox_timeout = outbox.LEASE.total_seconds() * 2 / 3
         # At most `max_requests` Bot API calls of the lanes are on the wire at once; the rest
         # wait in the sender. With PTB's default pool (256 connections) every busy lane opened
         # its own, and httpcore checks each open connection on every request (a syscall or
@@ -239,15 +255,15 @@ class TelegramChannel:
             .concurrent_updates(False)  # the handler only files updates into lanes
             .request(AiohttpRequest(connections=max_requests + 4))
             .get_updates_request(AiohttpRequest(connections=1))
+            .updater(None)  # we poll ourselves: the inbox is written before the offset moves
         )
-        if webhook:
-            builder = builder.updater(None)
         self.application: PtbApplication = builder.build()
         self.application.add_handler(TypeHandler(Update, self._on_update))
         self.application.add_error_handler(self._on_error)
         self._lanes: dict[str, _Lane] = {}
         self._reply_keyboards: set[str] = set()  # chats that may still show a reply keyboard
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._poller: asyncio.Task[None] | None = None
         self._running = False
 
     @classmethod
@@ -279,15 +295,22 @@ class TelegramChannel:
             await application.bot.set_webhook(
                 webhook_url, secret_token=secret, allowed_updates=list(ALLOWED_UPDATES)
             )
+        elif not self.webhook:
+            await application.bot.delete_webhook()
+            # The only poller: replies a predecessor kept but did not send are ours to send.
+            released = await asyncio.to_thread(outbox.release, self.sessions, CHANNEL)
+            if released:
+                log.info("%d reply(s) left unsent by the last run are sent now", released)
         await application.start()
-        if not self.webhook and application.updater is not None:
-            await application.updater.start_polling(
-                timeout=self.poll_timeout,
-                allowed_updates=list(ALLOWED_UPDATES),
-                error_callback=self._polling_error,
-            )
         self._loop = asyncio.get_running_loop()
         self._running = True
+        kept = await asyncio.to_thread(inbox.pending, self.sessions, CHANNEL)
+        if kept:
+            log.info("%d update(s) received before a restart are handled now", len(kept))
+        for payload in kept:
+            await application.update_queue.put(Update.de_json(payload, application.bot))
+        if not self.webhook:
+            self._poller = asyncio.create_task(self._poll(), name="telegram-poll")
         log.info("telegram channel running (%s)", "webhook" if self.webhook else "polling")
 
     async def stop(self, *, drain_timeout: float = 30.0) -> None:
@@ -296,8 +319,11 @@ class TelegramChannel:
             return
         self._running = False
         application = self.application
-        if application.updater is not None and application.updater.running:
-            await application.updater.stop()
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+            self._poller = None
         await application.stop()
         tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
         if tasks:
@@ -319,10 +345,51 @@ class TelegramChannel:
         finally:
             await self.stop()
 
-    async def feed(self, data: dict[str, Any]) -> None:
-        """Queue one update received by the webhook (the decoded JSON body)."""
-        update = Update.de_json(data, self.application.bot)
+    async def feed(self, data: dict[str, Any]) -> bool:
+        """Keep and queue one update received by the webhook (the decoded JSON body); False
+        if it is no update at all (logged: Telegram is answered 200 all the same, or it would
+        send it again forever)."""
+        try:
+            update = Update.de_json(data, self.application.bot)
+        except Exception:  # PTB raises whatever the malformed part leads to
+            log.warning("malformed update %s ignored", data.get("update_id"), exc_info=True)
+            return False
+        await asyncio.to_thread(
+            inbox.keep, self.sessions, CHANNEL, [(str(update.update_id), data)]
+        )
         await self.application.update_queue.put(update)
+        return True
+
+    async def _poll(self) -> None:
+        """getUpdates until stopped. The updates received are kept in the inbox before the
+        next call's offset tells Telegram they arrived; if they cannot be kept, they are
+        asked for again."""
+        bot = self.application.bot
+        offset: int | None = None
+        delay = 0.0
+        while self._running:
+            if delay:
+                await asyncio.sleep(delay)
+            try:
+                updates = await bot.get_updates(
+                    offset=offset,
+                    timeout=self.poll_timeout,
+                    allowed_updates=list(ALLOWED_UPDATES),
+                )
+                payloads = [(str(u.update_id), u.to_dict()) for u in updates]
+                await asyncio.to_thread(inbox.keep, self.sessions, CHANNEL, payloads)
+            except InvalidToken:
+                log.error("Telegram refused the bot token: polling stopped")
+                return
+            except Exception as error:  # network, Telegram or database: try again shortly
+                delay = min(POLL_RETRY_MAX, max(1.0, delay * 2))
+                log.warning("polling failed (%s), again in %.0f s", type(error).__name__, delay)
+                continue
+            delay = 0.0
+            for update in updates:
+                await self.application.update_queue.put(update)
+            if updates:
+                offset = updates[-1].update_id + 1
 
     async def _set_commands(self) -> None:
         commands = [BotCommand(name, t(key)) for name, key in COMMANDS]
@@ -330,9 +397,6 @@ class TelegramChannel:
             await self.application.bot.set_my_commands(commands)
         except TelegramError as error:
             log.warning("could not register the commands: %s", type(error).__name__)
-
-    def _polling_error(self, error: TelegramError) -> None:
-        log.warning("polling failed: %s: %s", type(error).__name__, error.message)
 
     async def _on_error(
         self, update: object, context: CallbackContext[Any, Any, Any, Any]
@@ -346,10 +410,10 @@ class TelegramChannel:
         self, update: Update, context: CallbackContext[Any, Any, Any, Any]
     ) -> None:
         chat = update.effective_chat
-        if update.message is None and update.callback_query is None:
-            return  # edits, channel posts, member updates...
-        if chat is None or chat.type == ChatType.CHANNEL or update.effective_user is None:
-            log.debug("ignoring update %s from a channel", update.update_id)
+        ignored = update.message is None and update.callback_query is None  # edits, posts...
+        if ignored or chat is None or chat.type == ChatType.CHANNEL or not update.effective_user:
+            log.debug("ignoring update %s", update.update_id)
+            await asyncio.to_thread(self._settle, [update], [], [], None)
             return
         key = str(chat.id)
         lane = self._lanes.get(key)
@@ -390,14 +454,37 @@ class TelegramChannel:
     async def _process(self, chat_id: str, batch: list[Update]) -> None:
         turns = [await self._turn(update) for update in batch]
         replies = merge_album_replies(turns)
-        for reply in replies:
+        shown = {id(reply) for reply in replies}
+        # Replies an album's later turn superseded count as sent.
+        sent = [r.key for turn in turns for r in turn if r.key and id(r) not in shown]
+        failed: list[str] = []
+        error: Exception | None = None
+        deadline = asyncio.get_running_loop().time() + SEND_BUDGET
+        for position, reply in enumerate(replies):
             try:
-                await self._send(chat_id, reply)
-            except Unreachable:
-                return
-            except Exception:
-                log.exception("could not deliver a reply for update %s", batch[-1].update_id)
-                return
+                left = deadline - asyncio.get_running_loop().time()
+                await asyncio.wait_for(self._send(chat_id, reply), max(0.0, left))
+            except Exception as exc:  # the outbox sends these later (or gives up: Unreachable)
+                if not isinstance(exc, Unreachable):
+                    log.warning(
+                        "reply to update %s not sent (%s): left to the outbox",
+                        batch[-1].update_id,
+                        type(exc).__name__,
+                    )
+                failed = [r.key for r in replies[position:] if r.key]
+                error = exc
+                break
+            if reply.key:
+                sent.append(reply.key)
+        await asyncio.to_thread(self._settle, batch, sent, failed, error)
+
+    def _settle(
+        self, batch: list[Update], sent: list[str], failed: list[str], error: Exception | None
+    ) -> None:
+        """One transaction: the replies sent (or left to the outbox), the updates done."""
+        with transaction(self.sessions) as session:
+            outbox.settle(session, sent, failed, error or RuntimeError("not sent"))
+            inbox.done(session, CHANNEL, [str(update.update_id) for update in batch])
 
     async def _turn(self, update: Update) -> list[Outbound]:
         chores: list[asyncio.Task[None]] = []  # Bot API calls that go along with the turn
@@ -493,11 +580,15 @@ class TelegramChannel:
         refusal = self._too_big(size)
         if refusal is not None:
             return refusal
-        file = await self.application.bot.get_file(file_id)
-        refusal = self._too_big(file.file_size)
-        if refusal is not None:
-            return refusal
-        data = bytes(await file.download_as_bytearray())
+        try:
+            file = await self.sender.fetch(lambda: self.application.bot.get_file(file_id))
+            refusal = self._too_big(file.file_size)
+            if refusal is not None:
+                return refusal
+            data = bytes(await self.sender.fetch(file.download_as_bytearray))
+        except TelegramError as error:
+            log.warning("photo %s not received: %s", file_id, type(error).__name__)
+            return [Outbound(t("error.photo_fetch"))]
         return self._too_big(len(data)) or inbound(Kind.PHOTO, data=data)
 
     async def _button(
@@ -592,7 +683,11 @@ class TelegramChannel:
                 raise RuntimeError("outbox_sender must not be called on the bot's event loop")
             # Raises `Unreachable` if the chat blocked the bot.
             future = asyncio.run_coroutine_threadsafe(self._send(chat_id, reply), loop)
-            future.result(timeout=self.outbox_timeout)
+            try:
+                future.result(timeout=self.outbox_timeout)
+            except TimeoutError:
+                future.cancel()  # not sent: the outbox tries again after its claim
+                raise
 
         return send
 
