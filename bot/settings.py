@@ -78,6 +78,10 @@ class WechatSettings(BaseModel):
     reply_deadline_seconds: float = Field(default=4.0, gt=0, le=4.8)
     # Refuse callbacks whose timestamp is further than this from our clock (0: no check).
     max_clock_skew_seconds: int = Field(default=600, ge=0)
+    # 兼容模式: with an EncodingAESKey set, plain (unencrypted) callbacks are refused, since
+    # their signature does not cover the body; true accepts them too, only while the account
+    # moves from plain to safe mode.
+    compat_mode: bool = False
     # Template message for notifications outside the 48-hour window (none: phone instead).
     template_id: str | None = None
     template_url: str | None = None

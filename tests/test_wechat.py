@@ -27,6 +27,7 @@ from wechatpy.parser import parse_message
 
 from bot.app import App
 from bot.channels.wechat import (
+    CHANNEL,
     MENU_CONSULT,
     MENU_MY,
     MENU_NEW,
@@ -39,6 +40,7 @@ from bot.channels.wechat import (
     sign,
 )
 from bot.channels.wechat_api import WechatApi, WechatApiError
+from bot.logs import install_redaction
 from bot.settings import Secrets, Settings, WechatSettings
 from handlers.messages import t
 from handlers.types import Inbound, Kind, Option, Outbound
@@ -293,21 +295,67 @@ async def test_bad_signatures_are_refused_and_write_nothing(
     assert count(app.sessions, ProcessedUpdate) == 0
 
 
-async def test_malformed_or_oversized_callbacks_are_refused(resident: WechatServer) -> None:
+async def test_malformed_or_oversized_callbacks_are_refused(make_channel: Factory) -> None:
+    async with client_for(make_channel(compat_mode=True)) as client:
+        resident = WechatServer(client, safe=False)
+        for body in (b"<xml><MsgType>text", b"not xml at all", b"<other/>", b"<xml>text</xml>"):
+            params, _ = resident.request("")
+            response = await resident.client.post("/wechat", params=params, content=body)
+            assert response.status_code == 400, body
+        params, _ = resident.request("")
+        huge = resident.message("text", Content="长" * 30_000).encode()
+        response = await resident.client.post("/wechat", params=params, content=huge)
+        assert response.status_code == 400
+        resident.safe = True
+        params, _ = resident.request("")
+        broken = b"<xml><Encrypt><![CDATA[AAAA]]></Encrypt></xml>"
+        params["msg_signature"] = sign(TOKEN, params["timestamp"], params["nonce"], "AAAA")
+        response = await resident.client.post("/wechat", params=params, content=broken)
+        assert response.status_code == 400
+
+
+async def test_with_an_aes_key_plain_callbacks_are_refused_unless_in_compat_mode(
+    resident: WechatServer, make_channel: Factory, app: App
+) -> None:
     resident.safe = False
-    params, _ = resident.request("")
-    for body in (b"<xml><MsgType>text", b"not xml at all", b"<other/>", b"<xml>text</xml>"):
-        response = await resident.client.post("/wechat", params=params, content=body)
-        assert response.status_code == 400, body
-    huge = resident.message("text", Content="长" * 30_000).encode()
-    response = await resident.client.post("/wechat", params=params, content=huge)
-    assert response.status_code == 400
-    resident.safe = True
-    params, _ = resident.request("")
-    broken = b"<xml><Encrypt><![CDATA[AAAA]]></Encrypt></xml>"
-    params["msg_signature"] = sign(TOKEN, params["timestamp"], params["nonce"], "AAAA")
-    response = await resident.client.post("/wechat", params=params, content=broken)
-    assert response.status_code == 400
+    assert (await resident.post(resident.message("text", Content=DESCRIPTION))).status_code == 403
+    assert count(app.sessions, ProcessedUpdate) == 0
+    async with client_for(make_channel(compat_mode=True)) as client:
+        plain = WechatServer(client, safe=False)
+        assert "照片" in await plain.text(DESCRIPTION)
+
+
+async def test_a_signed_url_replayed_with_another_body_is_refused(
+    make_channel: Factory, app: App
+) -> None:
+    """Plain mode signs only token, timestamp and nonce: one captured URL must not carry
+    other bodies from other openids; WeChat's own retry (the same body) is answered."""
+    async with client_for(make_channel(compat_mode=True)) as client:
+        victim = WechatServer(client, safe=False)
+        params, body = victim.request(victim.message("text", Content=DESCRIPTION))
+        first = await client.post("/wechat", params=params, content=body)
+        assert "照片" in victim.read(first)
+        again = await client.post("/wechat", params=params, content=body)
+        assert victim.read(again) == victim.read(first)
+        for openid in ("attacker-1", "attacker-2"):
+            other = WechatServer(client, openid=openid, safe=False)
+            forged = other.message("text", Content="我要反映 查询进度")
+            response = await client.post("/wechat", params=params, content=forged.encode())
+            assert response.status_code == 403
+    assert count(app.sessions, Person) == 1
+
+
+async def test_a_msgid_sent_by_someone_else_never_gets_their_answer(
+    resident: WechatServer, channel: WechatChannel, app: App
+) -> None:
+    msg_id = 24_999_000_000_000_001
+    answer = await resident.text(DESCRIPTION, msg_id=msg_id)
+    assert "照片" in answer
+    intruder = WechatServer(resident.client, openid="o-intruder")
+    theirs = await intruder.text("查询进度", msg_id=msg_id)
+    assert theirs != answer and "照片" not in theirs
+    assert "没有" in theirs or "诉求" in theirs  # the intruder's own (empty) case list
+    assert count(app.sessions, Person) == 2
 
 
 # -- the dialog ---------------------------------------------------------------------------
@@ -346,7 +394,7 @@ async def test_a_whole_appeal_in_safe_mode(
 
 
 async def test_plain_mode_and_numbered_menu(make_channel: Factory) -> None:
-    channel = make_channel()
+    channel = make_channel(compat_mode=True)
     async with client_for(channel) as client:
         resident = WechatServer(client, safe=False)
         answer = await resident.text("你好")
@@ -400,6 +448,29 @@ async def test_a_slow_turn_answers_success_then_sends_through_customer_service(
         assert response.text == "success"
         dialog.release.set()
         await channel.idle()
+    ((openid, content),) = fake.texts
+    assert openid == OPENID and "回复 1 我要反映" in content
+
+
+async def test_a_late_reply_wechat_refuses_is_sent_later_by_the_outbox(
+    make_channel: Factory, app: App, fake: FakeWechat
+) -> None:
+    """Kept with the turn, a reply the customer-service API refused (WeChat busy) is not
+    lost: the outbox sends it once WeChat takes it again."""
+    dialog = GatedDialog(app)
+    channel = make_channel(Core(app, dialog), reply_deadline_seconds=0.05)
+    fake.fail("/cgi-bin/message/custom/send", -1)
+    async with client_for(channel) as client:
+        resident = WechatServer(client)
+        response = await resident.post(resident.message("text", Content="你好"))
+        assert response.text == "success"
+        dialog.release.set()
+        await channel.idle()
+    assert fake.texts == []
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)
+    with time_machine.travel(later, tick=False):
+        sent = await asyncio.to_thread(drain, app.sessions, {CHANNEL: channel.outbox_sender()})
+    assert sent == 1
     ((openid, content),) = fake.texts
     assert openid == OPENID and "回复 1 我要反映" in content
 
@@ -677,6 +748,7 @@ async def test_workers_share_the_token_through_the_database(
     fake: FakeWechat, any_app: App, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    install_redaction(SECRET)  # as `appealbot run` does with every credential
     shared = DatabaseTokenStore(any_app.sessions)
     one = WechatApi(appid=APPID, secret=SECRET, base_url=fake.base_url, store=shared)
     two = WechatApi(appid=APPID, secret=SECRET, base_url=fake.base_url, store=shared)

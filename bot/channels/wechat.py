@@ -12,7 +12,17 @@ and the replies go out through the customer-service API as soon as the turn ends
 resident's turns run one after another (a lane per openid), so their answers keep their order.
 A retry that arrives while its first delivery is still being handled is answered `success`
 (the first one answers); across workers the dialog's processed_update rows stop a second
-appeal.
+appeal. Every key is the sender's openid with the MsgId (or CreateTime): a MsgId sent by
+someone else never reaches another resident's answer.
+
+A turn's replies are kept in the outbox with the turn (storage.replies) and marked sent once
+the passive answer has gone out or the customer-service API took them; what could not be
+sent the outbox sends later.
+
+Forged and replayed callbacks: with an EncodingAESKey configured only safe mode is accepted
+(`compat_mode` also takes plain callbacks, for a migration), since plain mode signs only the
+timestamp and nonce, not the body. A (timestamp, nonce) seen with another body within the
+freshness window is refused; WeChat's own retries repeat the body and are answered.
 
 Notifications (the outbox) go through the customer-service API within 48 h of the resident's
 last message, later through a configured template message; when neither is possible the
@@ -43,6 +53,7 @@ from xml.parsers.expat import ExpatError
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -64,6 +75,7 @@ from bot.channels.wechat_api import (
 from bot.settings import ConfigError, Secrets, WechatSettings
 from handlers.messages import t
 from handlers.types import Inbound, Kind, Outbound
+from scheduler import outbox
 from scheduler.outbox import Undeliverable
 from storage.db import transaction
 from storage.models import Person
@@ -127,7 +139,7 @@ class Incoming:
 
     openid: str
     account: str  # our official account's id (ToUserName), the sender of replies
-    key: str  # deduplication key: MsgId, or openid:CreateTime for events
+    key: str  # deduplication key: openid:MsgId, or openid:CreateTime for events
     inbound: Inbound | None  # what goes to the dialog; None: nothing
     media_id: str | None = None  # an image to download before the dialog sees it
     subscribe: bool = False
@@ -149,7 +161,7 @@ def understand(message: Any) -> Incoming:
         raise ValueError("ToUserName is missing")
     is_event = isinstance(message, events.BaseEvent) or message._data.get("MsgType") == "event"
     msg_id = int(message.id or 0)
-    key = f"{openid}:{int(message.time or 0)}" if is_event or not msg_id else str(msg_id)
+    key = f"{openid}:{int(message.time or 0) if is_event or not msg_id else msg_id}"
     message_id = key
 
     def inbound(kind: Kind, **fields: Any) -> Inbound:
@@ -378,6 +390,8 @@ class WechatChannel:
         self.clock = clock
         self._inflight: dict[str, _Pending] = {}
         self._recent: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        # (timestamp, nonce) of signed callbacks → (forget after, SHA-256 of the body)
+        self._nonces: OrderedDict[tuple[str, str], tuple[float, str]] = OrderedDict()
         self._lanes: dict[str, _Lane] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -423,6 +437,12 @@ class WechatChannel:
             return Response(status_code=400)
         params = request.query_params
         safe = params.get("encrypt_type", "raw").lower() == "aes"
+        if not safe and self._keys and not self.settings.compat_mode:
+            log.warning("plain-mode WeChat callback refused: safe mode is configured")
+            return Response(status_code=403)
+        if not self._first_use(timestamp, nonce, body):
+            log.warning("WeChat callback refused: its signature was used for another body")
+            return Response(status_code=403)
         key: str | None = None
         try:
             if safe:
@@ -442,6 +462,23 @@ class WechatChannel:
             return Response(status_code=400)
         return await self._answer(incoming, key, nonce, started)
 
+    def _first_use(self, timestamp: str, nonce: str, body: bytes) -> bool:
+        """False if this (timestamp, nonce) came before with another body (a replay of a
+        signed URL); the same body again is WeChat retrying, and welcome."""
+        now = self.clock()
+        while self._nonces:
+            oldest_key, (until, _) = next(iter(self._nonces.items()))
+            if until > now and len(self._nonces) < 100_000:
+                break
+            del self._nonces[oldest_key]
+        digest = hashlib.sha256(body).hexdigest()
+        seen = self._nonces.get((timestamp, nonce))
+        if seen is not None:
+            return seen[1] == digest
+        window = 2 * (self.settings.max_clock_skew_seconds or 600)
+        self._nonces[(timestamp, nonce)] = (now + window, digest)
+        return True
+
     def _decrypt(self, encrypted: str) -> tuple[str, str]:
         """The inner XML and the key that opened it (the current one, else the previous)."""
         for key, raw in self._keys:
@@ -453,12 +490,19 @@ class WechatChannel:
             raise ValueError("an encrypted callback, but no EncodingAESKey is configured")
         raise ValueError("cannot decrypt the callback with any configured EncodingAESKey")
 
-    def _reply(self, incoming: Incoming, text: str, key: str | None, nonce: str) -> Response:
+    def _reply(
+        self,
+        incoming: Incoming,
+        text: str,
+        key: str | None,
+        nonce: str,
+        background: BackgroundTask | None = None,
+    ) -> Response:
         xml = TextReply(source=incoming.account, target=incoming.openid, content=text).render()
         if key is not None:
             crypto = WeChatCrypto(self._token, key, self.appid)
             xml = crypto.encrypt_message(xml, nonce, str(int(self.clock())))
-        return Response(xml, media_type="application/xml")
+        return Response(xml, media_type="application/xml", background=background)
 
     async def _answer(
         self, incoming: Incoming, key: str | None, nonce: str, started: float
@@ -486,11 +530,15 @@ class WechatChannel:
         if not task.done():
             pending.late = True
             return PlainTextResponse(SUCCESS)
-        text = task.result()
-        if text is None:
+        answer = task.result()
+        if answer is None:
             return PlainTextResponse(SUCCESS)
+        text, replies = answer
         self._recent[incoming.key] = (time.monotonic() + RECENT_SECONDS, text)
-        return self._reply(incoming, text, key, nonce)
+        # Marked sent once the answer is out (if this process dies first, the outbox sends
+        # them through the customer-service API instead).
+        settle = BackgroundTask(asyncio.to_thread, self._settle, replies, len(replies), None)
+        return self._reply(incoming, text, key, nonce, settle)
 
     def _forget_old_answers(self) -> None:
         now = time.monotonic()
@@ -512,9 +560,12 @@ class WechatChannel:
             if lane.users == 0:
                 del self._lanes[openid]
 
-    async def _work(self, incoming: Incoming, pending: _Pending) -> str | None:
-        """Run the turn in the resident's lane; the passive text, or None if the replies were
-        sent through the API (too late or too long) or there is nothing to say."""
+    async def _work(
+        self, incoming: Incoming, pending: _Pending
+    ) -> tuple[str, list[Outbound]] | None:
+        """Run the turn in the resident's lane; the passive text and the replies it carries,
+        or None if the replies were sent through the API (too late or too long) or there is
+        nothing to say."""
         async with self._lane(incoming.openid):
             try:
                 replies = await asyncio.to_thread(self._run, incoming)
@@ -527,7 +578,7 @@ class WechatChannel:
             if text is None or pending.late:
                 await asyncio.to_thread(self._send_replies, incoming.openid, replies)
                 return None
-            return text
+            return text, replies
 
     def _run(self, incoming: Incoming) -> list[Outbound]:
         """The synchronous part of a turn (a worker thread): media, dialog, subscriptions."""
@@ -554,13 +605,24 @@ class WechatChannel:
         return replies
 
     def _send_replies(self, openid: str, replies: list[Outbound]) -> None:
-        for reply in replies:
-            for text in chunks(render(reply)):
-                try:
+        """Through the customer-service API; what WeChat refuses is left to the outbox."""
+        for position, reply in enumerate(replies):
+            try:
+                for text in chunks(render(reply)):
                     self.api.send_text(openid, text)
-                except WechatApiError as error:
-                    log.warning("customer-service message to %s failed: %s", openid, error)
-                    return
+            except WechatApiError as error:
+                log.warning("customer-service message to %s failed: %s", openid, error)
+                self._settle(replies, position, error)
+                return
+        self._settle(replies, len(replies), None)
+
+    def _settle(self, replies: list[Outbound], sent: int, error: Exception | None) -> None:
+        """The first `sent` replies went out; the others (after `error`) are the outbox's."""
+        done = [reply.key for reply in replies[:sent] if reply.key]
+        failed = [reply.key for reply in replies[sent:] if reply.key]
+        if done or failed:
+            with transaction(self.core.sessions) as session:
+                outbox.settle(session, done, failed, error or RuntimeError("not sent"))
 
     # -- notifications (the outbox) -------------------------------------------------------
 
