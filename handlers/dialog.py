@@ -23,6 +23,7 @@ from handlers.messages import ACTION, DISPOSITION, PUBLIC_NOTES, STATUS, t
 from handlers.staff import StaffDesk, is_group
 from handlers.turn import Turn
 from handlers.types import Inbound, Kind, Option, Outbound
+from nlp.rules import is_confidential
 from nlp.types import Urgency
 from storage import conversations, deliveries, replies
 from storage.conversations import Saved
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 PHONE = re.compile(r"^1[3-9]\d{9}$")
 NAME_MAX = 20
 IDLE = "idle"
-DONE, SKIP, CONFIRM, CANCEL = "done", "skip", "confirm", "cancel"
+DONE, SKIP, CONFIRM, CANCEL, SECRET = "done", "skip", "confirm", "cancel", "confirm_secret"
 MENU = ("new", "my", "supplement", "withdraw", "help")
 COMMAND_WORDS = {
     "取消": "cancel",
@@ -485,6 +486,12 @@ class Dialog:
             phone=mask_phone(draft.phone),
         )
         options = [Option(t("option.confirm"), CONFIRM)]
+        secret: list[Option] = []
+        if draft.confidential or is_confidential(draft.text):
+            text += "\n" + t("summary.secret")
+        elif not turn.data.get("grid_report"):
+            text += "\n" + t("summary.secret_hint")
+            secret.append(Option(t("option.confirm_secret"), SECRET))
         if turn.data.get("grid_report"):
             text += "\n" + t("grid.summary", name=draft.resident_name or t("place.none"))
             options.append(Option(t("option.onsite"), ONSITE))
@@ -503,7 +510,7 @@ class Dialog:
                     Option(t("option.follow", number=appeal.number), f"follow:{appeal.number}")
                 )
         options.append(Option(t("option.cancel"), CANCEL))
-        turn.say(text, *options)
+        turn.say(text, *options, *secret)
 
     def _confirm(self, turn: Turn) -> None:
         picked = turn.choice() or ""
@@ -514,6 +521,9 @@ class Dialog:
             self._prompt(turn)
         elif picked.startswith("follow:"):
             self._follow(turn, picked.removeprefix("follow:"))
+        elif picked == SECRET:
+            turn.keep(dataclasses.replace(turn.draft, confidential=True))
+            self._submit(turn)
         elif picked == CONFIRM:
             self._submit(turn)
         else:

@@ -429,6 +429,22 @@ def unreal(text: str) -> bool:
     )
 
 
+# A report of wrongdoing (举报, 检举, 揭发; spaced out or in traditional characters) or a wish to
+# stay unknown: the resident's identity is then never shown to the department.
+_SPACER = r"[\s·.*_\-、,，]{0,2}"
+CONFIDENTIAL = re.compile(
+    rf"[举舉]{_SPACER}[报報]|[检檢]{_SPACER}[举舉]|揭{_SPACER}[发發]|告{_SPACER}[发發]|实名反映|"
+    r"匿名|保密|打击报复|怕(?:被|遭)?报复|"
+    r"(?:不要|别|勿|不能|不想)[^,.!?;，。！？]{0,4}(?:透露|泄露|公开|暴露|告诉|说出|让)"
+    r"[^,.!?;，。！？]{0,10}(?:我|身份|信息|姓名|名字|电话|号码|是谁)"
+)
+
+
+def is_confidential(text: str) -> bool:
+    """The resident reports wrongdoing or asks not to be named (see CONFIDENTIAL)."""
+    return CONFIDENTIAL.search(text) is not None
+
+
 def named_hazard(text: str) -> Hazard | None:
     """The hazard of the first danger term the text names, asserted or not; None without one."""
     first = _ANY_LIFE.search(text)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from PIL import Image
 from sqlmodel import Session
 
 from bot.channels.console import parse_line, render
@@ -13,8 +16,17 @@ from handlers.types import Inbound, Kind, Outbound
 from storage.models import Department
 from workflow.service import department_named
 
-# Smallest valid PNG header plus padding: the store checks content, not the file name.
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
+
+def image_bytes(
+    image_format: str, color: tuple[int, int, int] = (200, 30, 30), **save: Any
+) -> bytes:
+    """A small real image (the store decodes and re-encodes every photo)."""
+    out = io.BytesIO()
+    Image.new("RGB", (16, 12), color).save(out, image_format, **save)
+    return out.getvalue()
+
+
+PNG = image_bytes("PNG")
 
 
 @dataclass

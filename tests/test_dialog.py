@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 from pathlib import Path
 
 import pytest
 import time_machine
+from PIL import Image
 from sqlalchemy import text
 from sqlmodel import select
 
@@ -17,7 +19,7 @@ from handlers.types import Kind
 from nlp.classifier import Classifier
 from storage.db import Busy, make_engine
 from storage.models import Appeal, AppealEvent, Attachment, Person
-from tests.dialog_helpers import PNG, Resident, write_png
+from tests.dialog_helpers import PNG, Resident, image_bytes, write_png
 
 DESCRIPTION = "我们小区的物业不管电梯故障，老人上下楼很困难，已经两周了"
 NUMBER = re.compile(r"SQ\d{8}-\d{4}")
@@ -55,8 +57,11 @@ def test_file_an_appeal_with_a_photo_and_follow_it(app: App, tmp_path: Path) -> 
         assert appeal.phone == "13800138000"
         assert appeal.address == "幸福路12号幸福小区3栋"
         attachment = session.exec(select(Attachment)).one()
-        assert attachment.mime == "image/png" and attachment.size == len(PNG)
-        assert Path(attachment.path).read_bytes() == PNG
+        assert attachment.mime == "image/png"
+        stored = Path(attachment.path).read_bytes()
+        assert attachment.size == len(stored)
+        with Image.open(io.BytesIO(stored)) as image:
+            assert (image.format, image.size) == ("PNG", (16, 12))
         actions = [e.action for e in session.exec(select(AppealEvent))]
         assert actions[0] == "submit"
 
@@ -347,3 +352,50 @@ def test_control_characters_are_dropped_where_the_message_comes_in(any_app: App)
         appeal = session.exec(select(Appeal)).one()
     assert appeal.text == "小区路灯坏了好几天，晚上很黑\n请尽快修"
     assert (appeal.address, appeal.phone) == ("幸福路12号", "13800138000")
+
+
+def test_a_resident_may_file_in_confidence_and_a_report_is_confidential_by_itself(
+    app: App,
+) -> None:
+    resident = Resident(app.dialog)
+    _to_confirm(resident)
+    assert "保密提交" in resident.last[-1].text or any(
+        option.label == "🔒 保密提交" for option in resident.last[-1].options
+    )
+    assert "已受理" in resident.say("3")  # 1 确认提交，2 取消，3 🔒 保密提交
+    reporter = Resident(app.dialog, user_id="u2")
+    reporter.transcript(
+        [
+            ("我要反映", "请用文字描述"),
+            ("检举：村里有人虚报冒领低保，请不要透露我的信息", "如有现场照片"),
+            ("完成", "请发送位置"),
+            ("跳过", "手机号码"),
+            ("13900139000", "将保密处理"),
+            ("1", "已受理"),
+        ]
+    )
+    with app.sessions() as session:
+        flags = [appeal.whistleblowing for appeal in session.exec(select(Appeal))]
+    assert flags == [True, True]
+
+
+def test_stored_photos_lose_their_metadata_but_keep_their_orientation(
+    app: App, tmp_path: Path
+) -> None:
+    exif = Image.Exif()
+    exif[0x013B] = "Zhang San 13812345678"  # Artist
+    exif[0x0112] = 6  # shown rotated by 90°
+    exif[0x8825] = {1: "N", 2: (30.0, 15.0, 0.0)}  # GPS
+    photo = image_bytes("JPEG", exif=exif.tobytes())
+    assert b"13812345678" in photo
+    path = tmp_path / "exif.jpg"
+    path.write_bytes(photo)
+    resident = Resident(app.dialog)
+    _to_confirm(resident, path)
+    assert "已受理" in resident.say("1")
+    with app.sessions() as session:
+        stored = Path(session.exec(select(Attachment)).one().path).read_bytes()
+    assert b"13812345678" not in stored and b"Zhang" not in stored
+    with Image.open(io.BytesIO(stored)) as image:
+        assert dict(image.getexif()) == {}
+        assert image.size == (12, 16)  # turned upright as the phone showed it

@@ -175,3 +175,26 @@ def test_terms_compile_with_a_first_character_lookahead_and_find_the_same() -> N
     # A leading class or an optional start: no lookahead, the pattern as it is.
     assert rules.compile_terms(r"\d+年|去年").pattern == r"\d+年|去年"
     assert rules.compile_terms(r"(?:大)?火|烟").pattern.startswith("(?=[大火烟])")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我要举报小区门口的黑诊所",
+        "检举某单位违规发放补贴",
+        "揭发村干部虚报冒领低保",
+        "举 报：工地夜里偷排污水",
+        "實名舉報某公司偷稅",
+        "匿名反映一下，请不要透露我的信息，怕被报复",
+        "这事别让他知道是我说的",
+    ],
+)
+def test_confidential_reports_are_recognised(text: str) -> None:
+    assert rules.is_confidential(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["小区路灯坏了好几天", "报名入学需要什么材料", "发票开错了怎么办"]
+)
+def test_ordinary_messages_are_not_confidential(text: str) -> None:
+    assert not rules.is_confidential(text)

@@ -35,11 +35,12 @@ from nlp.classifier import Classifier
 from storage.db import transaction
 from storage.models import Appeal, Attachment, Conversation, Person
 from storage.roles import Role
+from tests.dialog_helpers import image_bytes
 from tests.fakebotapi import TOKEN, FakeBotApi, Updates
 from tests.telegram_helpers import deliver, invite
 
-JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 30
+JPEG = image_bytes("JPEG", (10, 120, 200))
+PNG = image_bytes("PNG", (30, 200, 30))
 FAST = SendLimits(
     private_per_second=200, private_burst=20, overall_per_second=1000, overall_burst=100,
     backoff_base=0.01,

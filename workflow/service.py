@@ -14,7 +14,7 @@ from typing import Protocol
 from sqlalchemy import bindparam
 from sqlmodel import Session, col, func, select
 
-from nlp.rules import Danger
+from nlp.rules import Danger, is_confidential
 from nlp.types import AppealType, Classification, Disposition, Urgency
 from storage.files import StoredFile
 from storage.models import Appeal, AppealEvent, Attachment, Department, Follower, Person
@@ -26,9 +26,6 @@ from workflow.followup import Policy, set_deadlines, transition
 from workflow.lifecycle import OPEN, SYSTEM, Action, Actor, LifecycleError, Status, apply, record
 from workflow.numbering import next_number
 from workflow.staff import tell_center
-
-# A resident reporting wrongdoing (举报) is never identified to the department.
-WHISTLEBLOWING = ("举报",)
 
 
 class Classifier(Protocol):
@@ -56,6 +53,7 @@ class Draft:
     phone: str | None = None
     grid: str | None = None
     resident_name: str | None = None  # a grid worker's report on behalf of a resident
+    confidential: bool = False  # the resident chose 保密: never named to the department
 
 
 @dataclass(frozen=True)
@@ -216,7 +214,7 @@ def submit(
         keywords=list(result.keywords),
         needs_triage=result.needs_triage,
         suggestions=_departments(classifier, result, draft),
-        whistleblowing=any(word in draft.text for word in WHISTLEBLOWING),
+        whistleblowing=draft.confidential or is_confidential(draft.text),
         address=draft.address,
         latitude=draft.latitude,
         longitude=draft.longitude,
