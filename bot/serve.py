@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute
 
 from bot.app import App, build, database_url
 from bot.channels import console
+from bot.channels.journal import SentJournal
 from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.channels.telegram import TelegramChannel
 from bot.channels.wechat import CHANNEL as WECHAT
@@ -64,6 +65,7 @@ async def _serve_messengers(app: App, secrets: Secrets, token: str | None) -> No
             token,
             webhook=webhook_url is not None,
             processes=dialog_processes(settings, database_url(settings, secrets)),
+            journal=SentJournal(settings.storage.data_dir / "telegram-sent.journal"),
         )
         senders[TELEGRAM] = telegram.outbox_sender()
     routes: Sequence[BaseRoute] = ()

@@ -56,6 +56,7 @@ from telegram.error import BadRequest, InvalidToken, TelegramError
 from telegram.ext import Application, CallbackContext, TypeHandler
 
 from bot.channels.core import Core, Handle
+from bot.channels.journal import SentJournal
 from bot.channels.sender import RateLimitedSender, SendLimits, Unreachable
 from bot.channels.telegram_http import AiohttpRequest
 from bot.channels.workers import DialogProcesses
@@ -214,8 +215,10 @@ class TelegramChannel:
         workers: int | None = None,
         max_requests: int = 8,
         processes: DialogProcesses | None = None,
+        journal: SentJournal | None = None,
     ) -> None:
         self.handle = handle
+        self.journal = journal  # replies sent, until the database says so
         self.processes = processes  # PostgreSQL: turns run there (bot/channels/workers.py)
         # On SQLite a turn runs on the event loop itself when it can begin at once: it is
         # all CPU then, and a worker thread would fight the loop for the GIL (a turn in a
@@ -297,7 +300,9 @@ class TelegramChannel:
             )
         elif not self.webhook:
             await application.bot.delete_webhook()
-            # The only poller: replies a predecessor kept but did not send are ours to send.
+            # The only poller: replies a predecessor kept but did not send are ours to send
+            # (those its journal says it sent are marked so first).
+            await asyncio.to_thread(self._recover_journal)
             released = await asyncio.to_thread(outbox.release, self.sessions, CHANNEL)
             if released:
                 log.info("%d reply(s) left unsent by the last run are sent now", released)
@@ -332,6 +337,8 @@ class TelegramChannel:
                 task.cancel()
         await application.shutdown()
         self._executor.shutdown(wait=False)
+        if self.journal is not None:
+            self.journal.close()
         if self.processes is not None:
             await asyncio.to_thread(self.processes.close)
         self._loop = None
@@ -476,7 +483,19 @@ class TelegramChannel:
                 break
             if reply.key:
                 sent.append(reply.key)
+                if self.journal is not None:
+                    self.journal.sent(reply.key)
         await asyncio.to_thread(self._settle, batch, sent, failed, error)
+
+    def _recover_journal(self) -> None:
+        if self.journal is None:
+            return
+        keys = self.journal.keys()
+        if keys:
+            with transaction(self.sessions) as session:
+                outbox.settle(session, keys, [], RuntimeError("not sent"))
+            log.info("%d reply(s) sent just before the last run ended: marked sent", len(keys))
+        self.journal.clear()
 
     def _settle(
         self, batch: list[Update], sent: list[str], failed: list[str], error: Exception | None
