@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,6 +25,7 @@ from sqlmodel import Session, select
 from telegram import KeyboardButton, ReplyKeyboardMarkup
 
 from bot.app import App, build
+from bot.channels.journal import SentJournal
 from bot.channels.sender import RateLimitedSender, SendLimits, Unreachable
 from bot.channels.telegram import TelegramChannel, merge_album_replies, parse_command, render
 from bot.channels.workers import dialog_processes
@@ -32,8 +34,10 @@ from bot.web import build_web_app
 from handlers.messages import t
 from handlers.types import Inbound, Kind, Option, Outbound
 from nlp.classifier import Classifier
+from scheduler.outbox import drain
+from storage import inbox, replies
 from storage.db import transaction
-from storage.models import Appeal, Attachment, Conversation, Person
+from storage.models import Appeal, Attachment, Conversation, InboxUpdate, Outbox, Person
 from storage.roles import Role
 from tests.dialog_helpers import image_bytes
 from tests.fakebotapi import TOKEN, FakeBotApi, Updates
@@ -588,8 +592,15 @@ async def test_webhook_through_the_asgi_app(
         assert (await client.post("/telegram", json=update, headers=headers)).status_code == 200
         garbage = await client.post("/telegram", content=b"{nope", headers=headers)
         assert garbage.status_code == 400
+        # Valid JSON but no update: logged and acknowledged, never a 500 Telegram would
+        # repeat forever; nothing is kept for it.
+        for malformed in ({"update_id": 90, "message": "x"}, {"update_id": 91, "message": {}}):
+            answer = await client.post("/telegram", json=malformed, headers=headers)
+            assert answer.status_code == 200
         await asyncio.sleep(0.2)
         assert len(fake.sent(5013)) == 2
+        with sessions() as session:  # every update handled, none of the malformed kept
+            assert session.exec(select(InboxUpdate)).all() == []
     assert fake.requests("getUpdates") == []
     assert not channel.running
 
@@ -714,3 +725,40 @@ async def test_a_gas_leak_gets_advice_and_is_filed_and_alerted_in_the_first_turn
     [appeal] = appeals(sessions)
     assert appeal.latitude == pytest.approx(28.19)
     assert appeal.longitude == pytest.approx(112.97)
+
+
+async def test_updates_and_replies_kept_by_a_run_that_died_are_handled_at_start(
+    fake: FakeBotApi, make_channel: Factory, app: App, tmp_path: Path
+) -> None:
+    """What a killed process left: an update received but not handled, a reply kept but not
+    sent, and a reply sent whose mark never reached the database (it is in the journal)."""
+    update = Updates(fake, 5021).text("/help")
+    await asyncio.to_thread(
+        inbox.keep, app.sessions, "telegram", [(str(update["update_id"]), update)]
+    )
+    with transaction(app.sessions) as session:
+        for chat, message_id in ((5022, "900"), (5023, "901")):
+            replies.keep(
+                session,
+                channel="telegram",
+                chat_id=str(chat),
+                message_id=message_id,
+                payloads=[Outbound(f"答复 {chat}").to_json()],
+            )
+    journal = SentJournal(tmp_path / "sent.journal")
+    journal.sent(replies.reply_key("telegram", "901", 0))
+    channel = make_channel(journal=journal)
+    await channel.start()
+    await fake.wait_sent(5021, 1)
+
+    def handled() -> bool:
+        with app.sessions() as session:
+            return not session.exec(select(InboxUpdate)).all()
+
+    await fake.wait_for(handled)
+    assert await asyncio.to_thread(drain, app.sessions, {"telegram": channel.outbox_sender()}) == 1
+    assert fake.texts(5022) == ["答复 5022"]
+    assert fake.texts(5023) == []  # it had gone out before the crash
+    with app.sessions() as session:
+        assert all(row.sent_at for row in session.exec(select(Outbox)))
+    assert replies.reply_key("telegram", "901", 0) not in journal.keys()  # settled, cleared
