@@ -761,4 +761,4 @@ async def test_updates_and_replies_kept_by_a_run_that_died_are_handled_at_start(
     assert fake.texts(5023) == []  # it had gone out before the crash
     with app.sessions() as session:
         assert all(row.sent_at for row in session.exec(select(Outbox)))
-    assert replies.reply_key("telegram", "901", 0) not in journal.keys()  # settled, cleared
+    assert replies.reply_key("telegram", "901", 0) not in journal.recorded()  # settled, cleared

@@ -40,7 +40,7 @@ class SentJournal:
                 self.path.replace(self.previous)
                 self._fd = self._open()
 
-    def keys(self) -> list[str]:
+    def recorded(self) -> list[str]:
         """Every key written since the last `clear` (the rotated file's too)."""
         found: list[str] = []
         for path in (self.previous, self.path):

@@ -490,7 +490,7 @@ class TelegramChannel:
     def _recover_journal(self) -> None:
         if self.journal is None:
             return
-        keys = self.journal.keys()
+        keys = self.journal.recorded()
         if keys:
             with transaction(self.sessions) as session:
                 outbox.settle(session, keys, [], RuntimeError("not sent"))
