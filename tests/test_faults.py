@@ -17,16 +17,24 @@ import re
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, text
-from sqlmodel import Session, create_engine, select
+from sqlmodel import Session, col, create_engine, select
 
-from storage.models import Appeal, Outbox
+from bot.app import App
+from bot.channels.wechat import WechatChannel
+from bot.channels.wechat_api import WechatApi
+from bot.settings import WechatSettings
+from storage.models import Appeal, Outbox, Person
 from tests.dialog_helpers import image_bytes
 from tests.fakebotapi import TOKEN, FakeBotApi, Updates
+from tests.fakewechat import APPID, SECRET, FakeWechat
+from tests.test_wechat import WechatServer, client_for
+from tests.test_wechat import secrets as wechat_secrets
 
 ROOT = Path(__file__).resolve().parent.parent
 NUMBER = re.compile(r"SQ\d{8}-\d{4}")
@@ -297,3 +305,80 @@ async def test_storms_of_5xx_and_429_and_failing_downloads(
     received = re.compile("已收到第1张照片")
     await answered(fake, chats, received, 30)
     report(capsys, "5 × 5xx on getFile", len(chats), missing(fake, chats, received))
+
+
+async def test_wechat_concurrent_duplicates_and_replays(
+    app: App, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Twenty residents' 确认提交, each delivered to three workers at once (WeChat's retries
+    landing on different processes), and a signed plain-mode URL replayed with ten other
+    bodies: one appeal each, and no replay gets in."""
+    wechat = FakeWechat().start()
+    api = WechatApi(appid=APPID, secret=SECRET, base_url=wechat.base_url)
+    workers = [
+        WechatChannel(app, WechatSettings(compat_mode=True), wechat_secrets(), api=api)
+        for _ in range(3)
+    ]
+    try:
+        residents = []
+        async with client_for(workers[0]) as client:
+            for number in range(20):
+                resident = WechatServer(client, openid=f"o-fault-{number:02d}")
+                for line in (DESCRIPTION, "跳过", "跳过", "13800138000"):
+                    await resident.text(line)
+                residents.append(resident)
+        confirms = [resident.message("text", Content="1") for resident in residents]
+        clients = [client_for(worker) for worker in workers]
+        try:
+            posts = []
+            for resident, confirm in zip(residents, confirms, strict=True):
+                params, body = resident.request(confirm)
+                posts += [c.post("/wechat", params=params, content=body) for c in clients]
+            await asyncio.gather(*posts)
+            victim = WechatServer(clients[0], openid="o-victim", safe=False)
+            params, body = victim.request(victim.message("text", Content=DESCRIPTION))
+            assert (await clients[0].post("/wechat", params=params, content=body)).is_success
+            replays = [
+                WechatServer(clients[0], openid=f"o-replay-{n}", safe=False).message(
+                    "text", Content="查询进度"
+                )
+                for n in range(10)
+            ]
+            answers = await asyncio.gather(
+                *(clients[0].post("/wechat", params=params, content=r.encode()) for r in replays)
+            )
+        finally:
+            for client in clients:
+                await client.aclose()
+        for worker in workers:
+            await worker.idle()
+        with app.sessions() as session:
+            filed = Counter(
+                person.external_id
+                for appeal, person in session.exec(
+                    select(Appeal, Person).where(Appeal.resident_id == Person.id)
+                )
+            )
+            intruders = session.exec(
+                select(func.count())
+                .select_from(Person)
+                .where(col(Person.external_id).startswith("o-replay"))
+            ).one()
+        lost = sum(filed[r.openid] == 0 for r in residents)
+        doubled = sum(filed[r.openid] > 1 for r in residents)
+        report(
+            capsys, "WeChat: 20 confirms × 3 workers at once", len(residents), lost, (doubled, 0)
+        )
+        accepted = sum(answer.status_code != 403 for answer in answers)
+        report(
+            capsys,
+            "WeChat: a signed URL replayed with 10 bodies",
+            len(replays),
+            0,
+            (accepted + intruders, 0),
+        )
+    finally:
+        for worker in workers:
+            await worker.aclose()
+        api.close()
+        wechat.stop()
