@@ -150,17 +150,24 @@ def _finish(sessions: sessionmaker[Session], row_id: int, error: Exception | Non
                 return
 
 
-def settle(session: Session, sent: Sequence[str], failed: Sequence[str], error: Exception) -> None:
+def settle(
+    session: Session,
+    sent: Sequence[str],
+    failed: Sequence[str] = (),
+    error: Exception | None = None,
+) -> None:
     """In the caller's transaction: replies a channel sent itself (`sent`, by key) are done;
-    those it could not send (`failed`) are left to the drain, as after a failed attempt."""
+    those it could not send (`failed`, after `error`) are left to the drain, as after a
+    failed attempt."""
     if sent:
         session.connection().execute(
             update(Outbox)
             .where(col(Outbox.key).in_(sent), col(Outbox.sent_at).is_(None))
             .values(sent_at=utcnow())
         )
-    for row in session.exec(select(Outbox).where(col(Outbox.key).in_(failed))):
-        _mark(session, row, error)
+    if failed:
+        for row in session.exec(select(Outbox).where(col(Outbox.key).in_(failed))):
+            _mark(session, row, error or RuntimeError("not sent"))
 
 
 def release(sessions: sessionmaker[Session], channel: str) -> int:

@@ -82,6 +82,7 @@ CHANNEL = "telegram"
 # A lane sends a turn's replies within this, else leaves them to the outbox: well inside the
 # lease they were kept with, so the outbox never sends one the lane is still sending.
 SEND_BUDGET = LEASE.total_seconds() / 2
+SETTLE_DELAY = 0.2  # seconds: finished turns are recorded together this often
 POLL_RETRY_MAX = 30.0  # seconds between getUpdates attempts while Telegram is unreachable
 TEXT_MAX = 4096
 CALLBACK_DATA_MAX = 64  # bytes
@@ -98,6 +99,20 @@ COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@(\w+))?(?:\s+(.*))?$", re.DOTAL
 
 PtbApplication = Application[Any, Any, Any, Any, Any, Any]
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
+
+
+@dataclass
+class _Unsettled:
+    """Finished turns the database has not been told about yet (see `_settle`)."""
+
+    sent: list[str] = field(default_factory=list)  # reply keys
+    failed: list[tuple[list[str], Exception | None]] = field(default_factory=list)
+    done: list[str] = field(default_factory=list)  # update ids
+
+    def merge(self, other: _Unsettled) -> None:
+        self.sent += other.sent
+        self.failed += other.failed
+        self.done += other.done
 
 
 @dataclass
@@ -267,6 +282,8 @@ class TelegramChannel:
         self._reply_keyboards: set[str] = set()  # chats that may still show a reply keyboard
         self._loop: asyncio.AbstractEventLoop | None = None
         self._poller: asyncio.Task[None] | None = None
+        self._unsettled = _Unsettled()
+        self._settler: asyncio.Task[None] | None = None
         self._running = False
 
     @classmethod
@@ -335,6 +352,9 @@ class TelegramChannel:
             _, pending = await asyncio.wait(tasks, timeout=drain_timeout)
             for task in pending:
                 task.cancel()
+        if self._settler is not None:
+            self._settler.cancel()
+        await self._write_settled()
         await application.shutdown()
         self._executor.shutdown(wait=False)
         if self.journal is not None:
@@ -420,7 +440,7 @@ class TelegramChannel:
         ignored = update.message is None and update.callback_query is None  # edits, posts...
         if ignored or chat is None or chat.type == ChatType.CHANNEL or not update.effective_user:
             log.debug("ignoring update %s", update.update_id)
-            await asyncio.to_thread(self._settle, [update], [], [], None)
+            self._settle([update], [], [], None)
             return
         key = str(chat.id)
         lane = self._lanes.get(key)
@@ -485,7 +505,7 @@ class TelegramChannel:
                 sent.append(reply.key)
                 if self.journal is not None:
                     self.journal.sent(reply.key)
-        await asyncio.to_thread(self._settle, batch, sent, failed, error)
+        self._settle(batch, sent, failed, error)
 
     def _recover_journal(self) -> None:
         if self.journal is None:
@@ -493,17 +513,48 @@ class TelegramChannel:
         keys = self.journal.recorded()
         if keys:
             with transaction(self.sessions) as session:
-                outbox.settle(session, keys, [], RuntimeError("not sent"))
+                outbox.settle(session, keys)
             log.info("%d reply(s) sent just before the last run ended: marked sent", len(keys))
         self.journal.clear()
 
     def _settle(
         self, batch: list[Update], sent: list[str], failed: list[str], error: Exception | None
     ) -> None:
-        """One transaction: the replies sent (or left to the outbox), the updates done."""
+        """Note that a batch is over: its replies sent (or left to the outbox), its updates
+        done. The database is told for all lanes together, SETTLE_DELAY later, in one
+        transaction (on SQLite one per turn took the write lock from the turns); the journal
+        already has the sends, so a crash meanwhile sends nothing twice."""
+        pending = self._unsettled
+        pending.sent += sent
+        pending.done += [str(update.update_id) for update in batch]
+        if failed:
+            pending.failed.append((failed, error))
+        if self._settler is None:
+            self._settler = asyncio.create_task(self._settle_soon(), name="telegram-settle")
+
+    async def _settle_soon(self) -> None:
+        await asyncio.sleep(SETTLE_DELAY)
+        await self._write_settled()
+
+    async def _write_settled(self) -> None:
+        pending, self._unsettled = self._unsettled, _Unsettled()
+        self._settler = None
+        if not (pending.sent or pending.failed or pending.done):
+            return
+        try:
+            await asyncio.to_thread(self._write, pending)
+        except Exception:  # the database is away: try again with what comes next
+            log.warning("could not record finished turns; retrying", exc_info=True)
+            self._unsettled.merge(pending)
+            if self._settler is None:
+                self._settler = asyncio.create_task(self._settle_soon(), name="telegram-settle")
+
+    def _write(self, pending: _Unsettled) -> None:
         with transaction(self.sessions) as session:
-            outbox.settle(session, sent, failed, error or RuntimeError("not sent"))
-            inbox.done(session, CHANNEL, [str(update.update_id) for update in batch])
+            outbox.settle(session, pending.sent)
+            for keys, error in pending.failed:
+                outbox.settle(session, [], keys, error)
+            inbox.done(session, CHANNEL, pending.done)
 
     async def _turn(self, update: Update) -> list[Outbound]:
         chores: list[asyncio.Task[None]] = []  # Bot API calls that go along with the turn

@@ -622,7 +622,7 @@ class WechatChannel:
         failed = [reply.key for reply in replies[sent:] if reply.key]
         if done or failed:
             with transaction(self.core.sessions) as session:
-                outbox.settle(session, done, failed, error or RuntimeError("not sent"))
+                outbox.settle(session, done, failed, error)
 
     # -- notifications (the outbox) -------------------------------------------------------
 
