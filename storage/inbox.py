@@ -20,16 +20,21 @@ _KEEP = text(
 
 
 def keep(
-    sessions: sessionmaker[Session], channel: str, updates: Sequence[tuple[str, Any]]
+    sessions: sessionmaker[Session],
+    channel: str,
+    updates: Sequence[tuple[str, Any]],
+    *,
+    wait: bool = True,
 ) -> None:
-    """Write each (key, payload) once, in one transaction; one already kept is left as it is."""
+    """Write each (key, payload) once, in one transaction; one already kept is left as it is.
+    `wait=False`: raise `storage.db.Busy` where SQLite's write lock is taken."""
     if not updates:
         return
     at = utcnow()
     rows = [
         {"channel": channel, "key": key, "payload": payload, "at": at} for key, payload in updates
     ]
-    with transaction(sessions) as session:
+    with transaction(sessions, wait=wait) as session:
         session.connection().execute(_KEEP, rows)
 
 

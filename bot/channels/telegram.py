@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import re
@@ -381,9 +382,7 @@ class TelegramChannel:
         except Exception:  # PTB raises whatever the malformed part leads to
             log.warning("malformed update %s ignored", data.get("update_id"), exc_info=True)
             return False
-        await asyncio.to_thread(
-            inbox.keep, self.sessions, CHANNEL, [(str(update.update_id), data)]
-        )
+        await self._write(inbox.keep, self.sessions, CHANNEL, [(str(update.update_id), data)])
         await self.application.update_queue.put(update)
         return True
 
@@ -404,7 +403,7 @@ class TelegramChannel:
                     allowed_updates=list(ALLOWED_UPDATES),
                 )
                 payloads = [(str(u.update_id), u.to_dict()) for u in updates]
-                await asyncio.to_thread(inbox.keep, self.sessions, CHANNEL, payloads)
+                await self._write(inbox.keep, self.sessions, CHANNEL, payloads)
             except InvalidToken:
                 log.error("Telegram refused the bot token: polling stopped")
                 return
@@ -542,15 +541,25 @@ class TelegramChannel:
         if not (pending.sent or pending.failed or pending.done):
             return
         try:
-            await asyncio.to_thread(self._write, pending)
+            await self._write(self._record, pending)
         except Exception:  # the database is away: try again with what comes next
             log.warning("could not record finished turns; retrying", exc_info=True)
             self._unsettled.merge(pending)
             if self._settler is None:
                 self._settler = asyncio.create_task(self._settle_soon(), name="telegram-settle")
 
-    def _write(self, pending: _Unsettled) -> None:
-        with transaction(self.sessions) as session:
+    async def _write(self, write: Callable[..., None], *args: Any) -> None:
+        """Run a small write, `write(*args, wait=...)`: on the event loop when SQLite's
+        write lock is free (a hop to a worker thread costs more than the write), else in a
+        thread, where waiting for the lock (or PostgreSQL's network) holds nobody up."""
+        if self._inline:
+            with contextlib.suppress(Busy):
+                write(*args, wait=False)
+                return
+        await asyncio.to_thread(functools.partial(write, *args, wait=True))
+
+    def _record(self, pending: _Unsettled, *, wait: bool) -> None:
+        with transaction(self.sessions, wait=wait) as session:
             outbox.settle(session, pending.sent)
             for keys, error in pending.failed:
                 outbox.settle(session, [], keys, error)
