@@ -98,6 +98,11 @@ def _parser() -> argparse.ArgumentParser:
     calibrate.add_argument(
         "--errors", action="store_true", help="also list the misrouted training messages"
     )
+    calibrate.add_argument(
+        "--only",
+        metavar="NAMES",
+        help="search only these settings (comma-separated, e.g. life_sure,life_alone)",
+    )
     return parser
 
 
@@ -150,7 +155,8 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     classifier = build_classifier(settings)
     if args.nlp_command == "calibrate":
-        nlp_commands.calibrate(classifier, sys.stdout, errors=args.errors)
+        only = [name.strip() for name in (args.only or "").split(",") if name.strip()]
+        nlp_commands.calibrate(classifier, sys.stdout, errors=args.errors, only=only)
     elif args.file is not None:
         nlp_commands.eval_command(
             classifier,

@@ -213,6 +213,8 @@ def learning_curve_command(
     return curve
 
 
-def calibrate(classifier: Classifier, out: TextIO, *, errors: bool = False) -> None:
+def calibrate(
+    classifier: Classifier, out: TextIO, *, errors: bool = False, only: Sequence[str] = ()
+) -> None:
     """`nlp calibrate`: the calibration search with the type table's training parameters."""
-    calibrate_command(classifier, out, TYPE_PARAMS, errors=errors)
+    calibrate_command(classifier, out, TYPE_PARAMS, errors=errors, only=only)

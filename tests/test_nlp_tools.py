@@ -344,3 +344,29 @@ def test_learning_curve_learns_the_type_table_from_more_and_more_messages() -> N
     assert curve[-1][1] == 1.0
     assert out.getvalue().startswith("corrections  department accuracy  type accuracy\n")
     assert len(out.getvalue().splitlines()) == 4
+
+
+def test_calibrate_may_search_only_the_named_settings() -> None:
+    start = small_classifier()
+    out = io.StringIO()
+    best = calibrate_command(
+        start,
+        out,
+        TrainParams(min_chars=2, bigrams=True),
+        training=_tiny_labelled(),
+        only=["life_sure"],
+    )
+    changed = {
+        name
+        for name, value in best.model_dump().items()
+        if value != getattr(start.calibration, name)
+    }
+    assert changed <= {"life_sure"}
+    assert all(
+        line.startswith(("start:", "life_sure ="))
+        for line in out.getvalue().split("\n\n")[0].splitlines()
+    )
+    with pytest.raises(ValueError, match="not a calibration setting: nonsense"):
+        calibrate_command(
+            start, io.StringIO(), TrainParams(), training=_tiny_labelled(), only=["nonsense"]
+        )
