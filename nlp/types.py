@@ -95,12 +95,12 @@ class Calibration(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    topic_weight: float = Field(default=0.5, ge=0)  # x log P(topic) of the learned topics
+    topic_weight: float = Field(default=1.0, ge=0)  # x log P(topic) of the learned topics
     topic_floor: float = Field(default=0.05, gt=0, le=1)  # P(topic) below this counts as this
-    learned_weight: float = Field(default=3.0, ge=0)  # x the learned type table's logit
-    learned_min: float = Field(default=2.0, ge=0)  # learned logit a type needs without keywords
-    fallback_prior: float = Field(default=1.0)  # a topic's catch-all type's own logit
-    saturation: float = Field(default=0.25, ge=0, le=1)  # each further keyword of a type counts x
+    learned_weight: float = Field(default=2.0, ge=0)  # x the learned type table's logit
+    learned_min: float = Field(default=1.5, ge=0)  # learned logit a type needs without keywords
+    fallback_prior: float = Field(default=0.5)  # a topic's catch-all type's own logit
+    saturation: float = Field(default=0.0, ge=0, le=1)  # each further keyword of a type counts x
     temperature: float = Field(default=1.0, gt=0)  # confidence = softmax(logits / temperature)
     # The learned urgency table's P(life): a danger term the rules call LIFE stands only with
     # at least `life_veto` (figures of speech, letters about the past), an emergency type with
@@ -108,14 +108,14 @@ class Calibration(BaseModel):
     # `life_sure` the table decides alone, over the rules' doubts (a hedge, a panicked
     # question, a term they judge past or feared).
     life_veto: float = Field(default=0.05, ge=0, le=1)
-    life_sure: float = Field(default=0.7, ge=0, le=1)
-    life_with_type: float = Field(default=0.2, ge=0, le=1)
-    life_alone: float = Field(default=0.4, ge=0, le=1)
+    life_sure: float = Field(default=0.8, ge=0, le=1)
+    life_with_type: float = Field(default=0.0, ge=0, le=1)
+    life_alone: float = Field(default=0.6, ge=0, le=1)
     # The learned disposition table likewise: P(consultation) vetoes the rules' consultation
     # below `consult_veto` and makes a question one from `consult_alone`; P(immediate) refers
     # a type handled at once below `immediate_veto` and handles any type at once from
     # `immediate_alone`.
     consult_veto: float = Field(default=0.1, ge=0, le=1)
     consult_alone: float = Field(default=0.4, ge=0, le=1)
-    immediate_veto: float = Field(default=0.05, ge=0, le=1)
-    immediate_alone: float = Field(default=0.8, ge=0, le=1)
+    immediate_veto: float = Field(default=0.1, ge=0, le=1)
+    immediate_alone: float = Field(default=0.9, ge=0, le=1)
