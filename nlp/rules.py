@@ -306,7 +306,10 @@ QUESTION_CUES: tuple[str, ...] = (
     r"怎么", r"如何", r"怎样", r"咋", r"请问", r"在哪", r"去哪", r"哪里", r"哪儿", r"哪个",
     r"哪些", r"哪类", r"哪种", r"能否", r"能不能", r"可不可以", r"是否", r"是不是", r"可以吗",
     r"行吗", r"吗", r"呢", r"多久", r"多长时间", r"多少", r"几号", r"什么时候",
-    r"几[点路时天个岁趟]", r"多[大远高长重]", r"哪天", r"哪[家所座条]",
+    r"(?<![好十这那])几[点路时天个岁趟楼月]", r"多[大远高长重]", r"哪天", r"哪[家所座条]",
+    r"归谁", r"谁(?:出|负责|承担|给|能|家)", r"在那(?:里|儿)?(?:办|补|换|交|领|申请|查|报)",
+    r"找那个", r"[不没](?=\s|$)",
+    r"(?:条件|查询|报名|补办|补缴|流程|标准|手续|材料)$",
     r"啥", r"什么", r"咨询", r"想问", r"问一下", r"问下", r"想了解", r"了解一下", r"有没有",
     r"还能", r"符合", r"资格", r"标准", r"收费吗", r"\?", r"不$", r"真的假的", r"敢不敢",
     r"需不需要", r"要不要", r"由谁", r"找谁", r"是[^,.!?;]{0,10}还是",
@@ -326,6 +329,7 @@ INFO_CUES: tuple[str, ...] = (
     r"几号", r"多少天", r"有没有[^,.!?;]{0,8}"
     r"(?:政策|补贴|救助|培训|招聘|优惠|补助|规定)", r"什么政策", r"是[^,.!?;]{0,10}还是",
     r"还能[^,.!?;]{0,10}(?:吗|不|么)", r"算哪", r"由谁", r"是否可以", r"真的假的",
+    r"归谁", r"谁出", r"在那(?:里|儿)?(?:办|补|换|交|领|申请|查|报)", r"找那个部门",
 )  # fmt: skip
 
 # Complaining, demanding or suggesting: never a mere consultation, even as a question.
@@ -367,8 +371,12 @@ _GRIEVANCE = compile_terms("|".join(GRIEVANCE_CUES))
 _PLANNING = compile_terms("|".join(map(re.escape, PLANNING_CUES)))
 
 
+# "A不A" asks too (休不休息, 上不上班, 大不大); 时不时 and 动不动 say "often".
+_A_NOT_A = re.compile(r"([^\W\d_时动])不\1")
+
+
 def is_question(text: str) -> bool:
-    return _QUESTION.search(text) is not None
+    return _QUESTION.search(text) is not None or _A_NOT_A.search(text) is not None
 
 
 def asks_for_action(text: str) -> bool:

@@ -198,3 +198,22 @@ def test_confidential_reports_are_recognised(text: str) -> None:
 )
 def test_ordinary_messages_are_not_confidential(text: str) -> None:
     assert not rules.is_confidential(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "政务中心中午休不休息",
+        "宅基地申请条件",
+        "村里的路灯电费是谁出的",
+        "驾照到期了在那换",
+        "几点开门",
+    ],
+)
+def test_more_ways_of_asking_are_questions(text: str) -> None:
+    assert rules.is_question(text)
+
+
+@pytest.mark.parametrize("text", ["路灯坏了好几天了", "这几天一直停水", "时不时停电"])
+def test_quantities_and_habits_are_not_questions(text: str) -> None:
+    assert not rules.is_question(text)
