@@ -371,12 +371,20 @@ _GRIEVANCE = compile_terms("|".join(GRIEVANCE_CUES))
 _PLANNING = compile_terms("|".join(map(re.escape, PLANNING_CUES)))
 
 
-# "A不A" asks too (休不休息, 上不上班, 大不大); 时不时 and 动不动 say "often".
-_A_NOT_A = re.compile(r"([^\W\d_时动])不\1")
+def _a_not_a(text: str) -> bool:
+    """ "A不A" asks too (休不休息, 上不上班, 大不大); 时不时 and 动不动 say "often". (A scan
+    for 不: a pattern that starts with a class is tried at every position of a long text.)"""
+    at = text.find("不", 1)
+    while 0 < at < len(text) - 1:
+        before = text[at - 1]
+        if before == text[at + 1] and before.isalpha() and before not in "时动":
+            return True
+        at = text.find("不", at + 1)
+    return False
 
 
 def is_question(text: str) -> bool:
-    return _QUESTION.search(text) is not None or _A_NOT_A.search(text) is not None
+    return _QUESTION.search(text) is not None or _a_not_a(text)
 
 
 def asks_for_action(text: str) -> bool:
