@@ -15,6 +15,7 @@ from storage.roles import Role
 NO_INVITE = (Role.RESIDENT, Role.SYSTEM)
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # `nlp train --labels FIELD`: the learned table of that field of the labels, and its setting.
 LABEL_TABLES = {"urgency": "urgency_table", "disposition": "disposition_table"}
 
@@ -24,7 +25,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config", type=Path, help="config file (default: $APPEALBOT_CONFIG or ./config.yaml)"
     )
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        help="how much to log (any case): %(choices)s",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="start the enabled channels and the clock")

@@ -140,3 +140,15 @@ def test_wechat_menu_is_posted_with_the_token_shared_through_the_database(
         assert fake.token_requests == 1
     finally:
         fake.stop()
+
+
+def test_the_log_level_is_taken_in_any_case_and_a_wrong_one_lists_the_choices(
+    tmp_path: Path,
+) -> None:
+    quiet = _appealbot(tmp_path, "--log-level", "warning", "classify", stdin="路灯坏了\n")
+    assert quiet.returncode == 0, quiet.stderr
+    assert "路灯故障" in quiet.stdout and "INFO" not in quiet.stderr
+    wrong = _appealbot(tmp_path, "--log-level", "loud", "classify", stdin="")
+    assert wrong.returncode == 2
+    assert "Traceback" not in wrong.stderr
+    assert "DEBUG" in wrong.stderr and "WARNING" in wrong.stderr
