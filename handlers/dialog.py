@@ -382,13 +382,16 @@ class Dialog:
                 turn.say(t("bad.too_many_photos", max=self.limits.photos_per_appeal))
                 return
             photo = self._store_photo(turn)
-            if photo is not None:
-                draft.photos.append(photo)
-                turn.keep(draft)
-                turn.say(
-                    t("photo.received", count=len(draft.photos)),
-                    Option(t("option.done"), DONE),
-                )
+            if photo is None:
+                return
+            if any(kept.sha256 == photo.sha256 for kept in draft.photos):
+                turn.say(t("photo.again"), Option(t("option.done"), DONE))
+                return
+            draft.photos.append(photo)
+            turn.keep(draft)
+            full = len(draft.photos) >= self.limits.photos_per_appeal
+            received = "photo.received_last" if full else "photo.received"
+            turn.say(t(received, count=len(draft.photos)), Option(t("option.done"), DONE))
             return
         if turn.choice() in (DONE, SKIP):
             self._advance(turn, "location")

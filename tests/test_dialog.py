@@ -134,9 +134,14 @@ def test_a_sticker_where_text_is_wanted(app: App) -> None:
 def test_a_tenth_photo_is_refused_and_nothing_is_lost(app: App) -> None:
     resident = Resident(app.dialog)
     resident.transcript([("我要反映", "描述"), (DESCRIPTION, "最多9张")])
-    for count in range(1, 10):
-        assert f"第{count}张" in resident.photo(PNG + bytes([count]))
-    assert "最多只能上传9张" in resident.photo(PNG + b"\xff")
+    photos = [image_bytes("PNG", (count * 25, 40, 40)) for count in range(10)]
+    for count in range(1, 9):
+        assert f"第{count}张" in resident.photo(photos[count])
+        assert "还可以继续发送" in resident.last[-1].text
+    assert "这张照片已经收到过了" in resident.photo(photos[8])  # the same photo counts once
+    answer = resident.photo(photos[9])
+    assert "第9张" in answer and "已达上限" in answer and "还可以继续发送" not in answer
+    assert "最多只能上传9张" in resident.photo(photos[0])
     resident.transcript(
         [("完成", "位置"), ("跳过", "手机"), ("13800138000", "照片：9张"), ("1", "已受理")]
     )
