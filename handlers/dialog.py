@@ -403,12 +403,16 @@ class Dialog:
         inbound = turn.inbound
         draft = turn.draft
         if inbound.kind is Kind.LOCATION:
+            if not _in_china(inbound.latitude, inbound.longitude):
+                turn.say(t("bad.location_far"))
+                self._prompt(turn)
+                return
             draft.latitude, draft.longitude = inbound.latitude, inbound.longitude
             draft.address = inbound.address
         elif turn.choice() == SKIP:
             pass
-        elif inbound.kind is Kind.TEXT and 0 < len(inbound.text.strip()) <= (
-            self.limits.address_max_chars
+        elif inbound.kind is Kind.TEXT and _address_like(
+            inbound.text.strip(), self.limits.address_max_chars
         ):
             draft.address = inbound.text.strip()
         else:
@@ -885,6 +889,19 @@ def await_rating(session: Session, person: Person, options: list[list[str]]) -> 
     conversations.save(
         session, channel, user, chat, step="rate", data=offered, at=utcnow(), new=saved is None
     )
+
+
+def _in_china(latitude: float | None, longitude: float | None) -> bool:
+    """Within China's bounding box (a generous one: the center serves a county in it)."""
+    if latitude is None or longitude is None:
+        return False
+    return 3.8 <= latitude <= 53.6 and 73.5 <= longitude <= 135.1
+
+
+def _address_like(text: str, max_chars: int) -> bool:
+    """Two characters or more, not only digits or punctuation (an option number that was
+    not offered, "2", is no address)."""
+    return 2 <= len(text) <= max_chars and any(char.isalpha() for char in text)
 
 
 def _normalise_phone(raw: str) -> str:

@@ -404,3 +404,13 @@ def test_stored_photos_lose_their_metadata_but_keep_their_orientation(
     with Image.open(io.BytesIO(stored)) as image:
         assert dict(image.getexif()) == {}
         assert image.size == (12, 16)  # turned upright as the phone showed it
+
+
+def test_no_address_from_a_number_a_single_character_or_a_place_abroad(app: App) -> None:
+    resident = Resident(app.dialog)
+    resident.transcript([("我要反映", "描述"), (DESCRIPTION, "照片"), ("完成", "请发送位置")])
+    for typed in ("2", "号", "。。"):
+        assert "请发送位置或输入地址" in resident.say(typed), typed
+    paris = resident.inbound(Kind.LOCATION, latitude=48.85, longitude=2.35)
+    assert "不在我们的服务范围" in resident.send(paris)
+    assert "手机号码" in resident.say("幸福路12号")
