@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import logging
 import re
+import unicodedata
 from collections.abc import Callable
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -40,7 +41,8 @@ from workflow.service import Classifier, DailyLimitReached, Draft
 
 log = logging.getLogger(__name__)
 
-PHONE = re.compile(r"^1[3-9]\d{9}$")
+# A mobile number, or a landline with its area code (0731-88888888).
+PHONE = re.compile(r"^(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
 NAME_MAX = 20
 IDLE = "idle"
 DONE, SKIP, CONFIRM, CANCEL, SECRET = "done", "skip", "confirm", "cancel", "confirm_secret"
@@ -440,6 +442,9 @@ class Dialog:
         grid_report = bool(turn.data.get("grid_report"))
         if grid_report and picked == SKIP:
             self._advance(turn, "confirm")
+            return
+        if picked == CANCEL:  # the step's own option, typed as its number
+            self._cancel(turn)
             return
         if picked == SAVED and turn.person.phone and not grid_report:
             phone = turn.person.phone
@@ -905,7 +910,12 @@ def _address_like(text: str, max_chars: int) -> bool:
 
 
 def _normalise_phone(raw: str) -> str:
-    digits = re.sub(r"[\s\-()]", "", raw.strip())
+    """Full-width digits (input methods type them) as ASCII, spaces and brackets dropped;
+    a landline keeps the dash after its area code."""
+    text = unicodedata.normalize("NFKC", raw).strip()
+    if re.match(r"^0\d{2,3}-\d{7,8}$", text):
+        return text
+    digits = re.sub(r"[\s\-()]", "", text)
     for prefix in ("+86", "0086", "86"):
         if digits.startswith(prefix) and len(digits) == len(prefix) + 11:
             return digits[len(prefix) :]

@@ -414,3 +414,12 @@ def test_no_address_from_a_number_a_single_character_or_a_place_abroad(app: App)
     paris = resident.inbound(Kind.LOCATION, latitude=48.85, longitude=2.35)
     assert "不在我们的服务范围" in resident.send(paris)
     assert "手机号码" in resident.say("幸福路12号")
+
+
+def test_the_phone_step_takes_its_own_option_full_width_digits_and_landlines(app: App) -> None:
+    resident = Resident(app.dialog)
+    steps = [("我要反映", "描述"), (DESCRIPTION, "照片"), ("完成", "位置"), ("跳过", "手机号码")]
+    resident.transcript([*steps, ("1", "已取消")])  # "1" is the step's 取消, not a bad number
+    resident.transcript([*steps, ("１３９００１３９０００", "139****9000")])
+    other = Resident(app.dialog, user_id="u2")
+    other.transcript([*steps, ("0731-88888888", "073****8888")])
