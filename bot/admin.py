@@ -61,6 +61,15 @@ def invite(settings: Settings, args: argparse.Namespace) -> int:
             print(f"appealbot: {exc}", file=sys.stderr)
             return 2
     print(code)
+    print(
+        f"The person sends, in a private chat with the bot: /join {code} 姓名"
+        + (
+            f"\n(or, to bind a department's group: /bind {code} in that group)"
+            if args.department
+            else ""
+        ),
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -152,3 +152,15 @@ def test_the_log_level_is_taken_in_any_case_and_a_wrong_one_lists_the_choices(
     assert wrong.returncode == 2
     assert "Traceback" not in wrong.stderr
     assert "DEBUG" in wrong.stderr and "WARNING" in wrong.stderr
+
+
+def test_invite_says_what_to_send_and_names_the_departments_when_one_is_unknown(
+    tmp_path: Path,
+) -> None:
+    made = _appealbot(tmp_path, "invite", "--role", "staff", "--department", "住建局")
+    assert made.returncode == 0, made.stderr
+    code = made.stdout.strip()
+    assert f"/join {code} 姓名" in made.stderr and f"/bind {code}" in made.stderr
+    wrong = _appealbot(tmp_path, "invite", "--role", "staff", "--department", "住建")
+    assert wrong.returncode == 2
+    assert "no department named '住建'" in wrong.stderr and "住建局" in wrong.stderr

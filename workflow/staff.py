@@ -51,7 +51,8 @@ class Binding:
 def _department(session: Session, name: str) -> Department:
     department = session.exec(select(Department).where(Department.name == name)).first()
     if department is None:
-        raise LifecycleError("unknown", f"no department named {name!r}")
+        known = "、".join(session.exec(select(Department.name).order_by(Department.name)))
+        raise LifecycleError("unknown", f"no department named {name!r}; the departments: {known}")
     return department
 
 
