@@ -15,7 +15,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
@@ -28,7 +28,7 @@ from nlp.rules import is_confidential
 from nlp.types import Urgency
 from storage import conversations, deliveries, replies
 from storage.conversations import Saved
-from storage.db import transaction
+from storage.db import again_if_dropped, transaction
 from storage.files import FileRejected, FileStore, StoredFile
 from storage.models import Appeal, Person
 from storage.roles import Role
@@ -104,18 +104,12 @@ class Dialog:
         `wait=False`: raise `storage.db.Busy`, having done nothing, where SQLite's write lock
         is taken (the caller may then take the turn where waiting blocks nobody).
 
-        A connection the database dropped (a restart, a failover) fails the turn, and the
-        engine then renews its pool: the turn, rolled back, is taken once more on a fresh
-        connection. (This instead of testing every connection before use, which cost a round
-        trip per turn.)
+        A turn whose connection the database dropped is taken once more on a fresh one
+        (`storage.db.again_if_dropped`).
         """
-        try:
-            return self._handle(inbound, wait)
-        except DBAPIError as error:
-            if not error.connection_invalidated:
-                raise
-            log.warning("database connection lost; update %s taken again", inbound.message_id)
-            return self._handle(inbound, wait)
+        return again_if_dropped(
+            lambda: self._handle(inbound, wait), f"update {inbound.message_id}"
+        )
 
     def _handle(self, inbound: Inbound, wait: bool) -> list[Outbound]:
         try:

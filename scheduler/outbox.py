@@ -26,7 +26,7 @@ from sqlmodel import Session, col, select
 
 from handlers.messages import shown, t
 from handlers.types import Option, Outbound
-from storage.db import transaction
+from storage.db import again_if_dropped, transaction
 from storage.models import Appeal, Outbox, Person
 from storage.replies import REPLY
 from storage.types import utcnow
@@ -137,17 +137,17 @@ def _mark(session: Session, row: Outbox, error: Exception | None) -> None:
 def _finish(sessions: sessionmaker[Session], row_id: int, error: Exception | None) -> None:
     """Mark the row sent or failed; once more on a fresh connection if the database dropped
     this one. If even that fails the row is sent again after its claim: logged, not raised."""
-    for attempt in (1, 2):
-        try:
-            with transaction(sessions) as session:
-                row = session.get(Outbox, row_id)
-                if row is not None:
-                    _mark(session, row, error)
-            return
-        except DBAPIError as exc:
-            if attempt == 2 or not exc.connection_invalidated:
-                log.exception("outbox %s: could not record the send", row_id)
-                return
+
+    def mark() -> None:
+        with transaction(sessions) as session:
+            row = session.get(Outbox, row_id)
+            if row is not None:
+                _mark(session, row, error)
+
+    try:
+        again_if_dropped(mark, f"the mark of outbox {row_id}")
+    except DBAPIError:
+        log.exception("outbox %s: could not record the send", row_id)
 
 
 def settle(

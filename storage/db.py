@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 10_000  # how long a SQLite writer waits for another one
 _NOWAIT = {"sqlite_nowait": True}
+T = TypeVar("T")
 
 
 class SchemaOutdated(Exception):
@@ -101,6 +102,20 @@ def transaction(factory: sessionmaker[Session], *, wait: bool = True) -> Iterato
                     raise Busy from error
                 raise
         yield session
+
+
+def again_if_dropped(work: Callable[[], T], what: str) -> T:
+    """Run `work` (whole transactions); if the database dropped the connection (a restart, a
+    failover), the engine renews its pool and `work`, rolled back, runs once more on a fresh
+    connection. (This instead of testing every connection before use, which cost a round
+    trip per transaction.) `what` names the work in the log line."""
+    try:
+        return work()
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+        log.warning("database connection lost; %s taken again", what)
+        return work()
 
 
 def _alembic_config(engine: Engine) -> Config:
