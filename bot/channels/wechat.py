@@ -466,11 +466,7 @@ class WechatChannel:
         """False if this (timestamp, nonce) came before with another body (a replay of a
         signed URL); the same body again is WeChat retrying, and welcome."""
         now = self.clock()
-        while self._nonces:
-            oldest_key, (until, _) = next(iter(self._nonces.items()))
-            if until > now and len(self._nonces) < 100_000:
-                break
-            del self._nonces[oldest_key]
+        _forget_expired(self._nonces, now, 100_000)
         digest = hashlib.sha256(body).hexdigest()
         seen = self._nonces.get((timestamp, nonce))
         if seen is not None:
@@ -509,7 +505,7 @@ class WechatChannel:
     ) -> Response:
         if incoming.key in self._inflight:
             return PlainTextResponse(SUCCESS)  # a retry while the first is being handled
-        self._forget_old_answers()
+        _forget_expired(self._recent, time.monotonic(), 10_000)
         recent = self._recent.get(incoming.key)
         if recent is not None:  # a retry after we answered: WeChat did not get that answer
             return self._reply(incoming, recent[1], key, nonce)
@@ -539,14 +535,6 @@ class WechatChannel:
         # them through the customer-service API instead).
         settle = BackgroundTask(asyncio.to_thread, self._settle, replies, len(replies), None)
         return self._reply(incoming, text, key, nonce, settle)
-
-    def _forget_old_answers(self) -> None:
-        now = time.monotonic()
-        while self._recent:
-            oldest = next(iter(self._recent.values()))
-            if oldest[0] > now and len(self._recent) < 10_000:
-                break
-            self._recent.popitem(last=False)
 
     @contextlib.asynccontextmanager
     async def _lane(self, openid: str) -> AsyncIterator[None]:
@@ -669,6 +657,15 @@ class WechatChannel:
         return {
             name: spec.format(**values) for name, spec in self.settings.template_fields.items()
         }
+
+
+def _forget_expired(entries: OrderedDict[Any, tuple[float, str]], now: float, most: int) -> None:
+    """Drop the oldest entries (value: forget after, …) that are due, and any beyond `most`."""
+    while entries:
+        until, _ = next(iter(entries.values()))
+        if until > now and len(entries) < most:
+            return
+        entries.popitem(last=False)
 
 
 async def _read_limited(request: Request, limit: int) -> bytes | None:
