@@ -61,7 +61,6 @@ from bot.channels.journal import SentJournal
 from bot.channels.sender import RateLimitedSender, SendLimits, Unreachable
 from bot.channels.telegram_http import AiohttpRequest
 from bot.channels.workers import DialogProcesses
-from bot.logs import install_redaction
 from bot.settings import TelegramSettings
 from handlers.limits import Limits
 from handlers.messages import t
@@ -528,10 +527,14 @@ class TelegramChannel:
         pending.done += [str(update.update_id) for update in batch]
         if failed:
             pending.failed.append((failed, error))
-        if self._settler is None:
-            self._settler = asyncio.create_task(self._settle_soon(), name="telegram-settle")
+        self._settle_soon()
 
-    async def _settle_soon(self) -> None:
+    def _settle_soon(self) -> None:
+        """Record what is unsettled SETTLE_DELAY from now (unless that is already due)."""
+        if self._settler is None:
+            self._settler = asyncio.create_task(self._settle_later(), name="telegram-settle")
+
+    async def _settle_later(self) -> None:
         await asyncio.sleep(SETTLE_DELAY)
         await self._write_settled()
 
@@ -545,8 +548,7 @@ class TelegramChannel:
         except Exception:  # the database is away: try again with what comes next
             log.warning("could not record finished turns; retrying", exc_info=True)
             self._unsettled.merge(pending)
-            if self._settler is None:
-                self._settler = asyncio.create_task(self._settle_soon(), name="telegram-settle")
+            self._settle_soon()
 
     async def _write(self, write: Callable[..., None], *args: Any) -> None:
         """Run a small write, `write(*args, wait=...)`: on the event loop when SQLite's
@@ -793,9 +795,3 @@ class TelegramChannel:
 def _media_group(update: Update) -> str | None:
     message = update.message
     return message.media_group_id if message is not None else None
-
-
-async def run_polling(app: Core, token: str, *, stop: asyncio.Event | None = None) -> None:
-    """Serve the dialog by long polling until `stop` is set or the task is cancelled."""
-    install_redaction(token)
-    await TelegramChannel.from_app(app, token).run_polling(stop)
