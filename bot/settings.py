@@ -49,8 +49,8 @@ class NlpSettings(BaseModel):
     min_confidence: float = Field(default=0.35, ge=0, le=1)
     keyword_table: Path = KEYWORDS_PATH  # the topics `appealbot nlp train --data` writes
     type_table: Path = TYPES_PATH  # the types `appealbot nlp train --types` writes
-    urgency_table: Path = URGENCY_PATH  # life/urgent/normal, `nlp train --urgency` writes
-    disposition_table: Path = DISPOSITION_PATH  # `nlp train --dispositions` writes
+    urgency_table: Path = URGENCY_PATH  # life/urgent/normal, `nlp train --labels urgency`
+    disposition_table: Path = DISPOSITION_PATH  # `nlp train --labels disposition` writes
     calibration: Calibration = Calibration()
 
 

@@ -1,13 +1,13 @@
 """Choose the classifier's calibration by cross-validation on the labelled sets' training part.
 
-`appealbot nlp calibrate [--errors]`. The training part is cut into FOLDS stratified folds;
-for each fold the type, urgency and disposition tables are learned from the other folds (as
-`nlp train --types` and `--labels` do) and the fold's messages are classified with them, so every
-message is scored by tables that never saw it. A coordinate search then tries each setting's
-candidate values in turn (GRID), keeping a change when it raises the cross-validated
-objective (department accuracy, the F2 of "life" urgency and the F1 of consultation and of
-即办, averaged; ties: type accuracy), until a whole pass changes nothing. The test part is
-never read.
+`appealbot nlp calibrate [--errors] [--only NAMES]`. The training part is cut into FOLDS
+stratified folds; for each fold the type, urgency and disposition tables are learned from the
+other folds (as `nlp train --types` and `--labels` do) and the fold's messages are classified
+with them, so every message is scored by tables that never saw it. A coordinate search then
+tries each setting's candidate values in turn (GRID, or the settings named by --only),
+keeping a change when it raises the cross-validated objective (department accuracy, the F3
+of "life" urgency and the F1 of consultation and of 即办, averaged; ties: type accuracy),
+until a whole pass changes nothing. The test part is never read.
 """
 
 from __future__ import annotations
