@@ -276,21 +276,18 @@ async def test_storms_of_5xx_and_429_and_failing_downloads(
     """60 consecutive 5xx on sendMessage, then a 429 storm, and getFile failing 5 times in a
     row: every reply arrives once, every photo is received."""
     await bot.start()
-    first = [Updates(fake, 6400 + n) for n in range(10)]
-    fake.failures["sendMessage"] = 60
-    for resident in first:
-        fake.push(resident.text(DESCRIPTION))
-    chats = [int(r.chat["id"]) for r in first]
-    lost = await settle(bot, fake, chats, 60)
-    report(capsys, "60 × 5xx on sendMessage", len(chats), lost, doubles(bot, fake, chats))
 
-    second = [Updates(fake, 6500 + n) for n in range(10)]
+    async def ten_write(first_chat: int, storm: str) -> None:
+        chats = list(range(first_chat, first_chat + 10))
+        for chat in chats:
+            fake.push(Updates(fake, chat).text(DESCRIPTION))
+        lost = await settle(bot, fake, chats, 60)
+        report(capsys, storm, len(chats), lost, doubles(bot, fake, chats))
+
+    fake.failures["sendMessage"] = 60
+    await ten_write(6400, "60 × 5xx on sendMessage")
     fake.flood["sendMessage"] = [1.0] * 15
-    for resident in second:
-        fake.push(resident.text(DESCRIPTION))
-    chats = [int(r.chat["id"]) for r in second]
-    lost = await settle(bot, fake, chats, 60)
-    report(capsys, "429 storm on sendMessage", len(chats), lost, doubles(bot, fake, chats))
+    await ten_write(6500, "429 storm on sendMessage")
 
     photographers = [Updates(fake, 6600 + n) for n in range(5)]
     for number, resident in enumerate(photographers):

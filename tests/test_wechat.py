@@ -437,9 +437,8 @@ async def test_voice_with_recognition_is_text_and_without_is_unsupported(
 # -- the five-second rule and duplicates --------------------------------------------------
 
 
-async def test_a_slow_turn_answers_success_then_sends_through_customer_service(
-    make_channel: Factory, app: App, fake: FakeWechat
-) -> None:
+async def _a_turn_too_slow_for_a_passive_answer(make_channel: Factory, app: App) -> WechatChannel:
+    """ "你好" in a turn held past the reply deadline: answered `success`, then finished."""
     dialog = GatedDialog(app)
     channel = make_channel(Core(app, dialog), reply_deadline_seconds=0.05)
     async with client_for(channel) as client:
@@ -448,6 +447,13 @@ async def test_a_slow_turn_answers_success_then_sends_through_customer_service(
         assert response.text == "success"
         dialog.release.set()
         await channel.idle()
+    return channel
+
+
+async def test_a_slow_turn_answers_success_then_sends_through_customer_service(
+    make_channel: Factory, app: App, fake: FakeWechat
+) -> None:
+    await _a_turn_too_slow_for_a_passive_answer(make_channel, app)
     ((openid, content),) = fake.texts
     assert openid == OPENID and "回复 1 我要反映" in content
 
@@ -457,15 +463,8 @@ async def test_a_late_reply_wechat_refuses_is_sent_later_by_the_outbox(
 ) -> None:
     """Kept with the turn, a reply the customer-service API refused (WeChat busy) is not
     lost: the outbox sends it once WeChat takes it again."""
-    dialog = GatedDialog(app)
-    channel = make_channel(Core(app, dialog), reply_deadline_seconds=0.05)
     fake.fail("/cgi-bin/message/custom/send", -1)
-    async with client_for(channel) as client:
-        resident = WechatServer(client)
-        response = await resident.post(resident.message("text", Content="你好"))
-        assert response.text == "success"
-        dialog.release.set()
-        await channel.idle()
+    channel = await _a_turn_too_slow_for_a_passive_answer(make_channel, app)
     assert fake.texts == []
     later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)
     with time_machine.travel(later, tick=False):
