@@ -11,10 +11,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import re
 import unicodedata
 from collections.abc import Callable
 
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberType
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
@@ -24,7 +25,7 @@ from handlers.messages import ACTION, DISPOSITION, PUBLIC_NOTES, STATUS, t
 from handlers.staff import StaffDesk, is_group
 from handlers.turn import Turn
 from handlers.types import Inbound, Kind, Option, Outbound
-from nlp.rules import is_confidential
+from nlp.rules import has_content, is_confidential
 from nlp.types import Urgency
 from storage import conversations, deliveries, replies
 from storage.conversations import Saved
@@ -41,8 +42,11 @@ from workflow.service import Classifier, DailyLimitReached, Draft
 
 log = logging.getLogger(__name__)
 
-# A mobile number, or a landline with its area code (0731-88888888).
-PHONE = re.compile(r"^(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
+# The kinds of number a resident can be called back on.
+CHINA = 86
+CALLABLE = frozenset(
+    {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
+)
 NAME_MAX = 20
 IDLE = "idle"
 DONE, SKIP, CONFIRM, CANCEL, SECRET = "done", "skip", "confirm", "cancel", "confirm_secret"
@@ -281,13 +285,28 @@ class Dialog:
                 turn.goto("describe")
             self._describe(turn)
             return
+        if inbound.kind is Kind.PHOTO and not self._over_daily_limit(turn):
+            # A photo first: kept, and the appeal it belongs to begins.
+            turn.goto("describe")
+            self._describe(turn)
+            return
         self._menu(turn)
 
     # -- the appeal form ----------------------------------------------------------------
 
     def _begin_appeal(self, turn: Turn) -> None:
+        if self._over_daily_limit(turn):
+            return
         turn.goto("describe")
         self._prompt(turn)
+
+    def _over_daily_limit(self, turn: Turn) -> bool:
+        """Tell a resident who has filed the day's allowance so (before the form, not after)."""
+        if not service.daily_limit_reached(turn.session, turn.person, self.policy):
+            return False
+        turn.goto(IDLE)
+        turn.say(t("bad.daily_limit", limit=self.policy.appeals_per_day))
+        return True
 
     def _begin_report(self, turn: Turn, *, prompt: bool = True) -> None:
         """A grid worker's field report: the same form, their grid, maybe for a resident."""
@@ -323,6 +342,8 @@ class Dialog:
             turn.say(t("grid.ask_onsite"), Option(t("option.cancel"), CANCEL))
 
     def _text_problem(self, inbound: Inbound, min_chars: int) -> str | None:
+        if inbound.kind is Kind.PHOTO:
+            return t("bad.photo_here")
         if inbound.kind not in (Kind.TEXT, Kind.BUTTON):
             return t("bad.not_text")
         text = inbound.text.strip()
@@ -336,13 +357,21 @@ class Dialog:
         return None
 
     def _describe(self, turn: Turn) -> None:
+        if turn.inbound.kind is Kind.PHOTO:
+            count = self._add_photo(turn)
+            if count is not None:
+                turn.say(t("photo.before_text", count=count))
+            return
         problem = self._text_problem(turn.inbound, self.limits.text_min_chars)
+        text = turn.inbound.text.strip()
+        if problem is None and not has_content(text):
+            problem = t("bad.no_content")
         if problem is not None:
             turn.say(problem)
             self._prompt(turn)
             return
         draft = turn.draft
-        draft.text = turn.inbound.text.strip()
+        draft.text = text
         turn.keep(draft)
         if self.classifier.danger(draft.text).urgency is Urgency.LIFE:
             # A danger to life is filed at once, with what is known: the advice comes first,
@@ -350,6 +379,8 @@ class Dialog:
             draft.phone = draft.phone or turn.person.phone
             turn.keep(draft)
             self._submit(turn)
+            return
+        if not turn.data.get("grid_report") and self._over_daily_limit(turn):
             return
         self._advance(turn, "photos" if self.limits.photos_per_appeal else "location")
 
@@ -370,24 +401,31 @@ class Dialog:
                 turn.say(t("bad.photo_type"))
             return None
 
+    def _add_photo(self, turn: Turn) -> int | None:
+        """Keep the inbound photo with the draft: how many it now has, or None after telling
+        the resident why this one was not kept (over the limit, not a photo, sent before)."""
+        draft = turn.draft
+        if len(draft.photos) >= self.limits.photos_per_appeal:
+            turn.say(t("bad.too_many_photos", max=self.limits.photos_per_appeal))
+            return None
+        photo = self._store_photo(turn)
+        if photo is None:
+            return None
+        if any(kept.sha256 == photo.sha256 for kept in draft.photos):
+            turn.say(t("photo.again"))
+            return None
+        draft.photos.append(photo)
+        turn.keep(draft)
+        return len(draft.photos)
+
     def _photos(self, turn: Turn) -> None:
         inbound = turn.inbound
         if inbound.kind is Kind.PHOTO:
-            draft = turn.draft
-            if len(draft.photos) >= self.limits.photos_per_appeal:
-                turn.say(t("bad.too_many_photos", max=self.limits.photos_per_appeal))
-                return
-            photo = self._store_photo(turn)
-            if photo is None:
-                return
-            if any(kept.sha256 == photo.sha256 for kept in draft.photos):
-                turn.say(t("photo.again"), Option(t("option.done"), DONE))
-                return
-            draft.photos.append(photo)
-            turn.keep(draft)
-            full = len(draft.photos) >= self.limits.photos_per_appeal
-            received = "photo.received_last" if full else "photo.received"
-            turn.say(t(received, count=len(draft.photos)), Option(t("option.done"), DONE))
+            count = self._add_photo(turn)
+            if count is not None:
+                full = count >= self.limits.photos_per_appeal
+                received = "photo.received_last" if full else "photo.received"
+                turn.say(t(received, count=count), Option(t("option.done"), DONE))
             return
         if turn.choice() in (DONE, SKIP):
             self._advance(turn, "location")
@@ -425,6 +463,9 @@ class Dialog:
         saved = turn.person.phone
         text = t("ask.phone")
         options = [Option(t("option.cancel"), CANCEL)]
+        if not self.limits.phone_required:
+            text += t("ask.phone.optional")
+            options.insert(0, Option(t("option.skip"), SKIP))
         if saved:
             text += t("ask.phone.saved", phone=mask_phone(saved))
             options.insert(0, Option(t("option.use_phone", phone=mask_phone(saved)), SAVED))
@@ -434,12 +475,13 @@ class Dialog:
         inbound = turn.inbound
         picked = turn.choice()
         grid_report = bool(turn.data.get("grid_report"))
-        if grid_report and picked == SKIP:
+        if picked == SKIP and (grid_report or not self.limits.phone_required):
             self._advance(turn, "confirm")
             return
         if picked == CANCEL:  # the step's own option, typed as its number
             self._cancel(turn)
             return
+        phone: str | None
         if picked == SAVED and turn.person.phone and not grid_report:
             phone = turn.person.phone
         elif inbound.kind is Kind.CONTACT:
@@ -447,14 +489,14 @@ class Dialog:
                 turn.say(t("bad.contact_not_own"))
                 self._prompt(turn)
                 return
-            phone = _normalise_phone(inbound.phone or "")
+            phone = callable_number(inbound.phone or "")
         elif inbound.kind is Kind.TEXT:
-            phone = _normalise_phone(inbound.text)
+            phone = callable_number(inbound.text)
         else:
             turn.say(t("bad.not_text"))
             self._prompt(turn)
             return
-        if not PHONE.match(phone):
+        if phone is None:
             shown = inbound.phone if inbound.kind is Kind.CONTACT else inbound.text.strip()
             turn.say(t("bad.phone", value=(shown or "")[:20]))
             self._prompt(turn)
@@ -903,14 +945,20 @@ def _address_like(text: str, max_chars: int) -> bool:
     return 2 <= len(text) <= max_chars and any(char.isalpha() for char in text)
 
 
-def _normalise_phone(raw: str) -> str:
-    """Full-width digits (input methods type them) as ASCII, spaces and brackets dropped;
-    a landline keeps the dash after its area code."""
+def callable_number(raw: str) -> str | None:
+    """A mainland mobile (13900139000) or landline (0731-88888888) however it was typed:
+    full-width digits (input methods type them), spaces, dashes, +86; None if it is none."""
     text = unicodedata.normalize("NFKC", raw).strip()
-    if re.match(r"^0\d{2,3}-\d{7,8}$", text):
-        return text
-    digits = re.sub(r"[\s\-()]", "", text)
-    for prefix in ("+86", "0086", "86"):
-        if digits.startswith(prefix) and len(digits) == len(prefix) + 11:
-            return digits[len(prefix) :]
-    return digits
+    try:
+        number = phonenumbers.parse(text, "CN")
+    except NumberParseException:
+        return None
+    if (
+        number.country_code != CHINA
+        or not phonenumbers.is_valid_number(number)
+        or phonenumbers.number_type(number) not in CALLABLE
+    ):
+        return None
+    digits = str(number.national_number)
+    area = phonenumbers.length_of_geographical_area_code(number)
+    return f"0{digits[:area]}-{digits[area:]}" if area else digits

@@ -13,3 +13,4 @@ class Limits(BaseModel):
     appeals_per_day: int = Field(default=10, ge=1)
     draft_idle_minutes: int = Field(default=720, ge=1)
     address_max_chars: int = Field(default=200, ge=10)
+    phone_required: bool = False  # False: a resident may file without a phone (跳过)

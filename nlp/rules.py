@@ -456,6 +456,15 @@ CONFIDENTIAL = re.compile(
 )
 
 
+CONTENT_MIN_DISTINCT = 3
+
+
+def has_content(text: str) -> bool:
+    """Words, not noise: at least three different letters or Chinese characters (so only
+    emoji, punctuation, digits or one key held down, "aaaaa", say nothing)."""
+    return len({char for char in text if char.isalpha()}) >= CONTENT_MIN_DISTINCT
+
+
 def is_confidential(text: str) -> bool:
     """The resident reports wrongdoing or asks not to be named (see CONFIDENTIAL)."""
     return CONFIDENTIAL.search(text) is not None

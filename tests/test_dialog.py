@@ -98,6 +98,11 @@ def test_location_point_is_kept(app: App) -> None:
     ("line", "expected"),
     [
         ("   ", "内容不能为空"),
+        ("🙂🙂🙂🙂🙂🙂", "没有看到文字内容"),
+        ("。。。！！！？？？", "没有看到文字内容"),
+        ("aaaaaaa", "没有看到文字内容"),
+        ("12345", "没有看到文字内容"),
+        ("啊啊啊啊啊啊", "没有看到文字内容"),
         ("路灯坏", "描述太简短"),
         ("很" * 2001, "描述太长了（2001字）"),
     ],
@@ -169,7 +174,7 @@ def test_an_invalid_phone_is_refused(app: App, phone: str) -> None:
     resident = Resident(app.dialog)
     resident.transcript([(DESCRIPTION, "照片"), ("跳过", "位置"), ("跳过", "手机")])
     answer = resident.say(phone)
-    assert f"“{phone}”不是有效的手机号码" in answer
+    assert f"“{phone}”不是有效的电话号码" in answer
     assert "请确认" in resident.say("13800138000")
 
 
@@ -332,11 +337,17 @@ def test_the_daily_limit(app: App, settings: Settings) -> None:
     for _ in range(settings.limits.appeals_per_day):
         _to_confirm(resident)
         assert "已受理" in resident.say("1")
-    _to_confirm(resident)
-    assert "已达到当日上限" in resident.say("1")
+    # Told when the appeal starts, not after the whole form; nothing of the form is asked.
+    assert "已达到当日上限" in resident.say("我要反映")
+    answer = resident.say(DESCRIPTION)  # typed straight away: refused at the description
+    assert "已达到当日上限" in answer and "照片" not in answer
+    assert "已达到当日上限" in resident.photo()
+    # Nobody in danger is turned away.
+    assert "编号" in resident.say("楼道里有很浓的煤气味，好像漏气了")
     with app.sessions() as session:
         person = session.exec(select(Person)).one()
         assert person.phone == "13800138000"
+        assert len(session.exec(select(Appeal)).all()) == settings.limits.appeals_per_day + 1
 
 
 def test_control_characters_are_dropped_where_the_message_comes_in(any_app: App) -> None:
@@ -419,7 +430,53 @@ def test_no_address_from_a_number_a_single_character_or_a_place_abroad(app: App)
 def test_the_phone_step_takes_its_own_option_full_width_digits_and_landlines(app: App) -> None:
     resident = Resident(app.dialog)
     steps = [("我要反映", "描述"), (DESCRIPTION, "照片"), ("完成", "位置"), ("跳过", "手机号码")]
-    resident.transcript([*steps, ("1", "已取消")])  # "1" is the step's 取消, not a bad number
+    resident.transcript([*steps, ("2", "已取消")])  # "2" is the step's 取消, not a bad number
     resident.transcript([*steps, ("１３９００１３９０００", "139****9000")])
     other = Resident(app.dialog, user_id="u2")
     other.transcript([*steps, ("0731-88888888", "073****8888")])
+
+
+def test_a_photo_before_the_words_is_kept_and_starts_the_appeal(app: App) -> None:
+    resident = Resident(app.dialog)
+    assert "已收到第1张照片。请再用文字描述" in resident.photo()
+    assert "已收到第2张照片。请再用文字描述" in resident.photo(image_bytes("PNG", (1, 2, 3)))
+    assert "不重复保存" in resident.photo()
+    resident.transcript([(DESCRIPTION, "如有现场照片"), ("完成", "位置"), ("跳过", "手机")])
+    assert "照片：2张" in resident.say("13800138000")
+
+
+def test_the_phone_may_be_skipped_unless_the_center_requires_it(
+    app: App, settings: Settings, classifier: Classifier, tmp_path: Path
+) -> None:
+    steps = [(DESCRIPTION, "照片"), ("跳过", "位置"), ("跳过", "不方便留电话可回复“跳过”")]
+    resident = Resident(app.dialog)
+    resident.transcript([*steps, ("跳过", "电话：—"), ("确认提交", "已受理")])
+    with app.sessions() as session:
+        assert session.exec(select(Appeal)).one().phone is None
+    settings.limits.phone_required = True
+    strict = build(settings, Secrets(database_url=f"sqlite:///{tmp_path / 'b.db'}"), classifier)
+    resident = Resident(strict.dialog)
+    resident.transcript([(DESCRIPTION, "照片"), ("跳过", "位置"), ("跳过", "手机号码")])
+    answer = resident.say("跳过")
+    assert "不方便留电话" not in answer and "“跳过”不是有效的电话号码" in answer
+    strict.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("+86 139-0013-9000", "13900139000"),
+        ("139 0013 9000", "13900139000"),
+        ("（0731）88888888", "0731-88888888"),
+        ("010 1234 5678", "010-12345678"),
+    ],
+)
+def test_a_phone_is_stored_in_one_spelling_however_it_was_typed(
+    app: App, typed: str, stored: str
+) -> None:
+    resident = Resident(app.dialog)
+    resident.transcript([(DESCRIPTION, "照片"), ("跳过", "位置"), ("跳过", "手机")])
+    assert "请确认" in resident.say(typed)
+    resident.say("确认提交")
+    with app.sessions() as session:
+        assert session.exec(select(Appeal)).one().phone == stored

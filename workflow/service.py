@@ -124,9 +124,12 @@ def department_named(session: Session, name: str) -> Department:
     return department
 
 
-def submitted_today(session: Session, *, resident: Person, since: dt.datetime) -> int:
+def daily_limit_reached(session: Session, resident: Person, policy: Policy) -> bool:
+    """The resident has filed `policy.appeals_per_day` appeals today (the center's day)."""
+    today = policy.calendar.local_day(utcnow())
+    since = dt.datetime.combine(today, dt.time(), tzinfo=policy.calendar.zone)
     params = {"resident": resident.id, "since": since}
-    return int(session.exec(_SUBMITTED_SINCE, params=params).one())
+    return int(session.exec(_SUBMITTED_SINCE, params=params).one()) >= policy.appeals_per_day
 
 
 def _departments(classifier: Classifier, result: Classification, draft: Draft) -> list[str]:
@@ -189,13 +192,9 @@ def submit(
     """File an appeal; a grid worker's (`reporter`) may already be handled on the spot."""
     now = utcnow()
     today = policy.calendar.local_day(now)
-    day_start = dt.datetime.combine(today, dt.time(), tzinfo=policy.calendar.zone)
     result = classifier.classify(draft.text, grid=draft.grid)
     # Nobody in danger is turned away by the daily limit.
-    if (
-        result.urgency is not Urgency.LIFE
-        and submitted_today(session, resident=resident, since=day_start) >= policy.appeals_per_day
-    ):
+    if result.urgency is not Urgency.LIFE and daily_limit_reached(session, resident, policy):
         raise DailyLimitReached
     assert resident.id is not None  # noqa: S101 - persons are flushed on first contact
     appeal = Appeal(
