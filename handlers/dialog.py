@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import re
 import unicodedata
 from collections.abc import Callable
 
@@ -36,7 +37,7 @@ from storage.roles import Role
 from storage.types import utcnow
 from workflow import service
 from workflow.cards import local_deadline, mask_phone
-from workflow.followup import RATINGS, Policy, transition
+from workflow.followup import RATINGS, Policy, rating_options, transition
 from workflow.lifecycle import OPEN, Action, Actor, LifecycleError, Status, record
 from workflow.service import Classifier, DailyLimitReached, Draft
 
@@ -61,6 +62,8 @@ COMMAND_WORDS = {
 }
 RATE_PREFIX = "rate:"
 MINUTE = "%Y-%m-%d %H:%M"  # times and deadlines as residents see them
+CASES_PER_PAGE = 8
+CASE_NUMBER = re.compile(r"SQ\d{8}-\d{4,}")
 DRAFT_STEPS = frozenset({"describe", "photos", "location", "phone", "name", "confirm", "onsite"})
 ONSITE, SAVED = "onsite", "saved"
 
@@ -92,6 +95,7 @@ class Dialog:
             "pick": self._pick,
             "supplement": self._supplement,
             "withdraw_reason": self._withdraw_reason,
+            "withdraw_confirm": self._withdraw_confirm,
             "rate": self._rate,
             "rate_reason": self._rate_reason,
             "rate_comment": self._rate_comment,
@@ -278,6 +282,10 @@ class Dialog:
             self._start(turn, picked)
             return
         inbound = turn.inbound
+        number = _typed_number(inbound)
+        if number is not None:
+            self._show_case(turn, number)
+            return
         if inbound.kind is Kind.TEXT and len(inbound.text.strip()) >= self.limits.text_min_chars:
             if inbound.forwarded and turn.person.role == Role.GRID_WORKER:
                 self._begin_report(turn, prompt=False)
@@ -356,22 +364,26 @@ class Dialog:
             return t("bad.too_long", length=len(text), max=limits.text_max_chars)
         return None
 
+    def _words_problem(self, inbound: Inbound) -> str | None:
+        """What is wrong with a description or a supplement as words, if anything."""
+        problem = self._text_problem(inbound, self.limits.text_min_chars)
+        if problem is None and not has_content(inbound.text):
+            return t("bad.no_content")
+        return problem
+
     def _describe(self, turn: Turn) -> None:
         if turn.inbound.kind is Kind.PHOTO:
             count = self._add_photo(turn)
             if count is not None:
                 turn.say(t("photo.before_text", count=count))
             return
-        problem = self._text_problem(turn.inbound, self.limits.text_min_chars)
-        text = turn.inbound.text.strip()
-        if problem is None and not has_content(text):
-            problem = t("bad.no_content")
+        problem = self._words_problem(turn.inbound)
         if problem is not None:
             turn.say(problem)
             self._prompt(turn)
             return
         draft = turn.draft
-        draft.text = text
+        draft.text = turn.inbound.text.strip()
         turn.keep(draft)
         if self.classifier.danger(draft.text).urgency is Urgency.LIFE:
             # A danger to life is filed at once, with what is known: the advice comes first,
@@ -521,11 +533,7 @@ class Dialog:
 
     def _summary(self, turn: Turn) -> None:
         draft = turn.draft
-        place = draft.address or (
-            f"{draft.latitude:.5f}, {draft.longitude:.5f}"
-            if draft.latitude is not None and draft.longitude is not None
-            else t("place.none")
-        )
+        place = _place(draft.latitude, draft.longitude, draft.address) or t("place.none")
         text = t(
             "summary",
             text=draft.text,
@@ -551,12 +559,15 @@ class Dialog:
                 resident=turn.person,
                 days=self.policy.triage.duplicate_days,
             ):
-                text += "\n" + t(
-                    "similar.found", number=appeal.number, status=STATUS[appeal.status]
+                # The resident's own case, to add to; someone else's here, to follow.
+                found, option, value = (
+                    ("similar.own", "option.add_to", "add")
+                    if appeal.own
+                    else ("similar.found", "option.follow", "follow")
                 )
-                options.append(
-                    Option(t("option.follow", number=appeal.number), f"follow:{appeal.number}")
-                )
+                status = STATUS[appeal.status]
+                text += "\n" + t(found, number=appeal.number, status=status)
+                options.append(Option(t(option, number=appeal.number), f"{value}:{appeal.number}"))
         options.append(Option(t("option.cancel"), CANCEL))
         turn.say(text, *options, *secret)
 
@@ -569,6 +580,8 @@ class Dialog:
             self._prompt(turn)
         elif picked.startswith("follow:"):
             self._follow(turn, picked.removeprefix("follow:"))
+        elif picked.startswith("add:"):
+            self._add_to(turn, picked.removeprefix("add:"))
         elif picked == SECRET:
             turn.keep(dataclasses.replace(turn.draft, confidential=True))
             self._submit(turn)
@@ -587,6 +600,39 @@ class Dialog:
         service.follow(turn.session, resident=turn.person, appeal=appeal, note=t("note.follow"))
         turn.goto(IDLE)
         turn.say(t("similar.following", number=appeal.number))
+
+    def _add_to(self, turn: Turn, number: str) -> None:
+        """The draft (words, photos, place) added to the resident's own open case instead
+        of filing it again."""
+        appeal = service.own_appeal(turn.session, resident=turn.person, number=number)
+        if appeal is None or Status(appeal.status) not in OPEN:
+            turn.say(t("case.gone"))
+            self._prompt(turn)
+            return
+        draft, session, person = turn.draft, turn.session, turn.person
+        service.supplement(session, resident=person, appeal=appeal, note=draft.text)
+        for photo in draft.photos:
+            service.supplement(
+                session, resident=person, appeal=appeal, note=t("note.photo"), photo=photo
+            )
+        if draft.latitude is not None and draft.longitude is not None:
+            self._add_place(turn, appeal, draft.latitude, draft.longitude, draft.address)
+        turn.goto(IDLE)
+        turn.say(t("similar.added", number=appeal.number))
+
+    def _add_place(
+        self,
+        turn: Turn,
+        appeal: Appeal,
+        latitude: float,
+        longitude: float,
+        address: str | None,
+    ) -> None:
+        point = (latitude, longitude, address)
+        note = t("note.location", place=_place(latitude, longitude, address))
+        service.supplement(
+            turn.session, resident=turn.person, appeal=appeal, note=note, point=point
+        )
 
     def _onsite(self, turn: Turn) -> None:
         """已现场处置: a photo of the result, then what was done; the case is filed resolved."""
@@ -687,62 +733,62 @@ class Dialog:
 
     # -- following appeals --------------------------------------------------------------
 
-    def _case_options(self, appeals: list[Appeal]) -> list[Option]:
-        return [Option(f"{a.number} {STATUS[a.status]}", f"case:{a.number}") for a in appeals]
-
     def _list_mine(self, turn: Turn) -> None:
-        appeals = service.appeals_of(turn.session, resident=turn.person)
+        self._offer_cases(turn, "timeline")
+
+    def _begin_supplement(self, turn: Turn) -> None:
+        self._offer_cases(turn, "supplement")
+
+    def _begin_withdraw(self, turn: Turn) -> None:
+        self._offer_cases(turn, "withdraw")
+
+    def _offer_cases(self, turn: Turn, purpose: str, page: int = 0) -> None:
+        """A page of the cases to pick from: all of the resident's and followed ones to
+        look at ("timeline"), their open ones to add to or withdraw."""
+        first = page * CASES_PER_PAGE
+        if purpose == "timeline":
+            appeals, total = service.appeals_of(
+                turn.session, resident=turn.person, offset=first, limit=CASES_PER_PAGE
+            )
+        else:
+            everything = service.open_appeals_of(turn.session, resident=turn.person)
+            appeals, total = everything[first : first + CASES_PER_PAGE], len(everything)
         if not appeals:
             turn.goto(IDLE)
-            turn.say(t("my.none"))
+            turn.say(t(f"pick.{purpose}.none"))
             return
-        turn.goto("pick", purpose="timeline")
-        lines = [t("my.list", count=len(appeals))]
-        for index, appeal in enumerate(appeals, start=1):
-            lines.append(
+        turn.goto("pick", purpose=purpose)
+        options = [
+            Option(
                 t(
                     "my.item",
-                    index=index,
                     number=appeal.number,
                     status=STATUS[appeal.status],
                     category=appeal.category,
                     date=self._local(appeal.created_at)[:10],
-                )
+                ),
+                f"case:{appeal.number}",
             )
-        turn.say("\n".join(lines), *self._case_options(appeals))
-
-    def _begin_supplement(self, turn: Turn) -> None:
-        self._pick_open(turn, "supplement", t("supplement.none"), t("supplement.pick"))
-
-    def _begin_withdraw(self, turn: Turn) -> None:
-        self._pick_open(turn, "withdraw", t("withdraw.none"), t("withdraw.pick"))
-
-    def _pick_open(self, turn: Turn, purpose: str, none: str, ask: str) -> None:
-        appeals = service.open_appeals_of(turn.session, resident=turn.person)
-        if not appeals:
-            turn.goto(IDLE)
-            turn.say(none)
-            return
-        turn.goto("pick", purpose=purpose)
-        turn.say(ask, *self._case_options(appeals[:10]))
-
-    def _picked_appeal(self, turn: Turn) -> Appeal | None:
-        picked = turn.choice()
-        if picked is None or not picked.startswith("case:"):
-            return None
-        number = picked.removeprefix("case:")
-        return service.own_appeal(turn.session, resident=turn.person, number=number)
+            for appeal in appeals
+        ]
+        if first + len(appeals) < total:
+            options.append(Option(t("option.more"), f"page:{page + 1}"))
+        turn.say(t(f"pick.{purpose}", total=total), *options)
 
     def _pick(self, turn: Turn) -> None:
-        appeal = self._picked_appeal(turn)
-        if appeal is None:
-            offered = [Option(label, value) for label, value in turn.data.get("offered", [])]
-            turn.say(t("bad.choice"), *offered)
+        purpose = str(turn.data.get("purpose", "timeline"))
+        picked = turn.choice() or ""
+        if picked.startswith("page:"):
+            self._offer_cases(turn, purpose, int(picked.removeprefix("page:")))
             return
-        purpose = turn.data.get("purpose")
-        if purpose == "timeline":
-            turn.goto(IDLE)
-            turn.say(self._timeline(turn.session, appeal))
+        number = picked.removeprefix("case:") if picked else _typed_number(turn.inbound)
+        if purpose == "timeline" and number:
+            self._show_case(turn, number)
+            return
+        appeal = service.own_appeal(turn.session, resident=turn.person, number=number or "")
+        if appeal is None:
+            turn.say(t("bad.choice"))
+            self._offer_cases(turn, purpose)
         elif Status(appeal.status) not in OPEN:
             turn.goto(IDLE)
             turn.say(t("case.gone"))
@@ -752,6 +798,22 @@ class Dialog:
         else:
             turn.goto("withdraw_reason", number=appeal.number)
             turn.say(t("withdraw.ask_reason"), Option(t("option.cancel"), CANCEL))
+
+    def _show_case(self, turn: Turn, number: str) -> None:
+        """The case's record, if the resident filed or follows it; a resolved case of their
+        own that waits for a rating may be rated at once."""
+        turn.goto(IDLE)
+        appeal = service.visible_appeal(turn.session, resident=turn.person, number=number)
+        if appeal is None:
+            turn.say(t("case.not_found", number=number))
+            return
+        timeline = self._timeline(turn.session, appeal)
+        if appeal.status == Status.RESOLVED and appeal.resident_id == turn.person.id:
+            turn.goto("rate")
+            options = [Option(label, value) for label, value in rating_options(appeal)]
+            turn.say(timeline + "\n" + t("rate.now"), *options)
+            return
+        turn.say(timeline)
 
     def _timeline(self, session: Session, appeal: Appeal) -> str:
         lines = [
@@ -790,7 +852,12 @@ class Dialog:
         if appeal is None:
             return
         inbound = turn.inbound
+        done = Option(t("option.done"), DONE)
         if inbound.kind is Kind.PHOTO:
+            limit = self.limits.photos_per_appeal
+            if service.photo_count(turn.session, appeal) >= limit:
+                turn.say(t("bad.too_many_photos", max=limit), done)
+                return
             photo = self._store_photo(turn)
             if photo is None:
                 return
@@ -802,23 +869,17 @@ class Dialog:
                 photo=photo,
             )
         elif inbound.kind is Kind.LOCATION and inbound.latitude is not None:
-            place = inbound.address or f"{inbound.latitude:.5f}, {inbound.longitude:.5f}"
-            service.supplement(
-                turn.session,
-                resident=turn.person,
-                appeal=appeal,
-                note=t("note.location", place=place),
-                point=(inbound.latitude, inbound.longitude or 0.0, inbound.address),
-            )
+            longitude = inbound.longitude or 0.0
+            self._add_place(turn, appeal, inbound.latitude, longitude, inbound.address)
         else:
-            problem = self._text_problem(inbound, 1)
+            problem = self._words_problem(inbound)
             if problem is not None:
-                turn.say(problem, Option(t("option.done"), DONE))
+                turn.say(problem, done)
                 return
             text = inbound.text.strip()
             service.supplement(turn.session, resident=turn.person, appeal=appeal, note=text)
         turn.data["count"] = int(turn.data.get("count", 0)) + 1
-        turn.say(t("supplement.added", number=appeal.number), Option(t("option.done"), DONE))
+        turn.say(t("supplement.added", number=appeal.number), done)
 
     def _withdraw_reason(self, turn: Turn) -> None:
         if turn.choice() == CANCEL:
@@ -832,12 +893,32 @@ class Dialog:
         if not reason or len(reason) > self.limits.text_max_chars:
             turn.say(t("withdraw.ask_reason"), Option(t("option.cancel"), CANCEL))
             return
+        turn.goto("withdraw_confirm", number=appeal.number, reason=reason)
+        turn.say(
+            t("withdraw.confirm", number=appeal.number, reason=reason),
+            Option(t("option.withdraw"), CONFIRM),
+            Option(t("option.cancel"), CANCEL),
+        )
+
+    def _withdraw_confirm(self, turn: Turn) -> None:
+        picked = turn.choice()
+        if picked == CANCEL:
+            self._cancel(turn)
+            return
+        appeal = self._appeal_in_step(turn)
+        if appeal is None:
+            return
+        if picked != CONFIRM:
+            reason = str(turn.data.get("reason", ""))
+            turn.say(t("bad.choice"))
+            turn.say(t("withdraw.confirm", number=appeal.number, reason=reason), *turn.offered())
+            return
         try:
             service.withdraw(
                 turn.session,
                 resident=turn.person,
                 appeal=appeal,
-                reason=reason,
+                reason=str(turn.data.get("reason", "")),
                 policy=self.policy,
             )
         except LifecycleError:
@@ -962,3 +1043,18 @@ def callable_number(raw: str) -> str | None:
     digits = str(number.national_number)
     area = phonenumbers.length_of_geographical_area_code(number)
     return f"0{digits[:area]}-{digits[area:]}" if area else digits
+
+
+def _typed_number(inbound: Inbound) -> str | None:
+    """A case number typed as the whole message (any case, full-width too)."""
+    if inbound.kind is not Kind.TEXT:
+        return None
+    text = unicodedata.normalize("NFKC", inbound.text).strip().upper()
+    return text if CASE_NUMBER.fullmatch(text) else None
+
+
+def _place(latitude: float | None, longitude: float | None, address: str | None) -> str | None:
+    """A place as residents read it: the address, else the point."""
+    if address or latitude is None or longitude is None:
+        return address
+    return f"{latitude:.5f}, {longitude:.5f}"

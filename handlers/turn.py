@@ -52,6 +52,10 @@ class Turn:
         if options:
             self.data["offered"] = [[o.label, o.value] for o in options]
 
+    def offered(self) -> list[Option]:
+        """The options the last question offered (to ask it again)."""
+        return [Option(label, value) for label, value in self.data.get("offered", [])]
+
     def goto(self, step: str, **data: Any) -> None:
         self.step = step
         self.data = dict(data)

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from bot.app import App, build
+from bot.channels.console import render
 from bot.settings import Secrets, Settings
 from handlers.types import Kind
 from nlp.classifier import Classifier
@@ -275,7 +276,7 @@ def test_commands_mid_draft_keep_the_draft(app: App) -> None:
     resident.transcript(
         [
             (DESCRIPTION, "照片"),
-            ("/my", "您还没有提交过诉求"),
+            ("/my", "您还没有提交或关注过诉求"),
             ("/withdraw", "请先完成"),
             ("跳过", "位置"),
         ]
@@ -305,12 +306,16 @@ def test_supplement_and_withdraw(app: App) -> None:
         ]
     )
     assert "已补充到诉求" in resident.photo()
+    assert "描述太简短" in resident.say("好的")
+    assert "没有看到文字内容" in resident.say("👍👍👍👍👍")
     resident.transcript(
         [
             ("完成", "共2条"),
             ("撤回", "请选择要撤回的诉求"),
             ("1", "撤回原因"),
-            ("问题已经解决了", "已撤回"),
+            ("问题已经解决了", "确认撤回诉求"),
+            ("3", "请从以下选项中选择"),  # not offered: the question is asked again
+            ("确认撤回", "已撤回"),
             ("撤回", "没有可以撤回的诉求"),
             ("查询进度", "已撤回"),
             ("1", "撤回：问题已经解决了"),
@@ -328,7 +333,7 @@ def test_a_resident_sees_only_their_own_appeals(app: App) -> None:
     alice, bob = Resident(app.dialog, "alice"), Resident(app.dialog, "bob")
     _to_confirm(alice)
     alice.say("1")
-    assert "您还没有提交过诉求" in bob.say("查询进度")
+    assert "您还没有提交或关注过诉求" in bob.say("查询进度")
     assert "没有可以撤回" in bob.say("撤回")
 
 
@@ -480,3 +485,32 @@ def test_a_phone_is_stored_in_one_spelling_however_it_was_typed(
     resident.say("确认提交")
     with app.sessions() as session:
         assert session.exec(select(Appeal)).one().phone == stored
+
+
+def test_my_cases_list_followed_ones_once_each_open_by_number_and_page(app: App) -> None:
+    alice, bob, carol = (Resident(app.dialog, name) for name in ("alice", "bob", "carol"))
+    _to_confirm(alice)
+    number = NUMBER.findall(alice.say("确认提交"))[0]
+    _to_confirm(bob)  # the same problem at the same address: someone else's, to follow
+    summary = "\n".join(render(reply) for reply in bob.last)
+    assert f"附近已有类似的诉求 {number}" in summary and f"关注 {number}" in summary
+    assert "已为您关注" in bob.say(f"关注 {number}，不重复提交")
+
+    listed = bob.say("查询进度")
+    assert "共有1件诉求" in listed and listed.count(number) == 1  # as an option, not twice
+    assert "办理记录" in bob.say(number.lower())  # typed, in any case
+    assert f"没有找到诉求 {number}" in carol.say(number)
+
+    # The resident's own similar case is offered to add to, not to follow, and not "附近".
+    _to_confirm(alice)
+    summary = "\n".join(render(reply) for reply in alice.last)
+    assert f"您已提交过类似的诉求 {number}" in summary and "附近" not in summary
+    assert f"已把这次的内容补充到诉求 {number}" in alice.say(f"补充到 {number}")
+    for _ in range(8):
+        _to_confirm(alice)
+        alice.say("确认提交")
+    first = alice.say("查询进度")
+    assert "共有9件诉求" in first and first.count("SQ") == 8 and "下一页" in first
+    second = alice.say("下一页")
+    assert second.count("SQ") == 1 and number in second and "下一页" not in second
+    assert "办理记录" in alice.say("1")

@@ -47,7 +47,13 @@ def test_same_problem_nearby_or_by_the_same_resident_is_found(any_app: App) -> N
         same_address = _appeal(session, address="幸福路12号")
         same_grid = _appeal(session, grid="G7")
         _appeal(session, grid="G8")
-        _appeal(session, latitude=LAT, longitude=LON, keywords=["噪音", "广场舞"])
+        _appeal(
+            session,
+            latitude=LAT,
+            longitude=LON,
+            keywords=["噪音", "广场舞"],
+            text="广场舞的音响太吵了",
+        )
         _appeal(session, latitude=LAT, longitude=LON, status=Status.WITHDRAWN.value)
         _appeal(session, latitude=LAT, longitude=LON, created_at=utcnow() - dt.timedelta(days=9))
         mine = _appeal(session, latitude=LAT + 0.1, longitude=LON)
@@ -77,3 +83,27 @@ def test_at_most_three_newest_first(any_app: App) -> None:
         probe = _appeal(session, grid="G1")
         hits = likely_duplicates(session, probe, now=utcnow(), days=7)
     assert [hit.id for hit in hits] == [appeal.id for appeal in earlier[::-1][:3]]
+
+
+def test_one_generic_keyword_is_no_duplicate_but_a_clause_added_is(any_app: App) -> None:
+    """A resident's unrelated case shares only 门口; the same words with a clause added
+    share few keywords (the classifier picks others) but nearly all their characters."""
+    with transaction(any_app.sessions) as session:
+        gate = _appeal(session, keywords=["门口", "噪音"], text="小区门口的烧烤店噪音扰民")
+        drain = _appeal(
+            session,
+            latitude=LAT,
+            longitude=LON,
+            keywords=["井盖", "门口"],
+            text="小区门口的井盖破损了",
+        )
+        probe = _appeal(
+            session,
+            resident_id=gate.resident_id,
+            latitude=LAT,
+            longitude=LON,
+            keywords=["井盖", "差点", "门口", "晚上", "掉进去"],
+            text="小区门口的井盖破损了，晚上很黑，已经有小孩差点掉进去，希望尽快处理",
+        )
+        hits = likely_duplicates(session, probe, now=utcnow(), days=7)
+    assert [(hit.id, hit.own) for hit in hits] == [(drain.id, False)]

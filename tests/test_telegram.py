@@ -525,8 +525,8 @@ async def test_on_postgresql_turns_run_in_worker_processes(
     texts = await fake.wait_sent(5015, 7)
     assert texts[-1] == t("error.sorry")
     fake.push(you.text("/my"))
-    texts = await fake.wait_sent(5015, 8)
-    assert appeal.number in texts[-1]  # new workers took the turn
+    await fake.wait_sent(5015, 8)
+    assert appeal.number in str(fake.sent(5015)[-1]["reply_markup"])  # new workers took it
     await channel.stop()
     core.engine.dispose()
 

@@ -543,7 +543,8 @@ async def test_menu_clicks_and_grid_qr_codes(make_channel: Factory, app: App) ->
     now = int(time.time())
     async with client_for(channel) as client:
         resident = WechatServer(client)
-        assert t("my.none") in await resident.say(resident.event("CLICK", now, EventKey=MENU_MY))
+        answer = await resident.say(resident.event("CLICK", now, EventKey=MENU_MY))
+        assert t("pick.timeline.none") in answer
         answer = await resident.say(resident.event("CLICK", now + 1, EventKey=MENU_NEW))
         assert "请用文字描述" in answer
         await resident.say(resident.event("CLICK", now + 2, EventKey=MENU_CONSULT))

@@ -1,4 +1,9 @@
-"""Likely duplicates: the same resident, or similar text near the same place, lately."""
+"""Likely duplicates: the same resident, or similar text near the same place, lately.
+
+Similar: two or more keywords in common and half of all (Jaccard), or nearly all the
+character pairs of the shorter text found in the longer one (the same words with a clause
+added). One shared keyword is not enough: 门口, 小区 or 老人 alone say nothing.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,8 @@ from workflow.lifecycle import Status
 
 NEARBY_METRES = 300.0
 SIMILAR = 0.5  # share of keywords in common (Jaccard)
+SHARED_KEYWORDS = 2
+SAME_WORDS = 0.6  # share of the shorter text's character pairs found in the longer one
 MAX_FOUND = 3
 APPEALS = inspect(Appeal).local_table
 LIVE = [s.value for s in Status if s not in (Status.MERGED, Status.WITHDRAWN)]
@@ -42,6 +49,8 @@ class Case(Place, Protocol):
     def resident_id(self) -> int | None: ...
     @property
     def keywords(self) -> list[str]: ...
+    @property
+    def text(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,7 @@ class Probe:
     longitude: float | None
     address: str | None
     grid: str | None
+    text: str
     number: str = ""
 
 
@@ -64,6 +74,7 @@ class Duplicate:
     id: int
     number: str
     status: str
+    own: bool  # the same resident's (else someone else's at the same place)
 
 
 def _metres(a: Place, b: Place) -> float | None:
@@ -86,9 +97,19 @@ def _near(a: Place, b: Place) -> bool:
     return bool(a.grid) and a.grid == b.grid
 
 
-def similar(a: list[str], b: list[str]) -> bool:
-    left, right = set(a), set(b)
-    return bool(left and right) and len(left & right) / len(left | right) >= SIMILAR
+def _pairs(text: str) -> set[str]:
+    chars = [char for char in text if char.isalnum()]
+    return {a + b for a, b in zip(chars, chars[1:], strict=False)}
+
+
+def similar(a: Case, b: Case) -> bool:
+    left, right = set(a.keywords), set(b.keywords)
+    shared = len(left & right)
+    if shared >= SHARED_KEYWORDS and shared / len(left | right) >= SIMILAR:
+        return True
+    first, second = _pairs(a.text), _pairs(b.text)
+    shorter = min(len(first), len(second))
+    return shorter > 0 and len(first & second) / shorter >= SAME_WORDS
 
 
 def _maybe_near(appeal: Case) -> ColumnElement[bool]:
@@ -131,6 +152,7 @@ def likely_duplicates(
             APPEALS.c.address,
             APPEALS.c.grid,
             APPEALS.c.keywords,
+            APPEALS.c.text,
         )
         .where(
             col(Appeal.created_at) >= now - dt.timedelta(days=days),
@@ -144,8 +166,8 @@ def likely_duplicates(
     found: list[Duplicate] = []
     for other in session.connection().execute(query):
         same_resident = appeal.resident_id is not None and other.resident_id == appeal.resident_id
-        if (same_resident or _near(appeal, other)) and similar(appeal.keywords, other.keywords):
-            found.append(Duplicate(other.id, other.number, other.status))
+        if (same_resident or _near(appeal, other)) and similar(appeal, other):
+            found.append(Duplicate(other.id, other.number, other.status, same_resident))
             if len(found) == MAX_FOUND:
                 break
     return found

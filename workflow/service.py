@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import bindparam
+from sqlalchemy import ColumnElement, bindparam, or_
 from sqlmodel import Session, col, func, select
 
 from nlp.rules import Danger, is_confidential
@@ -289,6 +289,7 @@ def similar_open(
         longitude=draft.longitude,
         address=draft.address,
         grid=draft.grid,
+        text=draft.text,
     )
     found = likely_duplicates(session, probe, now=utcnow(), days=days)
     return [appeal for appeal in found if Status(appeal.status) in OPEN]
@@ -303,14 +304,32 @@ def follow(session: Session, *, resident: Person, appeal: Appeal, note: str) -> 
         record(session, appeal, "follow", Actor.of(resident), note)
 
 
-def appeals_of(session: Session, *, resident: Person, limit: int = 10) -> list[Appeal]:
+def _followed_or_own(resident: Person) -> ColumnElement[bool]:
+    followed = select(Follower.appeal_id).where(Follower.person_id == resident.id)
+    return or_(col(Appeal.resident_id) == resident.id, col(Appeal.id).in_(followed))
+
+
+def appeals_of(
+    session: Session, *, resident: Person, offset: int, limit: int
+) -> tuple[list[Appeal], int]:
+    """A page of the resident's appeals and of those they follow, newest first; and how many
+    there are in all."""
+    mine = _followed_or_own(resident)
     query = (
         select(Appeal)
-        .where(Appeal.resident_id == resident.id)
+        .where(mine)
         .order_by(col(Appeal.created_at).desc(), col(Appeal.id).desc())
+        .offset(offset)
         .limit(limit)
     )
-    return list(session.exec(query))
+    total = session.exec(select(func.count()).select_from(Appeal).where(mine)).one()
+    return list(session.exec(query)), int(total)
+
+
+def visible_appeal(session: Session, *, resident: Person, number: str) -> Appeal | None:
+    """The appeal with that number if the resident filed or follows it."""
+    query = select(Appeal).where(Appeal.number == number, _followed_or_own(resident))
+    return session.exec(query).first()
 
 
 def open_appeals_of(session: Session, *, resident: Person) -> list[Appeal]:
@@ -365,6 +384,14 @@ def supplement(
         appeal.address = appeal.address or point[2]
         session.add(appeal)
     record(session, appeal, "supplement", Actor.of(resident), note)
+
+
+def photo_count(session: Session, appeal: Appeal) -> int:
+    """The resident's photos of the problem kept with the case (not the result's)."""
+    query = select(func.count()).where(
+        Attachment.appeal_id == appeal.id, Attachment.kind == "photo"
+    )
+    return int(session.exec(query).one())
 
 
 def withdraw(
