@@ -8,7 +8,7 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -25,8 +25,12 @@ from bot.channels.workers import dialog_processes
 from bot.logs import install_redaction
 from bot.settings import Secrets, Settings, load_secrets
 from bot.web import build_web_app, serve
+from handlers.messages import t
 from scheduler.clock import start_clock
-from scheduler.outbox import Sender
+from scheduler.outbox import Sender, drain
+from storage.db import transaction
+from storage.roles import Role
+from workflow import staff
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +42,17 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     token = secrets.telegram_bot_token if settings.channels.telegram.enabled else None
     if token is None and not settings.channels.wechat.enabled:
         log.info("no messenger channel configured: starting the console channel")
-        with _clock(app, {console.CHANNEL: console.notify(sys.stdout)}):
+        senders = {console.CHANNEL: console.notify(sys.stdout)}
+        with _clock(app, senders):
             interactive = sys.stdin.isatty()
-            console.serve(
-                app.dialog.handle, sys.stdin, sys.stdout, user_id=args.user, echo=not interactive
-            )
+            console.Console(
+                handle=app.dialog.handle,
+                pending=lambda user: app.dialog.pending(console.CHANNEL, user, user),
+                deliver=lambda: drain(app.sessions, senders),
+                invite=_console_invite(app),
+                out=sys.stdout,
+                user_id=args.user,
+            ).run(sys.stdin, echo=not interactive, prompt=interactive)
         return 0
     asyncio.run(_serve_messengers(app, secrets, token))
     return 0
@@ -91,6 +101,24 @@ async def _serve_messengers(app: App, secrets: Secrets, token: str | None) -> No
         finally:
             if wechat is not None:
                 await wechat.aclose()
+
+
+def _console_invite(app: App) -> Callable[[str], str | None]:
+    """Invite codes for the console's `/as NAME`: staff of a configured department, or the
+    center's dispatcher (调度员); None for any other name."""
+    departments = {spec.name for spec in app.settings.departments}
+
+    def invite(name: str) -> str | None:
+        if name == t("console.as_dispatcher"):
+            role, department = Role.DISPATCHER, None
+        elif name in departments:
+            role, department = Role.STAFF, name
+        else:
+            return None
+        with transaction(app.sessions) as session:
+            return staff.create_invite(session, role=role, department=department)
+
+    return invite
 
 
 @contextmanager

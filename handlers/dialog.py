@@ -27,7 +27,7 @@ from handlers.staff import StaffDesk, is_group
 from handlers.turn import Turn
 from handlers.types import Inbound, Kind, Option, Outbound
 from nlp.rules import has_content, is_confidential
-from nlp.types import Urgency
+from nlp.types import Disposition, Urgency
 from storage import conversations, deliveries, replies
 from storage.conversations import Saved
 from storage.db import again_if_dropped, transaction
@@ -64,8 +64,10 @@ RATE_PREFIX = "rate:"
 MINUTE = "%Y-%m-%d %H:%M"  # times and deadlines as residents see them
 CASES_PER_PAGE = 8
 CASE_NUMBER = re.compile(r"SQ\d{8}-\d{4,}")
-DRAFT_STEPS = frozenset({"describe", "photos", "location", "phone", "name", "confirm", "onsite"})
-ONSITE, SAVED = "onsite", "saved"
+DRAFT_STEPS = frozenset(
+    {"describe", "answered", "photos", "location", "phone", "name", "confirm", "onsite"}
+)
+ONSITE, SAVED, SOLVED, FILE_ANYWAY = "onsite", "saved", "solved", "file_anyway"
 
 
 class Dialog:
@@ -88,6 +90,7 @@ class Dialog:
         self.steps: dict[str, Callable[[Turn], None]] = {
             IDLE: self._idle,
             "describe": self._describe,
+            "answered": self._answered,
             "photos": self._photos,
             "location": self._location,
             "phone": self._phone,
@@ -132,6 +135,21 @@ class Dialog:
             if inbound.message_id is not None and self._seen(inbound):
                 return []
             raise
+
+    def pending(self, channel: str, user_id: str, chat_id: str) -> list[Outbound]:
+        """The question a user was left at, asked again (the console, after a restart);
+        nothing when they are not in the middle of something."""
+        inbound = Inbound(channel, user_id, chat_id, Kind.COMMAND, text="pending")
+        with transaction(self.sessions) as session:
+            turn, _ = self._load(session, inbound)
+            if turn.step == IDLE:
+                return []
+            turn.say(t("resume"))
+            if turn.step in DRAFT_STEPS:
+                self._prompt(turn)
+            else:
+                turn.say(t("resume.options"), *turn.offered())
+            return turn.replies
 
     def _keep_replies(self, turn: Turn) -> list[Outbound]:
         """The replies, kept in the outbox with the turn (when the message has an id to
@@ -340,6 +358,12 @@ class Dialog:
             )
         elif step == "location":
             turn.say(t("ask.location"), Option(t("option.skip"), SKIP), request_location=True)
+        elif step == "answered":
+            turn.say(
+                t("faq.answer", answer=turn.data.get("answer", "")),
+                Option(t("option.solved"), SOLVED),
+                Option(t("option.file_anyway"), FILE_ANYWAY),
+            )
         elif step == "phone":
             self._ask_phone(turn)
         elif step == "name":
@@ -392,9 +416,33 @@ class Dialog:
             turn.keep(draft)
             self._submit(turn)
             return
-        if not turn.data.get("grid_report") and self._over_daily_limit(turn):
+        grid_report = turn.data.get("grid_report")
+        if not grid_report and self._over_daily_limit(turn):
+            return
+        result = self.classifier.classify(draft.text, grid=draft.grid)
+        if (
+            not grid_report
+            and result.disposition is Disposition.CONSULTATION
+            and result.faq_answer
+        ):
+            # A question the FAQ answers: the answer now, the form only if still wanted.
+            turn.data["answer"] = result.faq_answer
+            self._advance(turn, "answered")
             return
         self._advance(turn, "photos" if self.limits.photos_per_appeal else "location")
+
+    def _answered(self, turn: Turn) -> None:
+        """After the FAQ's answer: solved (filed as answered, for the ledger) or filed for
+        staff to take after all."""
+        picked = turn.choice()
+        if picked == SOLVED:
+            self._submit(turn)
+        elif picked == FILE_ANYWAY:
+            turn.keep(dataclasses.replace(turn.draft, answer_declined=True))
+            self._advance(turn, "photos" if self.limits.photos_per_appeal else "location")
+        else:
+            turn.say(t("bad.choice"))
+            self._prompt(turn)
 
     def _advance(self, turn: Turn, step: str) -> None:
         turn.step = step
@@ -681,8 +729,11 @@ class Dialog:
         except DailyLimitReached:
             turn.say(t("bad.daily_limit", limit=self.policy.appeals_per_day))
             return
+        answered_already = turn.step == "answered"
         turn.goto(IDLE)
-        if on_spot is None:
+        if answered_already:
+            turn.say(t("faq.recorded", number=submitted.appeal.number))
+        elif on_spot is None:
             self._tell_submitted(turn, submitted)
         else:  # handled already: no department, deadline or urgency to announce
             turn.say(t("grid.onsite_recorded", number=submitted.appeal.number))

@@ -16,8 +16,8 @@ from storage.files import FileRejected, FileStore
 from storage.models import Appeal
 from storage.types import utcnow
 from workflow import duty, service, staff
-from workflow.cards import local_deadline, staff_options
-from workflow.followup import Policy, deadline_flag
+from workflow.cards import local_deadline, staff_options, text
+from workflow.followup import Policy, deadline_flag, department_card
 from workflow.lifecycle import Action, Actor, LifecycleError, check
 
 COMMANDS = frozenset({"join", "bind", "todo"})
@@ -56,6 +56,7 @@ class StaffDesk:
             "ext_ok": self._extension,
             "ext_no": self._extension,
             "supervise": self._supervise,
+            "open": self._open,
         }
         self.steps: dict[str, Callable[[Turn], None]] = {
             "staff_return": self._return,
@@ -72,14 +73,21 @@ class StaffDesk:
             return True
         if inbound.kind is Kind.COMMAND:
             return inbound.text in COMMANDS
-        return inbound.kind is Kind.BUTTON and inbound.text.partition(":")[0] in self.buttons
+        return self._pressed(turn).partition(":")[0] in self.buttons
+
+    def _pressed(self, turn: Turn) -> str:
+        """A button's value: pressed, or an offered option typed (its number or label)."""
+        inbound = turn.inbound
+        if inbound.kind is Kind.BUTTON:
+            return inbound.text
+        return turn.choice() or ""
 
     def handle(self, turn: Turn) -> None:
         inbound = turn.inbound
         try:
             if inbound.kind is Kind.COMMAND and inbound.text in COMMANDS:
                 self._command(turn)
-            elif inbound.kind is Kind.BUTTON and inbound.text.partition(":")[0] in self.buttons:
+            elif self._pressed(turn).partition(":")[0] in self.buttons:
                 self._button(turn)
             elif turn.step in STEPS:
                 self.steps[turn.step](turn)
@@ -140,18 +148,31 @@ class StaffDesk:
                     deadline=local_deadline(appeal.finish_due_at, self.policy.calendar),
                 )
             )
-        # Dispatchers and leaders may press 督办 on each case a department holds.
-        supervise = [
-            Option(t("staff.option.supervise", number=a.number), f"supervise:{a.number}")
-            for a in listed
-            if actor.role in staff.SUPERVISORS and a.status in staff.SUPERVISABLE
+        # Each case opens as its card, with what this person may do on it.
+        opens = [
+            Option(t("staff.option.open", number=a.number), f"open:{a.number}") for a in listed
         ]
-        turn.say("\n".join(lines), *supervise)
+        turn.say("\n".join(lines), *opens)
+
+    def _open(self, turn: Turn, appeal: Appeal, _: str) -> None:
+        """A case from /todo as its card: the buttons where no card reached the person (a
+        department without a chat, the console)."""
+        actor = self._actor(turn, appeal)
+        on_duty = duty.on_duty_today(self.policy, turn.person, utcnow())
+        if appeal not in staff.open_cases(turn.session, actor=actor, on_duty=on_duty):
+            raise LifecycleError("forbidden", "not on this person's to-do list")
+        headline = text("card.headline.todo")
+        params, _options = department_card(turn.session, appeal, self.policy, headline)
+        options = staff.card_options(turn.session, appeal, actor)
+        turn.say(
+            t("card.department", **params),
+            *(Option(shown(label), value) for label, value in options),
+        )
 
     # -- buttons ------------------------------------------------------------------------
 
     def _button(self, turn: Turn) -> None:
-        action, _, rest = turn.inbound.text.partition(":")
+        action, _, rest = self._pressed(turn).partition(":")
         number, _, argument = rest.partition(":")
         appeal = staff.case(turn.session, number)
         self.buttons[action](turn, appeal, argument)
@@ -225,7 +246,7 @@ class StaffDesk:
         turn.say(t("staff.ask.merge", number=appeal.number), Option(t("option.cancel"), CANCEL))
 
     def _extension(self, turn: Turn, appeal: Appeal, _: str) -> None:
-        approve = turn.inbound.text.startswith("ext_ok")
+        approve = self._pressed(turn).startswith("ext_ok")
         days = staff.decide_extension(
             turn.session,
             appeal=appeal,

@@ -99,6 +99,58 @@ def test_a_newcomer_files_an_appeal_with_a_photo_in_the_console(tmp_path: Path) 
     assert "13800138000" not in result.stderr
 
 
+# What changes from run to run: case numbers, dates and times.
+VARYING = re.compile(r"SQ\d{8}-\d{4}|\d{4}-\d{2}-\d{2}|\d{2}-\d{2} \d{2}:\d{2}|\d{2}:\d{2}")
+
+
+def _readme_walkthrough() -> str:
+    section = (
+        (ROOT / "README.md").read_text(encoding="utf-8").split("## Trying it in the console")[1]
+    )
+    return section.split("```text\n")[1].split("```")[0]
+
+
+def _same_shape(text: str) -> list[str]:
+    return [VARYING.sub("…", line) for line in text.splitlines()]
+
+
+def test_the_readme_walkthrough_is_what_the_console_does(tmp_path: Path) -> None:
+    """Resident and department staff in one terminal: file, sign, resolve, rate."""
+    walkthrough = _readme_walkthrough()
+    script = [line[2:] for line in walkthrough.splitlines() if line.startswith("> ")]
+    write_png(tmp_path).rename(tmp_path / "elevator.jpg")
+    result = _appealbot(tmp_path, "run", stdin="\n".join(script) + "\n")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    shown = result.stdout.split("\n", 1)[1]  # after the banner
+    # Notices may be printed by the clock a moment earlier than after the turn: compare them
+    # apart from the turns.
+    notices = [line for line in _same_shape(shown) if line.startswith("[通知")]
+    turns = [line for line in _same_shape(shown) if not line.startswith("[通知")]
+    expected = _same_shape(walkthrough)
+    assert turns == [line for line in expected if not line.startswith("[通知")]
+    assert sorted(notices) == sorted(line for line in expected if line.startswith("[通知"))
+
+
+def test_after_a_restart_the_console_asks_what_was_pending(tmp_path: Path) -> None:
+    first = _appealbot(tmp_path, "run", stdin="我要反映\n路灯坏了好几天了，晚上很黑\n")
+    assert "如有现场照片" in first.stdout
+    again = _appealbot(tmp_path, "run", stdin="跳过\n")
+    banner_and_resume = again.stdout.split("> 跳过")[0]
+    assert "您上次的操作还没有完成" in banner_and_resume and "如有现场照片" in banner_and_resume
+    assert "请发送位置" in again.stdout
+
+
+def test_console_identities_and_an_empty_line(tmp_path: Path) -> None:
+    script = ["/as 不存在局", "/as 调度员", "/todo", "/as", "我要反映", "", "/quit"]
+    result = _appealbot(tmp_path, "run", stdin="\n".join(script) + "\n")
+    answers = dict(zip(script, result.stdout.split("> ")[1:], strict=False))
+    assert "没有“不存在局”这个部门" in answers["/as 不存在局"]
+    assert "综治中心调度员" in answers["/as 调度员"]
+    assert "目前没有待办诉求" in answers["/todo"]
+    assert "已切换回群众身份" in answers["/as"]
+    assert "内容不能为空" in answers[""]
+
+
 def test_db_upgrade_then_an_outdated_schema_is_reported(tmp_path: Path) -> None:
     result = _appealbot(tmp_path, "db", "upgrade")
     assert result.returncode == 0, result.stderr

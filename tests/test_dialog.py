@@ -11,7 +11,7 @@ import pytest
 import time_machine
 from PIL import Image
 from sqlalchemy import text
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.app import App, build
 from bot.channels.console import render
@@ -21,6 +21,7 @@ from nlp.classifier import Classifier
 from storage.db import Busy, make_engine
 from storage.models import Appeal, AppealEvent, Attachment, Person
 from tests.dialog_helpers import PNG, Resident, image_bytes, write_png
+from workflow.lifecycle import Status
 
 DESCRIPTION = "我们小区的物业不管电梯故障，老人上下楼很困难，已经两周了"
 NUMBER = re.compile(r"SQ\d{8}-\d{4}")
@@ -514,3 +515,19 @@ def test_my_cases_list_followed_ones_once_each_open_by_number_and_page(app: App)
     second = alice.say("下一页")
     assert second.count("SQ") == 1 and number in second and "下一页" not in second
     assert "办理记录" in alice.say("1")
+
+
+def test_a_question_the_faq_answers_is_answered_at_once(app: App) -> None:
+    question = "我的社保卡丢了，请问怎么补办？"
+    asker = Resident(app.dialog, "asker")
+    answer = asker.say(question)
+    assert "12333" in answer and "问题已解决" in answer and "照片" not in answer
+    assert "感谢您的咨询，已记录" in asker.say("问题已解决")
+    insisting = Resident(app.dialog, "insisting")
+    insisting.transcript([(question, "12333"), ("仍要提交", "如有现场照片")])
+    insisting.transcript([("跳过", "位置"), ("跳过", "手机"), ("跳过", "请确认")])
+    told = insisting.say("确认提交")
+    assert "已受理" in told and "答复：" not in told
+    with app.sessions() as session:
+        statuses = [a.status for a in session.exec(select(Appeal).order_by(col(Appeal.id)))]
+    assert statuses[0] == Status.ANSWERED and statuses[1] != Status.ANSWERED

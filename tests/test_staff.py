@@ -417,13 +417,22 @@ async def test_the_dispatcher_supervises_a_case_from_the_todo_list(
     assert await private.forge(supervise) == t("staff.refused.supervise")
     assert _supervisions(app) == [] and await deliver(app, channel) == 0
     await private.say("/todo")
-    assert private.buttons() == {}
+    assert "督办" not in str(private.buttons())
+    assert "督办" not in await private.press(f"办理 {referred.number}")
+    assert "督办" not in str(private.buttons())
 
     todo = await dispatcher.say("/todo")
     assert referred.number in todo and immediate.number in todo
+    assert dispatcher.buttons() == {
+        f"办理 {number}": f"open:{number}" for number in (referred.number, immediate.number)
+    }
     # Only the case a department holds: the center's own 即办 case has no 督办 button.
-    assert dispatcher.buttons() == {f"督办 {referred.number}": supervise}
-    assert "已向承办部门发出督办" in await dispatcher.press(f"督办 {referred.number}")
+    await dispatcher.press(f"办理 {immediate.number}")
+    assert "督办" not in dispatcher.buttons()
+    await dispatcher.say("/todo")
+    await dispatcher.press(f"办理 {referred.number}")
+    assert dispatcher.buttons()["督办"] == supervise
+    assert "已向承办部门发出督办" in await dispatcher.press("督办")
     assert await deliver(app, channel) == 1
     assert member.fake.texts(member.chat_id)[-1] == t(
         "notify.supervise", number=referred.number, category=referred.category
@@ -435,7 +444,9 @@ async def test_the_dispatcher_supervises_a_case_from_the_todo_list(
     leader = Chat(fake, 7300)
     await leader.say(f"/join {invite(app, Role.LEADER)} 李主任")
     await leader.say("/todo")
-    assert "已向承办部门发出督办" in await leader.press(f"督办 {referred.number}")
+    await leader.press(f"办理 {referred.number}")
+    assert set(leader.buttons()) == {"督办"}  # a leader neither routes nor handles cases
+    assert "已向承办部门发出督办" in await leader.press("督办")
     assert _supervisions(app) == [
         (referred.id, "dispatcher", t("note.supervise", role=ROLE["dispatcher"])),
         (referred.id, "leader", t("note.supervise", role=ROLE["leader"])),

@@ -54,6 +54,7 @@ class Draft:
     grid: str | None = None
     resident_name: str | None = None  # a grid worker's report on behalf of a resident
     confidential: bool = False  # the resident chose 保密: never named to the department
+    answer_declined: bool = False  # the FAQ's answer did not help: staff must take it
 
 
 @dataclass(frozen=True)
@@ -149,10 +150,11 @@ def _departments(classifier: Classifier, result: Classification, draft: Draft) -
 
 
 def _route(
-    session: Session, appeal: Appeal, result: Classification, policy: Policy
+    session: Session, appeal: Appeal, result: Classification, policy: Policy, *, answer: bool
 ) -> Department | None:
-    """Answer, assign or dispatch a new appeal; low confidence waits for the dispatcher."""
-    if result.disposition is Disposition.CONSULTATION and result.faq_answer:
+    """Answer (where `answer` allows), assign or dispatch a new appeal; low confidence waits
+    for the dispatcher."""
+    if answer and result.disposition is Disposition.CONSULTATION and result.faq_answer:
         transition(session, appeal, Action.ANSWER, SYSTEM, result.faq_answer, policy=policy)
         return None
     if result.needs_triage:
@@ -244,7 +246,7 @@ def submit(
         )
         department = None
     else:
-        department = _route(session, appeal, result, policy)
+        department = _route(session, appeal, result, policy, answer=not draft.answer_declined)
     if on_spot is None:  # handled on the spot already: no alarm to raise
         alert(session, appeal, policy, now=now, cause=f"submit{appeal.id}")
     reply_due = None if appeal.status == Status.ANSWERED else appeal.reply_due_at

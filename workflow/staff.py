@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from storage.models import Appeal, Department, Invite, Person
 from storage.roles import Role
 from storage.types import utcnow
-from workflow.cards import Text, buttons, text
+from workflow.cards import Text, buttons, staff_options, text
 from workflow.followup import (
     Policy,
     announce,
@@ -144,10 +144,7 @@ def tell_center(
 ) -> None:
     """Send the case to the dispatcher's chat with the suggested departments as buttons."""
     params, _ = department_card(session, appeal, policy, headline)
-    options: list[list[Any]] = [
-        [name, f"route:{appeal.number}:{name}"] for name in suggested(session, appeal)
-    ]
-    options += buttons(appeal, TRIAGE_ACTIONS)
+    options = triage_options(session, appeal)
     notify(
         session,
         appeal=appeal,
@@ -157,6 +154,31 @@ def tell_center(
         options=options,
         cause=cause,
     )
+
+
+def triage_options(session: Session, appeal: Appeal) -> list[list[Any]]:
+    """The dispatcher's buttons on a case to route: the suggested departments, then
+    another department, 标记紧急 and 合并."""
+    options: list[list[Any]] = [
+        [name, f"route:{appeal.number}:{name}"] for name in suggested(session, appeal)
+    ]
+    return options + buttons(appeal, TRIAGE_ACTIONS)
+
+
+def card_options(session: Session, appeal: Appeal, actor: Actor) -> list[list[Any]]:
+    """The buttons a person may press on an open case: the department's 签收/退回/延期/办结,
+    the center's routing while it waits for a department, and 督办 for supervisors."""
+    options: list[list[Any]] = []
+    status = Status(appeal.status)
+    routing = status in (Status.SUBMITTED, Status.RETURNED)  # no department holds it
+    center = actor.role in CENTER_ROLES
+    if actor.role is Role.STAFF or (center and not routing):
+        options += staff_options(appeal)
+    if center and routing:
+        options += triage_options(session, appeal)
+    if actor.role in SUPERVISORS and status in SUPERVISABLE:
+        options += buttons(appeal, ["supervise"])
+    return options
 
 
 def suggested(session: Session, appeal: Appeal) -> list[str]:
