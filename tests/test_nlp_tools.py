@@ -8,9 +8,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import wcwidth
 
 from nlp.calibrate import calibrate_command
 from nlp.classifier import Classifier
+from nlp.columns import columns
 from nlp.commands import (
     classify_stream,
     corrections_as_examples,
@@ -78,6 +80,33 @@ def test_classifier_with_tiny_table(tmp_path: Path) -> None:
     tiny = Classifier(types, keywords_path=table, types_path=None)
     assert tiny.classify("河里有污水").type == "环境保护其他"
     assert tiny.classify("河里有污水").topic == "环境保护"
+
+
+def _display_widths(lines: list[str]) -> set[int]:
+    return {wcwidth.width(line) for line in lines}
+
+
+def test_columns_line_up_chinese_text_by_its_width_on_a_terminal() -> None:
+    lines = columns([["部门", "n"], ["人力资源和社会保障局", "12"], ["x", "3"]], "<>")
+    assert _display_widths(lines) == {24}  # 20 + gap 2 + 2
+    assert lines[1].startswith("人力资源和社会保障局  ") and lines[2].startswith("x" + " " * 21)
+
+
+def test_eval_tables_with_chinese_labels_line_up() -> None:
+    report = score_predictions(["环境保护", "交通", "环境保护"], ["环境保护", "交通", "交通"])
+    lines = report.format().splitlines()
+    # The per-class table (header and two rows) and the confusion matrix end in one column.
+    assert len(_display_widths(lines[2:5])) == 1
+    assert len(_display_widths(lines[-2:])) == 1
+    examples = [
+        Labelled("路灯不亮好几天了", "路灯故障", "immediate", "normal", "phone_t"),
+        Labelled("电动车被偷了", "盗窃", "referral", "normal", "phone_t"),
+    ]
+    routing = evaluate_routing(small_classifier(), examples).format().split("\n\n")
+    departments = routing[-1].splitlines()
+    assert departments[0].startswith("department") and "城管局" in routing[-1]
+    assert len(_display_widths(departments)) == 1
+    assert len(_display_widths(routing[1].splitlines())) == 1  # the measures, 即办 among them
 
 
 def test_score_predictions_math() -> None:
