@@ -145,24 +145,25 @@ def test_classify_stream(classifier: Classifier) -> None:
     lines = [
         "小区路灯坏了，晚上很黑\n",
         "\n",
-        json.dumps({"text": "工地老板拖欠农民工工资"}, ensure_ascii=False) + "\n",
+        json.dumps({"id": "a7", "text": "工地老板拖欠农民工工资"}, ensure_ascii=False) + "\n",
         "   \n",
     ]
     out = io.StringIO()
     assert classify_stream(classifier, lines, out, None) == 2
     records = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert len(records) == 2
-    for record in records:
-        assert set(record) == {
-            "type",
-            "category",
-            "disposition",
-            "department",
-            "urgency",
-            "confidence",
-            "keywords",
-        }
-    assert records[1]["category"] == "劳动和社会保障"
+    assert len(records) == 4  # one per input line, in order
+    assert records[1] == records[3] == {"error": "empty"}
+    assert set(records[0]) == {
+        "type",
+        "category",
+        "disposition",
+        "department",
+        "urgency",
+        "confidence",
+        "needs_triage",
+        "keywords",
+    }
+    assert records[2]["id"] == "a7" and records[2]["category"] == "劳动和社会保障"
     assert "工资" in out.getvalue()  # ensure_ascii=False
 
 
@@ -399,3 +400,27 @@ def test_calibrate_may_search_only_the_named_settings() -> None:
         calibrate_command(
             start, io.StringIO(), TrainParams(), training=_tiny_labelled(), only=["nonsense"]
         )
+
+
+def test_a_table_written_elsewhere_replaces_the_learned_table_of_its_kind(
+    tmp_path: Path,
+) -> None:
+    classifier = small_classifier()
+    types, urgency, topics = tmp_path / "t.tsv", tmp_path / "u.tsv", tmp_path / "k.tsv"
+    train_types_command(types, io.StringIO(), labelled=_tiny_labelled())
+    train_label_command("urgency", urgency, io.StringIO(), labelled=_tiny_labelled())
+    source = tmp_path / "tiny.csv"
+    source.write_text(TINY_TRAIN, encoding="utf-8")
+    train_command(source, topics, io.StringIO(), TrainParams(epochs=2))
+    with_types = classifier.with_table(types)
+    assert with_types.learned is not classifier.learned
+    assert with_types.urgency is classifier.urgency
+    with_urgency = classifier.with_table(urgency)
+    assert with_urgency.urgency is not classifier.urgency
+    assert with_urgency.learned is classifier.learned
+    # The table is what decides: with it, the fire messages (typed 盗窃 here) are routed.
+    fires = [item for item in _tiny_labelled() if item.urgency == "life"]
+    before = evaluate_routing(classifier, fires).department_accuracy
+    assert evaluate_routing(with_types, fires).department_accuracy > before
+    with pytest.raises(ValueError, match="not a learned table.*交通, 环境"):
+        classifier.with_table(topics)  # a topic table: its labels are no types
