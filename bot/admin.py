@@ -88,6 +88,7 @@ def report(settings: Settings, args: argparse.Namespace) -> int:
             now=utcnow(),
             calendar=app.dialog.policy.calendar,
             remind_at=settings.follow_up.remind_at,
+            day=args.date,
         )
     if args.format == "json":
         print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
