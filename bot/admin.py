@@ -12,6 +12,7 @@ from bot.app import build, database_url
 from bot.channels.wechat import build_api, create_menu
 from bot.channels.wechat_api import WechatApiError
 from bot.settings import Settings, load_secrets
+from nlp.columns import columns
 from scheduler.reports import build_report, format_text
 from storage.db import make_engine, transaction, upgrade
 from storage.models import Department
@@ -33,16 +34,21 @@ def invite(settings: Settings, args: argparse.Namespace) -> int:
     with transaction(app.sessions) as session:
         if args.list:
             names = {d.id: d.name for d in session.exec(select(Department))}
-            for row in staff.invites(session):
-                state = (
+            rows = [
+                [
+                    row.code,
+                    row.role,
+                    names.get(row.department_id, "") or row.grid or "",
                     "revoked"
                     if row.revoked
                     else f"used by {row.used_by}"
                     if row.used_at
-                    else "unused"
-                )
-                where = names.get(row.department_id, "") or row.grid or ""
-                print(f"{row.code}  {row.role:12} {where:12} {state}")
+                    else "unused",
+                ]
+                for row in staff.invites(session)
+            ]
+            for line in columns(rows, "<<<<"):
+                print(line)
             return 0
         if args.revoke:
             if staff.revoke(session, code=args.revoke.strip().upper()):
@@ -82,6 +88,7 @@ def report(settings: Settings, args: argparse.Namespace) -> int:
             now=utcnow(),
             calendar=app.dialog.policy.calendar,
             remind_at=settings.follow_up.remind_at,
+            day=args.date,
         )
     if args.format == "json":
         print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))

@@ -1,17 +1,24 @@
-"""The `appealbot` command line: run, db upgrade, report, classify, nlp train|eval|calibrate."""
+"""The `appealbot` command line: the bot, its database, staff invites, reports and the
+classifier's tools (every command is listed below; `appealbot COMMAND --help` for one)."""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.logs import configure_logging
 from bot.settings import ConfigError, Settings, load_settings
 from scheduler import PERIODS
 from storage.roles import Role
 
+if TYPE_CHECKING:
+    from nlp.classifier import Classifier
+
+PROG = "appealbot"
 NO_INVITE = (Role.RESIDENT, Role.SYSTEM)
 
 
@@ -20,8 +27,63 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LABEL_TABLES = {"urgency": "urgency_table", "disposition": "disposition_table"}
 
 
+Group = argparse._SubParsersAction  # the subcommands of a command
+
+
+class _Commands:
+    """The subcommands, each with its own --help (its one-line summary, then what more there
+    is to say), and the list of them all that the top-level help ends with."""
+
+    def __init__(self, parser: argparse.ArgumentParser) -> None:
+        self.top = self._subcommands(parser, "command")
+        self.listed: list[tuple[str, str]] = []
+
+    @staticmethod
+    def _subcommands(parser: argparse.ArgumentParser, dest: str) -> Group[argparse.ArgumentParser]:
+        return parser.add_subparsers(
+            dest=dest, required=True, metavar="COMMAND", help="`COMMAND --help` for its options"
+        )
+
+    def group(self, name: str, summary: str) -> Group[argparse.ArgumentParser]:
+        """A command of subcommands (`db upgrade`): they are listed, not the group."""
+        return self._subcommands(self.top.add_parser(name, description=summary), f"{name}_command")
+
+    def add(
+        self,
+        name: str,
+        summary: str,
+        details: str = "",
+        *,
+        within: Group[argparse.ArgumentParser] | None = None,
+    ) -> argparse.ArgumentParser:
+        """A command, or a subcommand `within` a group (also listed in the group's help)."""
+        description = f"{summary[:1].upper()}{summary[1:]}. {details}".strip()
+        parser = (
+            within.add_parser(name, help=summary, description=description)
+            if within is not None
+            else self.top.add_parser(name, description=description)
+        )
+        self.listed.append((parser.prog.removeprefix(f"{PROG} "), summary))
+        return parser
+
+    def epilog(self) -> str:
+        width = max(len(name) for name, _ in self.listed) + 2
+        return "commands:\n" + "\n".join(
+            f"  {name:<{width}}{summary}" for name, summary in self.listed
+        )
+
+
+def _day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="appealbot", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument(
         "--config", type=Path, help="config file (default: $APPEALBOT_CONFIG or ./config.yaml)"
     )
@@ -32,38 +94,78 @@ def _parser() -> argparse.ArgumentParser:
         choices=LOG_LEVELS,
         help="how much to log (any case): %(choices)s",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = _Commands(parser)
 
-    run = commands.add_parser("run", help="start the enabled channels and the clock")
-    run.add_argument("--user", default="local", help="console user id")
+    run = commands.add(
+        "run",
+        "start the enabled channels and the clock",
+        "With no channel credentials, the console: a resident's dialog in this terminal.",
+    )
+    run.add_argument("--user", default="local", help="console: the resident's user id")
 
-    db = commands.add_parser("db", help="database schema")
-    db.add_argument("action", choices=["upgrade"])
+    # Groups of one subcommand, without options of their own.
+    for group, about, name, summary, details in (
+        (
+            "db",
+            "The database schema.",
+            "upgrade",
+            "apply the database migrations",
+            "`run` creates an empty database by itself and refuses an outdated one.",
+        ),
+        (
+            "wechat",
+            "The WeChat official account.",
+            "menu",
+            "create the WeChat official account's menu",
+            "Needs WECHAT_APPID and WECHAT_APPSECRET.",
+        ),
+    ):
+        commands.add(name, summary, details, within=commands.group(group, about))
 
-    classify = commands.add_parser("classify", help="classify texts (one per line, or JSONL)")
+    classify = commands.add(
+        "classify",
+        "classify texts (one per line, or JSONL)",
+        'Prints one JSON line per input line, in order (an empty line: {"error": "empty"});'
+        " the input's `id` is kept.",
+    )
     classify.add_argument("file", nargs="?", type=Path, help="input file (default: stdin)")
     classify.add_argument("--types", help="comma-separated candidate appeal types")
     classify.add_argument(
         "--explain", action="store_true", help="add candidates, topic, intent and hazard"
     )
 
-    invite = commands.add_parser("invite", help="one-time codes that bind staff to roles")
+    invite = commands.add(
+        "invite",
+        "one-time codes that bind staff to roles",
+        "Prints a new code; the person sends `/join CODE 姓名` to the bot.",
+    )
     invite.add_argument("--role", choices=[r.value for r in Role if r not in NO_INVITE])
     invite.add_argument("--department", help="the department (staff, or a department group)")
     invite.add_argument("--grid", help="the grid code (grid workers)")
     invite.add_argument("--list", action="store_true", help="list the codes and their use")
     invite.add_argument("--revoke", metavar="CODE", help="revoke an unused code")
 
-    wechat = commands.add_parser("wechat", help="the WeChat official account")
-    wechat.add_argument("action", choices=["menu"], help="create the account's menu")
-
-    report = commands.add_parser("report", help="print a day/week/month report")
+    report = commands.add(
+        "report",
+        "print a day/week/month report",
+        "By default today so far, the last complete week or the last complete month.",
+    )
     report.add_argument("--period", choices=PERIODS, default="day")
+    report.add_argument(
+        "--date",
+        type=_day,
+        metavar="YYYY-MM-DD",
+        help="the day, week or month that contains this day (today's: the current one so far)",
+    )
     report.add_argument("--format", choices=["text", "json"], default="text")
 
-    nlp = commands.add_parser("nlp", help="the classifier's learned tables")
-    nlp_commands = nlp.add_subparsers(dest="nlp_command", required=True)
-    train = nlp_commands.add_parser("train", help="rebuild a learned table from labeled data")
+    nlp = commands.group("nlp", "The classifier's learned tables and its measures.")
+    train = commands.add(
+        "train",
+        "rebuild a learned table from labeled data",
+        "Writes --out PATH; only --in-place overwrites the table the config names.",
+        within=nlp,
+    )
     source = train.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", type=Path, help="topics: labeled CSV (label,tokens)")
     source.add_argument(
@@ -77,11 +179,26 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--from-ledger", action="store_true", help="with --types: add the center's corrections"
     )
-    train.add_argument("--out", type=Path, help="table to write (default: the packaged one)")
-    evaluate = nlp_commands.add_parser(
-        "eval", help="what ships on our labelled test part, or the topics on a labeled file"
+    target = train.add_mutually_exclusive_group(required=True)
+    target.add_argument("--out", type=Path, metavar="PATH", help="the table to write")
+    target.add_argument(
+        "--in-place",
+        action="store_true",
+        help="overwrite the table the config names (by default the packaged one)",
+    )
+    evaluate = commands.add(
+        "eval",
+        "measure what ships on our labelled test part, or the topics on a labeled file",
+        within=nlp,
     )
     evaluate.add_argument("file", type=Path, nargs="?", help="topics: labeled CSV or JSONL")
+    evaluate.add_argument(
+        "--table",
+        type=Path,
+        metavar="PATH",
+        help="a learned type, urgency or disposition table (e.g. from nlp train --out) "
+        "in place of the configured one",
+    )
     evaluate.add_argument(
         "--topics-file",
         type=Path,
@@ -98,9 +215,10 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="department accuracy as the type table learns from more routed cases",
     )
-    calibrate = nlp_commands.add_parser(
+    calibrate = commands.add(
         "calibrate",
-        help="choose nlp.calibration by cross-validation on the labelled training part",
+        "choose nlp.calibration by cross-validation on the labelled training part",
+        within=nlp,
     )
     calibrate.add_argument(
         "--errors", action="store_true", help="also list the misrouted training messages"
@@ -110,6 +228,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAMES",
         help="search only these settings (comma-separated, e.g. life_sure,life_alone)",
     )
+    parser.epilog = commands.epilog()
     return parser
 
 
@@ -143,14 +262,15 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     from nlp import commands as nlp_commands
 
     if args.command == "classify":
+        classifier = build_classifier(settings)
+        types = _names(args.types)
+        refused = nlp_commands.unknown_names(types, classifier.names, "appeal types")
+        if refused:
+            return _refuse(refused)
         lines = args.file.open(encoding="utf-8") if args.file else sys.stdin
         with lines:
             nlp_commands.classify_stream(
-                build_classifier(settings),
-                lines,
-                sys.stdout,
-                _names(args.types),
-                explain=args.explain,
+                classifier, lines, sys.stdout, types, explain=args.explain
             )
         return 0
     if args.nlp_command == "train" and args.labels:
@@ -164,19 +284,37 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     if args.nlp_command == "calibrate":
         only = [name.strip() for name in (args.only or "").split(",") if name.strip()]
         nlp_commands.calibrate(classifier, sys.stdout, errors=args.errors, only=only)
-    elif args.file is not None:
+        return 0
+    return _evaluate(classifier, args)
+
+
+def _evaluate(classifier: Classifier, args: argparse.Namespace) -> int:
+    """`nlp eval`: what ships, its learning curve, or the topics on a labeled file."""
+    from nlp import commands as nlp_commands
+
+    if args.table is not None:
+        try:
+            classifier = classifier.with_table(args.table)
+        except (OSError, ValueError) as exc:
+            return _refuse(str(exc))
+    topics = _names(args.topics)
+    refused = nlp_commands.unknown_names(topics, classifier.topics.labels, "topics")
+    if refused:
+        return _refuse(refused)
+    if args.file is not None:
         nlp_commands.eval_command(
-            classifier,
-            args.file,
-            sys.stdout,
-            topics=_names(args.topics),
-            resegment=args.resegment,
+            classifier, args.file, sys.stdout, topics=topics, resegment=args.resegment
         )
     elif args.learning_curve:
         nlp_commands.learning_curve_command(classifier, sys.stdout)
     else:
         nlp_commands.routing_command(classifier, sys.stdout, topic_file=args.topics_file)
     return 0
+
+
+def _refuse(message: str) -> int:
+    print(f"appealbot: {message}", file=sys.stderr)
+    return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:

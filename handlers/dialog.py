@@ -22,7 +22,7 @@ from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from handlers.limits import Limits
-from handlers.messages import ACTION, DISPOSITION, PUBLIC_NOTES, STATUS, t
+from handlers.messages import ACTION, DISPOSITION, DISPOSITION_MEANS, PUBLIC_NOTES, STATUS, t
 from handlers.staff import StaffDesk, is_group
 from handlers.turn import Turn
 from handlers.types import Inbound, Kind, Option, Outbound
@@ -752,6 +752,7 @@ class Dialog:
                     "submitted.sorted",
                     category=appeal.category,
                     disposition=DISPOSITION[appeal.disposition],
+                    means=DISPOSITION_MEANS[appeal.disposition],
                 )
             )
         if appeal.status == Status.ANSWERED:

@@ -102,7 +102,7 @@ MESSAGES: dict[str, str] = {
     "bad.daily_limit": "您今天已提交{limit}件诉求，已达到当日上限，请明天再提交；遇到危险请立即拨打110（报警）、119（火警）或120（急救）。",
     # submission
     "submitted": "您的诉求已受理，编号 {number}。",
-    "submitted.sorted": "分类：{category}\n办理方式：{disposition}",
+    "submitted.sorted": "分类：{category}\n办理方式：{disposition}（{means}）",
     "submitted.department": "已转交 {department} 办理。",
     "submitted.triage": "工作人员将在1个工作日内研判并分派办理。",
     "submitted.deadline": "我们将在 {deadline} 前给您答复。",
@@ -166,6 +166,7 @@ MESSAGES: dict[str, str] = {
     "report.by_category": "分类：{counts}",
     "report.by_disposition": "办理方式：{counts}",
     "report.by_grid": "网格：{counts}",
+    "report.no_grid": "未指定网格",
     "report.rates": "办结率 {finish}｜按期办结率 {on_time}｜响应率 {response}｜满意率 {satisfaction}｜矛盾纠纷化解率 {disputes}",
     "report.departments": "各部门：受理/办结/按期/超期/重办",
     "report.department_row": "  {department}：{received}/{finished}/{on_time}/{overdue}/{reopened}",
@@ -342,11 +343,16 @@ ACTION = {
     "comment": "评价意见",
 }
 
-DISPOSITION = {
-    "consultation": "咨询（即时答复）",
-    "immediate": "即办（当日办理）",
-    "referral": "转办（交职能部门或乡镇街道办理）",
+DISPOSITION = {"consultation": "咨询", "immediate": "即办", "referral": "转办"}
+
+# What a disposition means for the resident (told with it when an appeal is filed).
+DISPOSITION_MEANS = {
+    "consultation": "即时答复",
+    "immediate": "当日办理",
+    "referral": "交职能部门或乡镇街道办理",
 }
+
+CHANNEL = {"console": "控制台", "telegram": "Telegram", "wechat": "微信公众号", "web": "网页"}
 
 # Actions whose note the resident may read; others (e.g. a department's reason) stay internal.
 PUBLIC_NOTES = frozenset(

@@ -186,6 +186,21 @@ class Classifier:
             other._stack = other._stack_tables()
         return other
 
+    def with_table(self, path: Path) -> Classifier:
+        """The same classifier with the learned table at `path` (as `nlp train --out` writes
+        it) in place of the one of its kind, told by its labels: types, urgency, dispositions."""
+        labels = set(read_table(path))
+        if labels and labels <= set(self.names):
+            return self.variant(type_table=path)
+        if labels and labels <= set(URGENCY_LABELS):
+            return self.variant(urgency_table=path)
+        if labels and labels <= set(DISPOSITION_LABELS):
+            return self.variant(disposition_table=path)
+        raise ValueError(
+            f"{path}: not a learned table of the configured appeal types, of urgency or of "
+            f"dispositions (its labels: {', '.join(sorted(labels)) or 'none'})"
+        )
+
     def _stack_tables(self) -> TableStack:
         """The learned tables, looked up together: topics, types, urgency, dispositions."""
         return TableStack([self.topics, self.learned, self.urgency, self.dispositions])

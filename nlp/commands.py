@@ -16,6 +16,7 @@ from nlp.dataset import Example, read_examples
 from nlp.evaluate import evaluate, evaluate_routing
 from nlp.labelled import Labelled, Split, read_labelled
 from nlp.train import TrainParams, TrainSummary, train, train_examples
+from nlp.types import Classification
 
 logger = logging.getLogger(__name__)
 
@@ -28,18 +29,53 @@ CURVE_STEPS = (0, 100, 200, 400, 800, 1600)
 CURVE_SEED = 0
 
 
-def _line_text(line: str) -> str:
-    """The message of an input line: the `text` field of a JSON object, else the line."""
+def _read_line(line: str) -> tuple[str, dict[str, Any]]:
+    """The message of an input line, the `text` field of a JSON object (else the line), and
+    what its output line starts with: the object's `id`, if it has one."""
     stripped = line.strip()
     if stripped.startswith("{"):
         try:
             record = json.loads(stripped)
         except json.JSONDecodeError:
-            return stripped
+            return stripped, {}
         text = record.get("text") if isinstance(record, dict) else None
         if isinstance(text, str):
-            return text
-    return stripped
+            return text, {"id": record["id"]} if "id" in record else {}
+    return stripped, {}
+
+
+def _record(result: Classification, *, explain: bool) -> dict[str, Any]:
+    """What `classify` prints of a result. A case for 人工研判 is given no type, category or
+    department: as the resident is told none, the dispatcher chooses them."""
+    sorted_out = not result.needs_triage
+    record: dict[str, Any] = {
+        "type": result.type if sorted_out else None,
+        "category": result.category if sorted_out else None,
+        "disposition": result.disposition.value,
+        "department": result.department if sorted_out else None,
+        "urgency": result.urgency.value,
+        "confidence": result.confidence,
+        "needs_triage": result.needs_triage,
+        "keywords": list(result.keywords),
+    }
+    if explain:
+        record |= {
+            "candidates": [list(pair) for pair in result.candidates],
+            "topic": result.topic,
+            "consultation": result.consultation,
+            "hazard": result.hazard.value if result.hazard else None,
+            "faq_answer": result.faq_answer,
+        }
+    return record
+
+
+def unknown_names(given: Sequence[str] | None, valid: Sequence[str], what: str) -> str | None:
+    """Why `given` (names of candidate `what`s) cannot be used, listing the valid ones; None
+    when every name is known."""
+    unknown = [name for name in given or () if name not in valid]
+    if not unknown:
+        return None
+    return f"unknown {what}: {', '.join(unknown)} (valid: {', '.join(valid)})"
 
 
 def classify_stream(
@@ -50,36 +86,21 @@ def classify_stream(
     *,
     explain: bool = False,
 ) -> int:
-    """Classify each non-blank line (plain text or JSONL with `text`); one JSON line each.
+    """One JSON line per input line (plain text or JSONL with `text` and maybe `id`), in
+    order: the classification, or {"error": "empty"} for a line with no text.
 
-    `explain` adds why: the candidates with their probabilities, the topic, the intent and
-    the hazard. Returns the number of lines classified.
+    `explain` adds why: the candidates with their probabilities (for 人工研判), the topic,
+    the intent and the hazard. Returns the number of lines classified.
     """
     count = 0
     for line in lines:
-        if not line.strip():
-            continue
-        result = classifier.classify(_line_text(line), types=types)
-        record: dict[str, Any] = {
-            "type": result.type,
-            "category": result.category,
-            "disposition": result.disposition.value,
-            "department": result.department,
-            "urgency": result.urgency.value,
-            "confidence": result.confidence,
-            "keywords": list(result.keywords),
-        }
-        if explain:
-            record |= {
-                "needs_triage": result.needs_triage,
-                "candidates": [list(pair) for pair in result.candidates],
-                "topic": result.topic,
-                "consultation": result.consultation,
-                "hazard": result.hazard.value if result.hazard else None,
-                "faq_answer": result.faq_answer,
-            }
+        text, record = _read_line(line)
+        if text.strip():
+            record |= _record(classifier.classify(text, types=types), explain=explain)
+            count += 1
+        else:
+            record["error"] = "empty"
         out.write(json.dumps(record, ensure_ascii=False) + "\n")
-        count += 1
     return count
 
 

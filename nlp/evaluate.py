@@ -7,6 +7,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from nlp.classifier import Classifier
+from nlp.columns import columns
 from nlp.dataset import Example
 from nlp.labelled import Labelled
 from nlp.types import AppealType, Classification
@@ -34,17 +35,26 @@ class EvalReport:
         lines = [
             f"examples {total}  accuracy {self.accuracy:.4f}  macro-F1 {self.macro_f1:.4f}",
             "",
-            f"{'label':<12}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}",
         ]
-        for label in self.labels:
-            s = self.per_class[label]
-            lines.append(
-                f"{label:<12}{s.precision:>10.4f}{s.recall:>10.4f}{s.f1:>10.4f}{s.support:>9}"
-            )
+        scores = [(label, self.per_class[label]) for label in self.labels]
+        lines += columns(
+            [
+                ["label", "precision", "recall", "f1", "support"],
+                *(
+                    [label, f"{s.precision:.4f}", f"{s.recall:.4f}", f"{s.f1:.4f}", str(s.support)]
+                    for label, s in scores
+                ),
+            ],
+            "<>>>>",
+        )
         lines += ["", "confusion (rows gold, columns predicted in the order above):"]
-        for label in self.labels:
-            row = " ".join(f"{self.confusion[label][other]:>5}" for other in self.labels)
-            lines.append(f"{label:<12}{row}")
+        lines += columns(
+            (
+                [label, *(str(self.confusion[label][other]) for other in self.labels)]
+                for label in self.labels
+            ),
+            "<" + ">" * len(self.labels),
+        )
         return "\n".join(lines)
 
 
@@ -148,34 +158,49 @@ class RoutingReport:
         return f1(self.disposition_levels["consultation"])
 
     def format(self) -> str:
-        lines = [
-            f"labelled messages {self.examples}   (人工研判 {self.triaged})",
-            "",
-            f"{'measure':<34}{'value':>8}",
-            f"{'type accuracy':<34}{self.type_accuracy:>8.3f}",
-            f"{'department accuracy':<34}{self.department_accuracy:>8.3f}",
-            f"{'disposition accuracy':<34}{self.disposition_accuracy:>8.3f}",
-            f"{'即办 (immediate) recall':<34}{self.disposition_levels['immediate'].recall:>8.3f}",
-            f"{'consultation F1':<34}{self.consultation_f1:>8.3f}",
+        measures = [
+            ("type accuracy", self.type_accuracy),
+            ("department accuracy", self.department_accuracy),
+            ("disposition accuracy", self.disposition_accuracy),
+            ("即办 (immediate) recall", self.disposition_levels["immediate"].recall),
+            ("consultation F1", self.consultation_f1),
         ]
         for level in URGENCIES[:2]:
-            scores = self.urgency_levels[level]
-            lines.append(f"{f'urgency {level} recall':<34}{scores.recall:>8.3f}")
-            lines.append(f"{f'urgency {level} precision':<34}{scores.precision:>8.3f}")
+            measures.append((f"urgency {level} recall", self.urgency_levels[level].recall))
+            measures.append((f"urgency {level} precision", self.urgency_levels[level].precision))
         if self.topic_macro_f1 is not None:
-            lines.append(f"{'泰迪杯 held-out macro-F1 (raw text)':<34}{self.topic_macro_f1:>8.3f}")
+            measures.append(("泰迪杯 held-out macro-F1 (raw text)", self.topic_macro_f1))
+        lines = [f"labelled messages {self.examples}   (人工研判 {self.triaged})", ""]
+        lines += columns(
+            [["measure", "value"], *([name, f"{value:.3f}"] for name, value in measures)], "<>"
+        )
         lines += ["", "disposition confusion (rows gold, columns predicted):"]
-        lines.append(f"{'':<14}" + "".join(f"{level:>14}" for level in DISPOSITIONS))
-        for gold in DISPOSITIONS:
-            row = self.disposition_confusion[gold]
-            lines.append(f"{gold:<14}" + "".join(f"{row[p]:>14}" for p in DISPOSITIONS))
-        lines += ["", "urgency      precision    recall   support"]
-        for level in URGENCIES:
-            s = self.urgency_levels[level]
-            lines.append(f"{level:<12}{s.precision:>10.3f}{s.recall:>10.3f}{s.support:>10}")
-        lines += ["", "department          precision    recall   support"]
-        for name, s in sorted(self.departments.items(), key=lambda item: -item[1].support):
-            lines.append(f"{name:<18}{s.precision:>10.3f}{s.recall:>10.3f}{s.support:>10}")
+        lines += columns(
+            [
+                ["", *DISPOSITIONS],
+                *(
+                    [gold, *(str(self.disposition_confusion[gold][p]) for p in DISPOSITIONS)]
+                    for gold in DISPOSITIONS
+                ),
+            ],
+            "<>>>",
+        )
+        departments = sorted(self.departments.items(), key=lambda item: -item[1].support)
+        for head, levels in (
+            ("urgency", [(level, self.urgency_levels[level]) for level in URGENCIES]),
+            ("department", departments),
+        ):
+            lines.append("")
+            lines += columns(
+                [
+                    [head, "precision", "recall", "support"],
+                    *(
+                        [name, f"{s.precision:.3f}", f"{s.recall:.3f}", str(s.support)]
+                        for name, s in levels
+                    ),
+                ],
+                "<>>>",
+            )
         return "\n".join(lines)
 
 

@@ -2,21 +2,23 @@
 
 A report covers received appeals in a period of local time: `day` is today so far (on the
 first working day after days off, those days too: the weekend ledger), `week` the last
-complete Monday-Sunday week, `month` the last complete calendar month. Rates are
-None when their denominator is empty.
+complete Monday-Sunday week, `month` the last complete calendar month; or, given a day, the
+day, week or month that contains it (so far, when that is the current one). Rates are
+None when their denominator is empty (shown as "—").
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, col, select
 
-from handlers.messages import FLAG, STATUS, t
+from handlers.messages import CHANNEL, DISPOSITION, FLAG, STATUS, t
 from scheduler import PERIODS
 from storage.db import transaction
 from storage.models import Appeal, AppealEvent, Department, Outbox
@@ -33,20 +35,24 @@ DISPUTES = "矛盾纠纷"
 
 
 def period_bounds(
-    period: str, now: dt.datetime, calendar: WorkCalendar
+    period: str, now: dt.datetime, calendar: WorkCalendar, *, day: dt.date | None = None
 ) -> tuple[dt.datetime, dt.datetime]:
+    """The period of `day` (local); without one, the period a report covers by default:
+    today so far, last week, last month."""
     today = calendar.local_day(now)
     if period == "day":
         # The first working day after days off also covers them (周末民情台账).
-        start, end = today, today + dt.timedelta(days=1)
-        while calendar.is_workday(today) and not calendar.is_workday(start - dt.timedelta(days=1)):
+        day = day or today
+        start, end = day, day + dt.timedelta(days=1)
+        while calendar.is_workday(day) and not calendar.is_workday(start - dt.timedelta(days=1)):
             start -= dt.timedelta(days=1)
     elif period == "week":
-        end = today - dt.timedelta(days=today.weekday())
-        start = end - dt.timedelta(days=7)
+        day = day or today - dt.timedelta(days=7)
+        start = day - dt.timedelta(days=day.weekday())
+        end = start + dt.timedelta(days=7)
     elif period == "month":
-        end = today.replace(day=1)
-        start = (end - dt.timedelta(days=1)).replace(day=1)
+        start = (day or today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+        end = (start + dt.timedelta(days=31)).replace(day=1)
     else:
         raise ValueError(f"unknown period {period!r}; choose one of {', '.join(PERIODS)}")
 
@@ -79,7 +85,7 @@ class Report:
     by_channel: dict[str, int]
     by_category: dict[str, int]
     by_disposition: dict[str, int]
-    by_grid: dict[str, int]
+    by_grid: list[tuple[str | None, int]]  # most first; None: no grid given
     on_days_off: int
     finish_rate: float | None  # 办结率
     on_time_rate: float | None  # 按期办结率
@@ -104,9 +110,16 @@ def _first_times(events: list[AppealEvent]) -> dict[tuple[int, str], dt.datetime
 
 
 def build_report(
-    session: Session, *, period: str, now: dt.datetime, calendar: WorkCalendar, remind_at: float
+    session: Session,
+    *,
+    period: str,
+    now: dt.datetime,
+    calendar: WorkCalendar,
+    remind_at: float,
+    day: dt.date | None = None,
 ) -> Report:
-    start, end = period_bounds(period, now, calendar)
+    """The report of `period` (of `day`'s, else the default one: see period_bounds)."""
+    start, end = period_bounds(period, now, calendar, day=day)
     appeals = list(
         session.exec(select(Appeal).where(Appeal.created_at >= start, Appeal.created_at < end))
     )
@@ -129,7 +142,7 @@ def build_report(
     names = {d.id: d.name for d in session.exec(select(Department))}
     counted = [a for a in appeals if Status(a.status) not in NOT_COUNTED]
     rows: dict[str, DepartmentRow] = {}
-    on_time = late_or_open = signed_in_time = dispatched = 0
+    on_time = late_or_open = signed_in_time = due_to_sign = 0
     overdue: list[dict[str, str]] = []
     for appeal in counted:
         assert appeal.id is not None  # noqa: S101 - loaded rows have ids
@@ -160,12 +173,14 @@ def build_report(
                     "level": level,
                 }
             )
-        if appeal.department_id is not None:
-            dispatched += 1
-            signed_at = firsts.get((appeal.id, "sign"))
-            if signed_at is not None and (
-                appeal.accept_due_at is None or signed_at <= appeal.accept_due_at
-            ):
+        # Like 按期办结率: a dispatched case counts once signed or past its sign deadline.
+        signed_at = firsts.get((appeal.id, "sign"))
+        due = appeal.accept_due_at
+        if appeal.department_id is not None and (
+            signed_at is not None or (due is not None and now > due)
+        ):
+            due_to_sign += 1
+            if signed_at is not None and (due is None or signed_at <= due):
                 signed_in_time += 1
     rated = [a for a in counted if a.rating]
     disputes = [a for a in counted if a.category == DISPUTES]
@@ -178,13 +193,13 @@ def build_report(
         by_channel=dict(Counter(a.channel for a in appeals)),
         by_category=dict(Counter(a.category for a in appeals)),
         by_disposition=dict(Counter(a.disposition for a in appeals)),
-        by_grid=dict(Counter(a.grid or "—" for a in appeals)),
+        by_grid=Counter(a.grid or None for a in appeals).most_common(),
         on_days_off=sum(
             1 for a in appeals if not calendar.is_workday(calendar.local_day(a.created_at))
         ),
         finish_rate=_rate(sum(1 for a in counted if Status(a.status) in FINISHED), len(counted)),
         on_time_rate=_rate(on_time, late_or_open),
-        response_rate=_rate(signed_in_time, dispatched),
+        response_rate=_rate(signed_in_time, due_to_sign),
         satisfaction_rate=_rate(sum(1 for a in rated if a.rating != "不满意"), len(rated)),
         dispute_resolution_rate=_rate(
             sum(1 for a in disputes if Status(a.status) in FINISHED), len(disputes)
@@ -199,8 +214,11 @@ def _percent(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
 
 
-def _counts(counter: dict[str, int]) -> str:
-    return "、".join(f"{k} {v}" for k, v in sorted(counter.items(), key=lambda kv: -kv[1])) or "—"
+def _counts(counts: Mapping[str, int], labels: Mapping[str, str] | None = None) -> str:
+    """`counts` most first, each key as its label says (the key itself without one)."""
+    labels = labels or {}
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+    return "、".join(f"{labels.get(k, k)} {v}" for k, v in ranked) or "—"
 
 
 def format_text(report: Report) -> str:
@@ -212,10 +230,13 @@ def format_text(report: Report) -> str:
             end=report.end,
         ),
         t("report.received", count=report.received, off=report.on_days_off),
-        t("report.by_channel", counts=_counts(report.by_channel)),
+        t("report.by_channel", counts=_counts(report.by_channel, CHANNEL)),
         t("report.by_category", counts=_counts(report.by_category)),
-        t("report.by_disposition", counts=_counts(report.by_disposition)),
-        t("report.by_grid", counts=_counts(report.by_grid)),
+        t("report.by_disposition", counts=_counts(report.by_disposition, DISPOSITION)),
+        t(
+            "report.by_grid",
+            counts=_counts({grid or t("report.no_grid"): n for grid, n in report.by_grid}),
+        ),
         t(
             "report.rates",
             finish=_percent(report.finish_rate),

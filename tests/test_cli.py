@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import re
 import signal
@@ -10,7 +12,9 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import wcwidth
 from sqlalchemy import text
 
 from storage.db import make_engine, upgrade
@@ -216,3 +220,124 @@ def test_invite_says_what_to_send_and_names_the_departments_when_one_is_unknown(
     wrong = _appealbot(tmp_path, "invite", "--role", "staff", "--department", "住建")
     assert wrong.returncode == 2
     assert "no department named '住建'" in wrong.stderr and "住建局" in wrong.stderr
+
+
+def test_invite_list_lines_up_chinese_department_names(tmp_path: Path) -> None:
+    for department in ("住建局", "交通运输局"):
+        made = _appealbot(tmp_path, "invite", "--role", "staff", "--department", department)
+        assert made.returncode == 0, made.stderr
+    listed = _appealbot(tmp_path, "invite", "--list")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert len(lines) == 2 and all(line.endswith("unused") for line in lines)
+    assert len({wcwidth.width(line) for line in lines}) == 1, lines
+
+
+def _classified(tmp_path: Path, *args: str, stdin: str) -> list[dict[str, object]]:
+    result = _appealbot(tmp_path, "classify", *args, stdin=stdin)
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_classify_answers_every_line_and_leaves_what_it_cannot_sort_to_triage(
+    tmp_path: Path,
+) -> None:
+    lines = [
+        "路灯坏了好几天，晚上很黑",
+        "",
+        "😀😀😀",
+        json.dumps({"id": 7, "text": "工地老板拖欠农民工工资"}, ensure_ascii=False),
+        json.dumps({"id": 8, "text": " "}),
+    ]
+    records = _classified(tmp_path, stdin="\n".join(lines) + "\n")
+    assert len(records) == len(lines)
+    assert records[0]["type"] == "路灯故障" and records[0]["needs_triage"] is False
+    assert records[1] == {"error": "empty"}
+    emoji = records[2]
+    assert emoji["needs_triage"] is True and emoji["confidence"] == 0.0
+    assert emoji["type"] is emoji["category"] is emoji["department"] is None
+    assert records[3]["id"] == 7 and records[3]["type"] == "拖欠工资"
+    assert records[4] == {"id": 8, "error": "empty"}
+
+
+def test_classify_refuses_unknown_types_naming_the_valid_ones(tmp_path: Path) -> None:
+    result = _appealbot(tmp_path, "classify", "--types", "城乡建设,路灯故障", stdin="路灯坏了\n")
+    assert result.returncode == 2 and result.stdout == ""
+    assert "Traceback" not in result.stderr
+    [refusal] = [line for line in result.stderr.splitlines() if "城乡建设" in line]
+    assert refusal.startswith("appealbot: unknown appeal types: 城乡建设 (valid: ")
+    assert "占道经营" in refusal and "城乡建设其他" in refusal
+
+
+def test_a_report_speaks_chinese_and_covers_the_current_week_when_given_a_day(
+    tmp_path: Path,
+) -> None:
+    script = ["我要反映", "小区门口的下水道堵了好几天，污水流到马路上", "跳过", "幸福路12号"]
+    filed = _appealbot(tmp_path, "run", stdin="\n".join([*script, "13800138000", "1"]) + "\n")
+    assert filed.returncode == 0, filed.stderr
+    assert "您的诉求已受理" in filed.stdout
+    today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    this_week = ["report", "--period", "week", "--date", today.isoformat()]
+    text = _appealbot(tmp_path, *this_week)
+    assert text.returncode == 0, text.stderr
+    assert "受理诉求 1 件" in text.stdout and "渠道：控制台 1" in text.stdout
+    assert "网格：未指定网格 1" in text.stdout
+    assert re.findall(r"[A-Za-z]{3,}", text.stdout) == []
+    data = json.loads(_appealbot(tmp_path, *this_week, "--format", "json").stdout)
+    assert data["start"] == (today - dt.timedelta(days=today.weekday())).isoformat()
+    assert data["by_grid"] == [[None, 1]] and data["by_channel"] == {"console": 1}
+    last_week = json.loads(
+        _appealbot(tmp_path, "report", "--period", "week", "--format", "json").stdout
+    )
+    assert last_week["received"] == 0
+    wrong = _appealbot(tmp_path, "report", "--date", "2026-13-01")
+    assert wrong.returncode == 2 and "not a date (YYYY-MM-DD)" in wrong.stderr
+
+
+def _listed_commands(top_help: str) -> dict[str, str]:
+    """The commands the top-level help lists, with their one-line summaries."""
+    listing = top_help.split("\ncommands:\n", 1)[1]
+    return dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in listing.splitlines())
+
+
+def test_every_command_has_its_own_help_and_the_top_level_help_lists_them_all(
+    tmp_path: Path,
+) -> None:
+    top = _appealbot(tmp_path, "--help")
+    assert top.returncode == 0, top.stderr
+    listed = _listed_commands(top.stdout)
+    assert {"run", "db upgrade", "wechat menu", "nlp train", "nlp eval"} <= set(listed)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name, summary in listed.items():
+        own = _appealbot(tmp_path, *name.split(), "--help")
+        assert own.returncode == 0, own.stderr
+        assert own.stdout.startswith(f"usage: appealbot {name} "), own.stdout
+        assert summary[1:] in " ".join(own.stdout.split()), own.stdout  # its description
+        assert f"appealbot {name}" in readme
+        options = set(re.findall(r"--[a-z][a-z-]+", own.stdout)) - {"--help"}
+        assert [option for option in options if option not in readme] == [], name
+
+
+def test_nlp_train_overwrites_the_packaged_table_only_when_told_to(tmp_path: Path) -> None:
+    packaged = ROOT / "nlp" / "data" / "types.tsv"
+    before = packaged.stat().st_mtime_ns
+    result = _appealbot(tmp_path, "nlp", "train", "--types")
+    assert result.returncode == 2
+    assert "--out" in result.stderr and "--in-place" in result.stderr
+    assert packaged.stat().st_mtime_ns == before
+
+
+def test_nlp_eval_measures_a_table_written_elsewhere_and_refuses_another_kind(
+    tmp_path: Path,
+) -> None:
+    header = "category\tkeyword\tweight\n"
+    types = tmp_path / "types.tsv"
+    types.write_text(header + "路灯故障\t路灯\t3.0\n", encoding="utf-8")
+    measured = _appealbot(tmp_path, "nlp", "eval", "--table", str(types))
+    assert measured.returncode == 0, measured.stderr
+    assert "department accuracy" in measured.stdout
+    topics = tmp_path / "topics.tsv"
+    topics.write_text(header + "城乡建设\t道路\t1.0\n", encoding="utf-8")
+    refused = _appealbot(tmp_path, "nlp", "eval", "--table", str(topics))
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert f"appealbot: {topics}: not a learned table" in refused.stderr

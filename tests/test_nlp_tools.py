@@ -8,9 +8,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import wcwidth
 
 from nlp.calibrate import calibrate_command
 from nlp.classifier import Classifier
+from nlp.columns import columns
 from nlp.commands import (
     classify_stream,
     corrections_as_examples,
@@ -80,6 +82,33 @@ def test_classifier_with_tiny_table(tmp_path: Path) -> None:
     assert tiny.classify("河里有污水").topic == "环境保护"
 
 
+def _display_widths(lines: list[str]) -> set[int]:
+    return {wcwidth.width(line) for line in lines}
+
+
+def test_columns_line_up_chinese_text_by_its_width_on_a_terminal() -> None:
+    lines = columns([["部门", "n"], ["人力资源和社会保障局", "12"], ["x", "3"]], "<>")
+    assert _display_widths(lines) == {24}  # 20 + gap 2 + 2
+    assert lines[1].startswith("人力资源和社会保障局  ") and lines[2].startswith("x" + " " * 21)
+
+
+def test_eval_tables_with_chinese_labels_line_up() -> None:
+    report = score_predictions(["环境保护", "交通", "环境保护"], ["环境保护", "交通", "交通"])
+    lines = report.format().splitlines()
+    # The per-class table (header and two rows) and the confusion matrix end in one column.
+    assert len(_display_widths(lines[2:5])) == 1
+    assert len(_display_widths(lines[-2:])) == 1
+    examples = [
+        Labelled("路灯不亮好几天了", "路灯故障", "immediate", "normal", "phone_t"),
+        Labelled("电动车被偷了", "盗窃", "referral", "normal", "phone_t"),
+    ]
+    routing = evaluate_routing(small_classifier(), examples).format().split("\n\n")
+    departments = routing[-1].splitlines()
+    assert departments[0].startswith("department") and "城管局" in routing[-1]
+    assert len(_display_widths(departments)) == 1
+    assert len(_display_widths(routing[1].splitlines())) == 1  # the measures, 即办 among them
+
+
 def test_score_predictions_math() -> None:
     report = score_predictions(["a", "a", "b", "b"], ["a", "b", "b", "b"])
     assert report.accuracy == 0.75
@@ -116,24 +145,25 @@ def test_classify_stream(classifier: Classifier) -> None:
     lines = [
         "小区路灯坏了，晚上很黑\n",
         "\n",
-        json.dumps({"text": "工地老板拖欠农民工工资"}, ensure_ascii=False) + "\n",
+        json.dumps({"id": "a7", "text": "工地老板拖欠农民工工资"}, ensure_ascii=False) + "\n",
         "   \n",
     ]
     out = io.StringIO()
     assert classify_stream(classifier, lines, out, None) == 2
     records = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert len(records) == 2
-    for record in records:
-        assert set(record) == {
-            "type",
-            "category",
-            "disposition",
-            "department",
-            "urgency",
-            "confidence",
-            "keywords",
-        }
-    assert records[1]["category"] == "劳动和社会保障"
+    assert len(records) == 4  # one per input line, in order
+    assert records[1] == records[3] == {"error": "empty"}
+    assert set(records[0]) == {
+        "type",
+        "category",
+        "disposition",
+        "department",
+        "urgency",
+        "confidence",
+        "needs_triage",
+        "keywords",
+    }
+    assert records[2]["id"] == "a7" and records[2]["category"] == "劳动和社会保障"
     assert "工资" in out.getvalue()  # ensure_ascii=False
 
 
@@ -370,3 +400,27 @@ def test_calibrate_may_search_only_the_named_settings() -> None:
         calibrate_command(
             start, io.StringIO(), TrainParams(), training=_tiny_labelled(), only=["nonsense"]
         )
+
+
+def test_a_table_written_elsewhere_replaces_the_learned_table_of_its_kind(
+    tmp_path: Path,
+) -> None:
+    classifier = small_classifier()
+    types, urgency, topics = tmp_path / "t.tsv", tmp_path / "u.tsv", tmp_path / "k.tsv"
+    train_types_command(types, io.StringIO(), labelled=_tiny_labelled())
+    train_label_command("urgency", urgency, io.StringIO(), labelled=_tiny_labelled())
+    source = tmp_path / "tiny.csv"
+    source.write_text(TINY_TRAIN, encoding="utf-8")
+    train_command(source, topics, io.StringIO(), TrainParams(epochs=2))
+    with_types = classifier.with_table(types)
+    assert with_types.learned is not classifier.learned
+    assert with_types.urgency is classifier.urgency
+    with_urgency = classifier.with_table(urgency)
+    assert with_urgency.urgency is not classifier.urgency
+    assert with_urgency.learned is classifier.learned
+    # The table is what decides: with it, the fire messages (typed 盗窃 here) are routed.
+    fires = [item for item in _tiny_labelled() if item.urgency == "life"]
+    before = evaluate_routing(classifier, fires).department_accuracy
+    assert evaluate_routing(with_types, fires).department_accuracy > before
+    with pytest.raises(ValueError, match="not a learned table.*交通, 环境"):
+        classifier.with_table(topics)  # a topic table: its labels are no types

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from zoneinfo import ZoneInfo
 
 import time_machine
@@ -96,12 +97,14 @@ def test_a_week_of_cases(app: App) -> None:
         assert (report.start, report.end) == ("2026-11-16", "2026-11-22")
         assert report.received == 4
         assert report.on_days_off == 1
-        assert report.by_grid == {"东湖3网格": 4}
+        assert report.by_grid == [("东湖3网格", 4)]
         assert report.finish_rate == 0.5  # two of four resolved
         # on time: one of (two resolved + the open dispute past its deadline + the weekend case
         # whose deadline, Tuesday, has not come yet)
         assert report.on_time_rate == round(1 / 3, 4)
-        assert report.response_rate == 0.25
+        # signed in time: one of (two signed + the dispute unsigned past its deadline; the
+        # weekend case may still be signed on Monday)
+        assert report.response_rate == round(1 / 3, 4)
         assert report.satisfaction_rate == 1.0
         assert report.dispute_resolution_rate == 0.0
         flags = {o["number"]: o["level"] for o in report.overdue}
@@ -137,3 +140,43 @@ def test_monthly_look_back_chases_open_cases_and_reopens_dissatisfied_ones(app: 
             assert reopened is not None and reopened.status == Status.REOPENED
             chased = session.exec(select(Outbox).where(Outbox.message == "notify.look_back")).all()
             assert [c.params["number"] for c in chased] == [still_open.number]
+
+
+def test_the_text_report_speaks_chinese_and_the_json_keeps_codes_and_nulls(app: App) -> None:
+    calendar = app.dialog.policy.calendar
+    with time_machine.travel(_at(25), tick=False):  # a Wednesday morning
+        with transaction(app.sessions) as session:
+            roads = bound(session, "住建局", "dept")
+            _referral(app, session, "城乡建设", roads).grid = None
+        with app.sessions() as session:
+            now = utcnow()
+            report = build_report(session, period="day", now=now, calendar=calendar, remind_at=1)
+    text = format_text(report)
+    assert re.findall(r"[A-Za-z]{3,}", text) == []  # no console, referral, …
+    assert "渠道：控制台 1" in text and "办理方式：转办 1" in text
+    assert "网格：未指定网格 1" in text
+    # Dispatched this morning, to be signed by tomorrow night: nothing to measure yet.
+    assert report.response_rate is None and "响应率 —" in text
+    data = json.loads(json.dumps(report.as_json(), ensure_ascii=False))
+    assert data["by_grid"] == [[None, 1]] and data["response_rate"] is None
+    assert data["by_channel"] == {"console": 1} and data["by_disposition"] == {"referral": 1}
+
+
+def test_a_report_may_cover_the_period_of_a_given_day_so_far(app: App) -> None:
+    calendar = app.dialog.policy.calendar
+    now = _at(25).astimezone(dt.UTC)  # a Wednesday
+
+    def local(period: str, day: dt.date | None = None) -> tuple[str, str]:
+        start, end = period_bounds(period, now, calendar, day=day)
+        return start.astimezone(SHANGHAI).isoformat(), end.astimezone(SHANGHAI).isoformat()
+
+    midnight = "T00:00:00+08:00"
+    wednesday = dt.date(2026, 11, 25)
+    assert local("week") == (f"2026-11-16{midnight}", f"2026-11-23{midnight}")  # the last one
+    assert local("week", wednesday) == (f"2026-11-23{midnight}", f"2026-11-30{midnight}")
+    assert local("month") == (f"2026-10-01{midnight}", f"2026-11-01{midnight}")
+    assert local("month", wednesday) == (f"2026-11-01{midnight}", f"2026-12-01{midnight}")
+    assert local("day", wednesday) == (f"2026-11-25{midnight}", f"2026-11-26{midnight}")
+    # A Monday's day still covers the weekend before it.
+    monday = dt.date(2026, 11, 30)
+    assert local("day", monday) == (f"2026-11-28{midnight}", f"2026-12-01{midnight}")
