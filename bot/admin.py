@@ -15,7 +15,7 @@ from bot.settings import Settings, load_secrets
 from nlp.columns import columns
 from scheduler.reports import build_report, format_text
 from storage.db import make_engine, transaction, upgrade
-from storage.models import Department
+from storage.models import Appeal, Department
 from storage.roles import Role
 from storage.tokens import DatabaseTokenStore
 from storage.types import utcnow
@@ -24,13 +24,13 @@ from workflow.lifecycle import LifecycleError
 
 
 def db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
-    upgrade(make_engine(database_url(settings, load_secrets())))
+    upgrade(make_engine(database_url(settings, load_secrets(settings))))
     print("database schema is up to date")
     return 0
 
 
 def invite(settings: Settings, args: argparse.Namespace) -> int:
-    app = build(settings, load_secrets())
+    app = build(settings, load_secrets(settings))
     with transaction(app.sessions) as session:
         if args.list:
             names = {d.id: d.name for d in session.exec(select(Department))}
@@ -80,7 +80,7 @@ def invite(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def report(settings: Settings, args: argparse.Namespace) -> int:
-    app = build(settings, load_secrets())
+    app = build(settings, load_secrets(settings))
     with app.sessions() as session:
         report = build_report(
             session,
@@ -90,6 +90,10 @@ def report(settings: Settings, args: argparse.Namespace) -> int:
             remind_at=settings.follow_up.remind_at,
             day=args.date,
         )
+        if session.exec(select(Appeal.id).limit(1)).first() is None:
+            # Said apart from the report (JSON stays JSON): a report of nothing at all is
+            # often a report of the wrong database.
+            print(f"appealbot: 数据库中还没有诉求（{app.engine.url!r}）", file=sys.stderr)
     if args.format == "json":
         print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
     else:
@@ -98,7 +102,7 @@ def report(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def wechat_menu(settings: Settings, args: argparse.Namespace) -> int:
-    secrets = load_secrets()
+    secrets = load_secrets(settings)
     store = DatabaseTokenStore(build(settings, secrets).sessions)
     try:
         menu = create_menu(build_api(settings.channels.wechat, secrets, store=store))
@@ -118,7 +122,7 @@ def train_types(settings: Settings, args: argparse.Namespace) -> int:
     classifier = build_classifier(settings)
     corrections = []
     if args.from_ledger:
-        app = build(settings, load_secrets(), classifier)
+        app = build(settings, load_secrets(settings), classifier)
         with app.sessions() as session:
             corrections = corrections_as_examples(classifier, routing_corrections(session))
     train_types_command(args.out or settings.nlp.type_table, sys.stdout, corrections=corrections)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
 PROG = "appealbot"
 NO_INVITE = (Role.RESIDENT, Role.SYSTEM)
+log = logging.getLogger(__name__)
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -266,7 +268,7 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         types = _names(args.types)
         refused = nlp_commands.unknown_names(types, classifier.names, "appeal types")
         if refused:
-            return _refuse(refused)
+            return _failed(refused, 2)
         lines = args.file.open(encoding="utf-8") if args.file else sys.stdin
         with lines:
             nlp_commands.classify_stream(
@@ -296,11 +298,11 @@ def _evaluate(classifier: Classifier, args: argparse.Namespace) -> int:
         try:
             classifier = classifier.with_table(args.table)
         except (OSError, ValueError) as exc:
-            return _refuse(str(exc))
+            return _failed(str(exc), 2)
     topics = _names(args.topics)
     refused = nlp_commands.unknown_names(topics, classifier.topics.labels, "topics")
     if refused:
-        return _refuse(refused)
+        return _failed(refused, 2)
     if args.file is not None:
         nlp_commands.eval_command(
             classifier, args.file, sys.stdout, topics=topics, resegment=args.resegment
@@ -312,29 +314,46 @@ def _evaluate(classifier: Classifier, args: argparse.Namespace) -> int:
     return 0
 
 
-def _refuse(message: str) -> int:
-    print(f"appealbot: {message}", file=sys.stderr)
-    return 2
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    configure_logging(args.log_level)
     try:
         settings = load_settings(args.config)
+        configure_logging(args.log_level, settings.center.timezone)
         return _dispatch(settings, args)
     except ConfigError as exc:
-        print(f"appealbot: configuration error\n{exc}", file=sys.stderr)
-        return 2
+        return _failed(str(exc), 2)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        from storage.db import SchemaOutdated  # loaded already if it was raised
-
-        if not isinstance(exc, SchemaOutdated):
+        problem = _problem(exc)
+        if problem is None:
             raise
-        print(f"appealbot: {exc}", file=sys.stderr)
-        return 2
+        log.debug("the failure in full", exc_info=True)
+        return _failed(*problem)
+
+
+def _problem(exc: Exception) -> tuple[str, int] | None:
+    """What to say of a failure the user can mend, and the exit code; None for a bug (shown
+    with its traceback). Checked here, on failure only: a command loads what it needs."""
+    if isinstance(exc, OSError):  # a file, or a server out of reach
+        return (f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)), 1
+    if isinstance(exc, UnicodeDecodeError):
+        return f"the input is not UTF-8 text ({exc.reason})", 1
+    from nlp.dataset import BadInput
+    from storage.db import SchemaOutdated
+
+    if isinstance(exc, BadInput):
+        return str(exc), 1
+    if isinstance(exc, SchemaOutdated):
+        return str(exc), 2
+    return None
+
+
+def _failed(problem: str, code: int) -> int:
+    """Print each line of `problem` as the command's own, on stderr; return `code`."""
+    for line in problem.splitlines():
+        print(f"appealbot: {line}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

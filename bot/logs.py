@@ -13,10 +13,16 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from workflow.cards import mask_phone
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Libraries whose INFO lines are for their developers: httpx logs every request URL, Alembic
+# its plugins and migration steps, APScheduler every run of every job (each few seconds).
+# They speak from WARNING on, and in full with --log-level DEBUG.
+CHATTY = ("httpx", "alembic", "apscheduler")
 # access_token=…, secret=…, secret_token='…', "secret_token": "…" (URLs, dicts, JSON)
 SECRET_PARAMS = re.compile(
     r"""(?P<name>\b(?:access_token|secret|secret_token|appsecret|encoding_aes_key)['"]?"""
@@ -64,8 +70,23 @@ def install_redaction(*secrets: str | None) -> None:
             handler.addFilter(_REDACTION)
 
 
-def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=level, format=FORMAT)
-    # httpx logs every request URL at INFO; the redaction masks their secrets regardless.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+class CenterTime(logging.Formatter):
+    """FORMAT with every time in one zone, the center's, and its offset
+    (2026-11-23 19:04:05.123+08:00), whatever the machine's own zone."""
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        super().__init__(FORMAT)
+        self.zone = zone
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        moment = datetime.fromtimestamp(record.created, self.zone)
+        return moment.isoformat(sep=" ", timespec="milliseconds")
+
+
+def configure_logging(level: str = "INFO", timezone: str = "Asia/Shanghai") -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(CenterTime(ZoneInfo(timezone)))
+    logging.basicConfig(level=level, handlers=[handler])
+    for name in CHATTY:
+        logging.getLogger(name).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
     install_redaction()

@@ -36,12 +36,13 @@ log = logging.getLogger(__name__)
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    secrets = load_secrets()
+    secrets = load_secrets(settings)
     install_redaction(*secrets.credentials())
     app = build(settings, secrets)
-    token = secrets.telegram_bot_token if settings.channels.telegram.enabled else None
-    if token is None and not settings.channels.wechat.enabled:
-        log.info("no messenger channel configured: starting the console channel")
+    channels = choose_channels(settings, secrets)
+    for name, (on, why) in channels.items():
+        log.info("%s: %s (%s)", name, "on" if on else "off", why)
+    if channels[console.CHANNEL][0]:
         senders = {console.CHANNEL: console.notify(sys.stdout)}
         with _clock(app, senders):
             interactive = sys.stdin.isatty()
@@ -54,8 +55,29 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                 user_id=args.user,
             ).run(sys.stdin, echo=not interactive, prompt=interactive)
         return 0
+    token = secrets.telegram_bot_token if channels[TELEGRAM][0] else None
     asyncio.run(_serve_messengers(app, secrets, token))
     return 0
+
+
+def choose_channels(settings: Settings, secrets: Secrets) -> dict[str, tuple[bool, str]]:
+    """Each channel → whether it runs, and why: Telegram with a token (unless switched off in
+    the config), WeChat when the config enables it, the console when neither runs."""
+    configured = settings.channels
+    if not configured.telegram.enabled:
+        telegram = (False, "channels.telegram.enabled is false")
+    elif secrets.telegram_bot_token is None:
+        telegram = (False, "no TELEGRAM_BOT_TOKEN")
+    else:
+        origin = secrets.origin("telegram_bot_token")
+        telegram = (True, f"TELEGRAM_BOT_TOKEN from {origin}")
+    if configured.wechat.enabled:
+        wechat = (True, "channels.wechat.enabled is true")
+    else:
+        wechat = (False, "channels.wechat.enabled is false")
+    messenger = telegram[0] or wechat[0]
+    alone = (not messenger, "a messenger channel is on" if messenger else "no other channel")
+    return {TELEGRAM: telegram, WECHAT: wechat, console.CHANNEL: alone}
 
 
 async def _serve_messengers(app: App, secrets: Secrets, token: str | None) -> None:

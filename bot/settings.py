@@ -1,17 +1,30 @@
-"""Loads config.yaml (policy) and the environment (secrets) into validated settings."""
+"""Loads config.yaml (policy) and the environment (secrets) into validated settings.
+
+The environment is the process's own and the `.env` files (beside the config file, then in
+the working directory, which wins over it; the real environment wins over both). Every value
+keeps where it came from, so that an error names the file or the variable.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
+from dotenv import dotenv_values
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
 )
 
 from handlers.limits import Limits
@@ -21,6 +34,14 @@ from workflow.policy import CalendarConfig, Duty, FollowUp, SlaConfig, Triage
 
 DEFAULT_CONFIG = Path("config.yaml")
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "your-token-here", "xxx", "token"}
+DATABASES = ("sqlite", "postgresql", "postgresql+psycopg")  # the schemes of DATABASE_URL
+
+ENV_PREFIX = "APPEALBOT_"  # APPEALBOT_<SECTION>__<KEY> overrides a key of the config file
+# APPEALBOT_* variables that are no config key, taken from the process's environment only:
+# the config file (config_path), the labelled data's folder (nlp/labelled.py) and the switch
+# that makes the PostgreSQL tests fail instead of skipping (tests/conftest.py, CI).
+NOT_KEYS = frozenset({"APPEALBOT_CONFIG", "APPEALBOT_DATA_DIR", "APPEALBOT_REQUIRE_POSTGRES"})
+ENVIRONMENT = "environment"
 
 WECHAT_API_URL = "https://api.weixin.qq.com"
 
@@ -35,6 +56,15 @@ class Center(BaseModel):
     name: str
     timezone: str = "Asia/Shanghai"
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Shanghai)") from None
+        return value
+
 
 class DepartmentSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -47,10 +77,11 @@ class NlpSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     min_confidence: float = Field(default=0.35, ge=0, le=1)
-    keyword_table: Path = KEYWORDS_PATH  # the topics `appealbot nlp train --data` writes
-    type_table: Path = TYPES_PATH  # the types `appealbot nlp train --types` writes
-    urgency_table: Path = URGENCY_PATH  # life/urgent/normal, `nlp train --labels urgency`
-    disposition_table: Path = DISPOSITION_PATH  # `nlp train --labels disposition` writes
+    # The learned tables; `appealbot nlp train … --in-place` rewrites the packaged ones.
+    keyword_table: Path = KEYWORDS_PATH  # the topics (`nlp train --data`)
+    type_table: Path = TYPES_PATH  # the appeal types (`nlp train --types`)
+    urgency_table: Path = URGENCY_PATH  # life/urgent/normal (`nlp train --labels urgency`)
+    disposition_table: Path = DISPOSITION_PATH  # (`nlp train --labels disposition`)
     calibration: Calibration = Calibration()
 
 
@@ -126,14 +157,12 @@ class SchedulerSettings(BaseModel):
     sweep_seconds: float = Field(default=5.0, gt=0)
 
 
-class Settings(BaseSettings):
+class Settings(BaseModel):
     """Everything from config.yaml; any key can be overridden by APPEALBOT_<SECTION>__<KEY>."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="APPEALBOT_", env_nested_delimiter="__", extra="forbid"
-    )
+    model_config = ConfigDict(extra="forbid")
 
-    config: Path | None = None  # APPEALBOT_CONFIG: where this came from
+    config: Path  # the file this came from
     center: Center
     departments: list[DepartmentSpec]
     types: list[AppealType]
@@ -149,18 +178,6 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The YAML file arrives as init kwargs; the environment overrides it.
-        return (env_settings, init_settings)
-
     @model_validator(mode="after")
     def _references_exist(self) -> Settings:
         names = {d.name for d in self.departments}
@@ -170,10 +187,10 @@ class Settings(BaseSettings):
         return self
 
 
-class Secrets(BaseSettings):
-    """Credentials and the database URL: only ever from the environment."""
+class Secrets(BaseModel):
+    """Credentials and the database URL: only ever from the environment (`load_secrets`)."""
 
-    model_config = SettingsConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     database_url: str | None = None
     telegram_bot_token: str | None = None
@@ -183,18 +200,38 @@ class Secrets(BaseSettings):
     wechat_appsecret: str | None = None
     wechat_encoding_aes_key: str | None = None
     wechat_encoding_aes_key_previous: str | None = None  # still decrypts during a key change
+    _origins: dict[str, str] = PrivateAttr(default_factory=dict)
 
     def credentials(self) -> list[str]:
         """The values no log line may show (everything but the database URL and app id)."""
         hidden = self.model_dump(exclude={"database_url", "wechat_appid"})
         return [value for value in hidden.values() if value]
 
-    @model_validator(mode="after")
-    def _no_placeholders(self) -> Secrets:
-        for name, value in self.model_dump().items():
-            if value is not None and value.strip().lower() in PLACEHOLDER_SECRETS:
-                raise ValueError(f"{name.upper()} is a placeholder; set the real value")
-        return self
+    def origin(self, name: str) -> str:
+        """Where the secret `name` (a field) was set: "environment" or a .env file."""
+        return self._origins.get(name, ENVIRONMENT)
+
+    @field_validator("*")
+    @classmethod
+    def _no_placeholders(cls, value: str | None) -> str | None:
+        if value is not None and value.strip().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("a placeholder; set the real value")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        if value is not None and value.partition("://")[0] not in DATABASES:
+            raise ValueError("not a postgresql://… or sqlite:///… URL")
+        return value
+
+
+@dataclass(frozen=True)
+class Variable:
+    """An environment variable's value and where it was set: "environment" or a .env file."""
+
+    value: str
+    origin: str
 
 
 def config_path(explicit: Path | None) -> Path:
@@ -203,34 +240,133 @@ def config_path(explicit: Path | None) -> Path:
     return Path(os.environ.get("APPEALBOT_CONFIG", DEFAULT_CONFIG))
 
 
-def _describe(error: ValidationError, source: str) -> str:
+def env_files(config_file: Path) -> list[Path]:
+    """The .env files there are, the weaker first: beside the config file, then in the
+    working directory."""
+    found: list[Path] = []
+    for candidate in (config_file.absolute().parent / ".env", Path.cwd() / ".env"):
+        if candidate.is_file() and all(not candidate.samefile(file) for file in found):
+            found.append(candidate)
+    return found
+
+
+def read_variables(config_file: Path) -> dict[str, Variable]:
+    """Every variable set, from the .env files and the environment, which wins (an empty
+    value counts as unset)."""
+    found: dict[str, Variable] = {}
+    for file in env_files(config_file):
+        try:
+            values = dotenv_values(file, encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{file}: not UTF-8 text ({exc.reason})") from exc
+        for name, value in values.items():
+            if value:
+                found[name] = Variable(value, str(file))
+    for name, value in os.environ.items():
+        if value:
+            found[name] = Variable(value, ENVIRONMENT)
+    return found
+
+
+def _describe(error: ValidationError, where: Callable[[tuple[str, ...]], str]) -> str:
+    """One line per problem: where the value came from (`where` of its key's path), the
+    key, what is wrong."""
     lines = []
     for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        lines.append(f"{source}: {key}: {item['msg']}")
+        path = tuple(str(part) for part in item["loc"])
+        message = str(item["ctx"]["error"]) if item["type"] == "value_error" else item["msg"]
+        lines.append(f"{where(path)}: {message}")
     return "\n".join(lines)
 
 
+def _parse(value: str) -> Any:
+    """A variable's value: JSON for a list or a mapping, else the text (pydantic converts)."""
+    if value.lstrip()[:1] in ("[", "{"):
+        try:
+            return json.loads(value)
+        except ValueError:
+            pass
+    return value
+
+
+def _override(raw: dict[str, Any], variables: dict[str, Variable]) -> dict[tuple[str, ...], str]:
+    """Put each APPEALBOT_<SECTION>__<KEY> variable into the file's data; return each key
+    path set so → the variable and where it was set."""
+    overrides: dict[tuple[str, ...], str] = {}
+    for name, variable in variables.items():
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX):
+            continue
+        label = f"{name} ({variable.origin})"
+        if upper in NOT_KEYS:
+            if variable.origin != ENVIRONMENT:
+                raise ConfigError(f"{label}: is read from the environment only")
+            continue
+        path = tuple(upper.removeprefix(ENV_PREFIX).lower().split("__"))
+        node = raw
+        for part in path[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[path[-1]] = _parse(variable.value)
+        overrides[path] = label
+    return overrides
+
+
+def _anchor(model: BaseModel, folder: Path) -> None:
+    """Make every relative path in the settings relative to `folder` (the config file's)."""
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, Path) and not value.is_absolute():
+            setattr(model, name, folder / value)
+        elif isinstance(value, BaseModel):
+            _anchor(value, folder)
+
+
 def load_settings(path: Path | None = None) -> Settings:
-    """Read and validate the config file; raise ConfigError naming the key on any problem."""
+    """Read and validate the config file and the APPEALBOT_* overrides; raise ConfigError
+    naming the key and where it was set on any problem. Relative paths are taken from the
+    config file's folder."""
     file = config_path(path)
     try:
         raw: Any = yaml.safe_load(file.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read config file ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file}: not UTF-8 text ({exc.reason})") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}: the top level must be a mapping of sections")
     raw["config"] = file
+    overrides = _override(raw, read_variables(file))
+
+    def where(key: tuple[str, ...]) -> str:
+        dotted = ".".join(key) or "(top level)"
+        for path, label in overrides.items():
+            if key and (path[: len(key)] == key or key[: len(path)] == path):
+                return f"{label}: {dotted}"
+        return f"{file}: {dotted}"
+
     try:
-        return Settings(**raw)
+        settings = Settings(**raw)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, str(file))) from exc
+        raise ConfigError(_describe(exc, where)) from exc
+    _anchor(settings, file.absolute().parent)
+    return settings
 
 
-def load_secrets() -> Secrets:
+def load_secrets(settings: Settings) -> Secrets:
+    """The secrets from the environment and the .env files of `settings`' config file."""
+    variables = read_variables(settings.config)
+    given = {
+        name: variables[name.upper()] for name in Secrets.model_fields if name.upper() in variables
+    }
     try:
-        return Secrets()
+        secrets = Secrets(**{name: variable.value for name, variable in given.items()})
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, "environment")) from exc
+        raise ConfigError(
+            _describe(exc, lambda key: f"{key[0].upper()} ({given[key[0]].origin})")
+        ) from exc
+    secrets._origins = {name: variable.origin for name, variable in given.items()}
+    return secrets

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.channels.telegram import TelegramChannel
+from bot.settings import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def build_web_app(
         if not telegram.webhook:
             raise ValueError("the Telegram channel must be built with webhook=True")
         if not webhook_secret:
-            raise ValueError("webhook mode needs TELEGRAM_WEBHOOK_SECRET")
+            raise ConfigError("webhook mode needs TELEGRAM_WEBHOOK_SECRET")
         all_routes.append(telegram_route(telegram, webhook_secret))
     # /wechat: the WeChat adapter's route arrives here through `routes`.
     all_routes.extend(routes)
@@ -92,6 +93,19 @@ def build_web_app(
 
 
 async def serve(app: Starlette, *, host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Run the ASGI app with uvicorn in the current event loop until it is told to stop."""
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
-    await uvicorn.Server(config).serve()
+    """Run the ASGI app with uvicorn in the current event loop until it is told to stop.
+
+    The app's lifespan is entered here, around uvicorn, so that a failure to start (Telegram
+    out of reach) reaches the caller, where uvicorn would log its traceback and exit. Its
+    log lines go through the root logger's handlers, in the one format."""
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+    )
+    async with app.router.lifespan_context(app):
+        await uvicorn.Server(config).serve()

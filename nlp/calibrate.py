@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from nlp.classifier import Classifier
-from nlp.dataset import Example
+from nlp.dataset import BadInput, Example
 from nlp.evaluate import RoutingReport, f1, routing_report
 from nlp.labelled import Labelled, Split, read_labelled
 from nlp.train import TrainParams, stratified_folds, train_examples
@@ -155,7 +155,9 @@ def calibrate_command(
     asked, the misrouted messages."""
     unknown = sorted(set(only) - set(GRID))
     if unknown:
-        raise ValueError(f"not a calibration setting: {', '.join(unknown)}")
+        raise BadInput(
+            f"not a calibration setting: {', '.join(unknown)} (one of {', '.join(GRID)})"
+        )
     training = read_labelled(split=Split.TRAIN) if training is None else training
     folds = fold_classifiers(classifier, training, params)
     grid = {name: GRID[name] for name in only} if only else None

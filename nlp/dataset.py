@@ -9,6 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+class BadInput(ValueError):
+    """What a user handed in cannot be used: a file that is not a labeled example file (the
+    message names the file and line), a name that is not a setting."""
+
+
 @dataclass(frozen=True)
 class Example:
     """One labeled message: pre-segmented `tokens` or raw `text` (exactly one is set)."""
@@ -27,9 +32,12 @@ class Example:
 
 def read_examples(path: Path) -> list[Example]:
     """Read a labeled CSV (header label,tokens or label,text) or a JSONL file."""
-    if path.suffix in {".jsonl", ".json"}:
-        return list(_read_jsonl(path))
-    return list(_read_csv(path))
+    try:
+        if path.suffix in {".jsonl", ".json"}:
+            return list(_read_jsonl(path))
+        return list(_read_csv(path))
+    except UnicodeDecodeError as error:
+        raise BadInput(f"{path}: not UTF-8 text ({error.reason})") from error
 
 
 def _read_csv(path: Path) -> Iterator[Example]:
@@ -37,12 +45,16 @@ def _read_csv(path: Path) -> Iterator[Example]:
         reader = csv.DictReader(handle)
         fields = reader.fieldnames or []
         if "label" not in fields or not {"tokens", "text"} & set(fields):
-            raise ValueError(f"{path}: expected columns label,tokens or label,text")
+            raise BadInput(f"{path}: expected columns label,tokens or label,text")
+        column = "tokens" if "tokens" in fields else "text"
         for row in reader:
-            if "tokens" in row:
-                yield Example(row["label"], tokens=tuple(row["tokens"].split()))
+            label, value = row["label"], row[column]
+            if label is None or value is None:  # fewer fields than the header names
+                raise BadInput(f"{path}:{reader.line_num}: expected {len(fields)} columns")
+            if column == "tokens":
+                yield Example(label, tokens=tuple(value.split()))
             else:
-                yield Example(row["label"], text=row["text"])
+                yield Example(label, text=value)
 
 
 def _read_jsonl(path: Path) -> Iterator[Example]:
@@ -50,7 +62,10 @@ def _read_jsonl(path: Path) -> Iterator[Example]:
         for number, line in enumerate(handle, 1):
             if not line.strip():
                 continue
-            record = json.loads(line)
+            try:
+                record = json.loads(line)
+            except ValueError:
+                record = None
             if not isinstance(record, dict) or "label" not in record or "text" not in record:
-                raise ValueError(f"{path}:{number}: expected an object with label and text")
+                raise BadInput(f"{path}:{number}: expected a JSON object with label and text")
             yield Example(str(record["label"]), text=str(record["text"]))

@@ -14,7 +14,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DatabaseError, DBAPIError, OperationalError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
@@ -125,13 +125,24 @@ def _alembic_config(engine: Engine) -> Config:
     return config
 
 
+def _connect(engine: Engine) -> Connection:
+    """A connection; a database that cannot be opened (no server, no such database, not a
+    database file) is a ConnectionError naming it, without its password."""
+    try:
+        return engine.connect()
+    except DatabaseError as error:
+        reason = str(error.orig or error).strip().splitlines()[0]
+        raise ConnectionError(f"cannot open the database {engine.url!r}: {reason}") from error
+
+
 def upgrade(engine: Engine) -> None:
+    _connect(engine).close()
     command.upgrade(_alembic_config(engine), "head")
 
 
 def _revisions(engine: Engine) -> tuple[str | None, str | None]:
     head = ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
-    with engine.connect() as connection:
+    with _connect(engine) as connection:
         current = MigrationContext.configure(connection).get_current_revision()
     return current, head
 

@@ -29,7 +29,7 @@ from bot.channels.journal import SentJournal
 from bot.channels.sender import RateLimitedSender, SendLimits, Unreachable
 from bot.channels.telegram import TelegramChannel, merge_album_replies, parse_command, render
 from bot.channels.workers import dialog_processes
-from bot.settings import Secrets, TelegramSettings
+from bot.settings import ConfigError, Secrets, TelegramSettings
 from bot.web import build_web_app
 from handlers.messages import t
 from handlers.types import Inbound, Kind, Option, Outbound
@@ -610,7 +610,7 @@ async def test_webhook_through_the_asgi_app(
 
 
 def test_webhook_needs_a_secret(make_channel: Factory) -> None:
-    with pytest.raises(ValueError, match="SECRET"):
+    with pytest.raises(ConfigError, match="SECRET"):
         build_web_app(telegram=make_channel(webhook=True), webhook_secret=None)
 
 

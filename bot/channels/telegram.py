@@ -61,7 +61,7 @@ from bot.channels.journal import SentJournal
 from bot.channels.sender import RateLimitedSender, SendLimits, Unreachable
 from bot.channels.telegram_http import AiohttpRequest
 from bot.channels.workers import DialogProcesses
-from bot.settings import TelegramSettings
+from bot.settings import ConfigError, TelegramSettings
 from handlers.limits import Limits
 from handlers.messages import t
 from handlers.types import Inbound, Kind, Outbound
@@ -250,6 +250,7 @@ class TelegramChannel:
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="telegram-dialog")
         self.sessions = sessions
         self.limits = limits
+        self.api_url = telegram.base_url  # for messages: the token is not in it
         self.webhook = webhook
         self.album_delay = album_delay
         self.poll_timeout = poll_timeout
@@ -309,14 +310,8 @@ class TelegramChannel:
         application = self.application
         if self.processes is not None:
             await self.processes.start()
-        await application.initialize()
-        await self._set_commands()
-        if self.webhook and webhook_url is not None:
-            await application.bot.set_webhook(
-                webhook_url, secret_token=secret, allowed_updates=list(ALLOWED_UPDATES)
-            )
-        elif not self.webhook:
-            await application.bot.delete_webhook()
+        await self._connect(webhook_url, secret)
+        if not self.webhook:
             # The only poller: replies a predecessor kept but did not send are ours to send
             # (those its journal says it sent are marked so first).
             await asyncio.to_thread(self._recover_journal)
@@ -334,6 +329,30 @@ class TelegramChannel:
         if not self.webhook:
             self._poller = asyncio.create_task(self._poll(), name="telegram-poll")
         log.info("telegram channel running (%s)", "webhook" if self.webhook else "polling")
+
+    async def _connect(self, webhook_url: str | None, secret: str | None) -> None:
+        """Check the token, register the commands, set the webhook (or delete it, to poll).
+        On failure the connections are closed and one line says why: a ConfigError for a
+        token Telegram refused, else a ConnectionError (Telegram out of reach…)."""
+        bot = self.application.bot
+        try:
+            await self.application.initialize()
+            await self._set_commands()
+            if self.webhook and webhook_url is not None:
+                await bot.set_webhook(
+                    webhook_url, secret_token=secret, allowed_updates=list(ALLOWED_UPDATES)
+                )
+            elif not self.webhook:
+                await bot.delete_webhook()
+        except TelegramError as error:
+            await bot.shutdown()
+            if self.processes is not None:
+                await asyncio.to_thread(self.processes.close)
+            if isinstance(error, InvalidToken):
+                raise ConfigError("TELEGRAM_BOT_TOKEN: Telegram refused the token") from error
+            raise ConnectionError(
+                f"the Telegram channel cannot start ({self.api_url}): {error.message}"
+            ) from error
 
     async def stop(self, *, drain_timeout: float = 30.0) -> None:
         """Stop taking updates, finish the ones taken, then disconnect."""
