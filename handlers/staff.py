@@ -8,35 +8,31 @@ In a group chat the bot answers only commands, buttons and the presser's own fol
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import StrEnum
 
-from handlers.messages import FLAG, MESSAGES, ROLE, STATUS, shown, t
+from handlers.desk import CANCEL, IDLE
+from handlers.messages import MESSAGES, ROLE, shown, t
+from handlers.staff_commands import COMMANDS, StaffCommands, acting, is_group
 from handlers.turn import Turn
 from handlers.types import Kind, Option
 from storage.files import FileRejected, FileStore
 from storage.models import Appeal
-from storage.types import utcnow
-from workflow import duty, service, staff
-from workflow.cards import local_deadline, staff_options, text
-from workflow.followup import Policy, deadline_flag, department_card
+from workflow import service, staff
+from workflow.cards import staff_options
+from workflow.followup import Policy
 from workflow.lifecycle import Action, Actor, LifecycleError, check
 
-COMMANDS = frozenset({"join", "bind", "todo"})
-STEPS = frozenset(
-    {
-        "staff_return",
-        "staff_resolve",
-        "staff_extend_days",
-        "staff_extend_reason",
-        "staff_merge",
-        "staff_route",
-    }
-)
-IDLE = "idle"
-CANCEL = "cancel"
+
+class StaffStep(StrEnum):
+    RETURN = "staff_return"
+    RESOLVE = "staff_resolve"
+    EXTEND_DAYS = "staff_extend_days"
+    EXTEND_REASON = "staff_extend_reason"
+    MERGE = "staff_merge"
+    ROUTE = "staff_route"
 
 
-def is_group(turn: Turn) -> bool:
-    return turn.inbound.chat_id != turn.inbound.user_id
+STAFF_STEPS = frozenset(StaffStep)
 
 
 class StaffDesk:
@@ -44,6 +40,7 @@ class StaffDesk:
         self.policy = policy
         self.files = files
         self.text_max_chars = text_max_chars
+        self.commands = StaffCommands(policy)
         self.buttons: dict[str, Callable[[Turn, Appeal, str], None]] = {
             "sign": self._sign,
             "return": self._begin_return,
@@ -56,20 +53,20 @@ class StaffDesk:
             "ext_ok": self._extension,
             "ext_no": self._extension,
             "supervise": self._supervise,
-            "open": self._open,
+            "open": self.commands.open,
         }
         self.steps: dict[str, Callable[[Turn], None]] = {
-            "staff_return": self._return,
-            "staff_resolve": self._resolve,
-            "staff_extend_days": self._extend_days,
-            "staff_extend_reason": self._extend_reason,
-            "staff_merge": self._merge,
-            "staff_route": self._route_typed,
+            StaffStep.RETURN: self._return,
+            StaffStep.RESOLVE: self._resolve,
+            StaffStep.EXTEND_DAYS: self._extend_days,
+            StaffStep.EXTEND_REASON: self._extend_reason,
+            StaffStep.MERGE: self._merge,
+            StaffStep.ROUTE: self._route_typed,
         }
 
     def takes(self, turn: Turn) -> bool:
         inbound = turn.inbound
-        if turn.step in STEPS or is_group(turn):
+        if turn.step in STAFF_STEPS or is_group(turn):
             return True
         if inbound.kind is Kind.COMMAND:
             return inbound.text in COMMANDS
@@ -86,10 +83,10 @@ class StaffDesk:
         inbound = turn.inbound
         try:
             if inbound.kind is Kind.COMMAND and inbound.text in COMMANDS:
-                self._command(turn)
+                self.commands.handle(turn)
             elif self._pressed(turn).partition(":")[0] in self.buttons:
                 self._button(turn)
-            elif turn.step in STEPS:
+            elif turn.step in STAFF_STEPS:
                 self.steps[turn.step](turn)
             # Anything else said in a group is not for the bot.
         except LifecycleError as error:
@@ -100,75 +97,6 @@ class StaffDesk:
         key = f"staff.refused.{error.code}"
         return t(key if key in MESSAGES else "staff.refused.state")
 
-    # -- commands -----------------------------------------------------------------------
-
-    def _command(self, turn: Turn) -> None:
-        inbound, session = turn.inbound, turn.session
-        code, _, name = inbound.args.strip().partition(" ")
-        if inbound.text == "todo":
-            self._todo(turn)
-        elif not code:
-            turn.say(t(f"staff.usage.{inbound.text}"))
-        elif inbound.text == "bind":
-            if not is_group(turn):
-                turn.say(t("staff.bind_in_group"))
-                return
-            department = staff.bind_group(
-                session, channel=inbound.channel, chat_id=inbound.chat_id, code=code
-            )
-            turn.say(t("staff.bound", department=department.name))
-        else:
-            if is_group(turn):
-                turn.say(t("staff.join_in_private"))
-                return
-            binding = staff.join(session, person=turn.person, code=code, name=name.strip() or None)
-            where = binding.department or binding.grid or ""
-            turn.say(t("staff.joined", role=ROLE[binding.role.value], where=where))
-
-    def _todo(self, turn: Turn) -> None:
-        actor = Actor.of(turn.person)
-        on_duty = duty.on_duty_today(self.policy, turn.person, utcnow())
-        cases = staff.open_cases(turn.session, actor=actor, on_duty=on_duty)
-        if not cases:
-            turn.say(t("staff.todo.none"))
-            return
-        now = utcnow()
-        lines = [t("staff.todo.head", count=len(cases))]
-        listed = cases[:30]
-        for index, appeal in enumerate(listed, start=1):
-            flag = deadline_flag(appeal, now, self.policy.follow_up.remind_at)
-            lines.append(
-                t(
-                    "staff.todo.item",
-                    index=index,
-                    flag=FLAG[flag],
-                    number=appeal.number,
-                    category=appeal.category,
-                    status=STATUS[appeal.status],
-                    deadline=local_deadline(appeal.finish_due_at, self.policy.calendar),
-                )
-            )
-        # Each case opens as its card, with what this person may do on it.
-        opens = [
-            Option(t("staff.option.open", number=a.number), f"open:{a.number}") for a in listed
-        ]
-        turn.say("\n".join(lines), *opens)
-
-    def _open(self, turn: Turn, appeal: Appeal, _: str) -> None:
-        """A case from /todo as its card: the buttons where no card reached the person (a
-        department without a chat, the console)."""
-        actor = self._actor(turn, appeal)
-        on_duty = duty.on_duty_today(self.policy, turn.person, utcnow())
-        if appeal not in staff.open_cases(turn.session, actor=actor, on_duty=on_duty):
-            raise LifecycleError("forbidden", "not on this person's to-do list")
-        headline = text("card.headline.todo")
-        params, _options = department_card(turn.session, appeal, self.policy, headline)
-        options = staff.card_options(turn.session, appeal, actor)
-        turn.say(
-            t("card.department", **params),
-            *(Option(shown(label), value) for label, value in options),
-        )
-
     # -- buttons ------------------------------------------------------------------------
 
     def _button(self, turn: Turn) -> None:
@@ -178,7 +106,7 @@ class StaffDesk:
         self.buttons[action](turn, appeal, argument)
 
     def _actor(self, turn: Turn, appeal: Appeal) -> Actor:
-        return duty.acting(self.policy, turn.person, appeal, utcnow())
+        return acting(self.policy, turn, appeal)
 
     def _role(self, turn: Turn) -> str:
         return ROLE[turn.person.role]
@@ -192,19 +120,19 @@ class StaffDesk:
 
     def _begin_return(self, turn: Turn, appeal: Appeal, _: str) -> None:
         check(appeal, Action.RETURN, self._actor(turn, appeal))
-        turn.goto("staff_return", number=appeal.number)
+        turn.goto(StaffStep.RETURN, number=appeal.number)
         turn.say(t("staff.ask.return", number=appeal.number), Option(t("option.cancel"), CANCEL))
 
     def _begin_resolve(self, turn: Turn, appeal: Appeal, _: str) -> None:
         check(appeal, Action.RESOLVE, self._actor(turn, appeal))
-        turn.goto("staff_resolve", number=appeal.number)
+        turn.goto(StaffStep.RESOLVE, number=appeal.number)
         turn.say(t("staff.ask.resolve", number=appeal.number), Option(t("option.cancel"), CANCEL))
 
     def _begin_extend(self, turn: Turn, appeal: Appeal, _: str) -> None:
         actor = self._actor(turn, appeal)
         if actor.role.value == "staff" and actor.department_id != appeal.department_id:
             raise LifecycleError("forbidden", "not this department's case")
-        turn.goto("staff_extend_days", number=appeal.number)
+        turn.goto(StaffStep.EXTEND_DAYS, number=appeal.number)
         turn.say(
             t("staff.ask.extend_days", number=appeal.number), Option(t("option.cancel"), CANCEL)
         )
@@ -222,7 +150,7 @@ class StaffDesk:
     def _begin_route(self, turn: Turn, appeal: Appeal, _: str) -> None:
         staff.center_only(self._actor(turn, appeal))
         names = "、".join(staff.department_names(turn.session))
-        turn.goto("staff_route", number=appeal.number)
+        turn.goto(StaffStep.ROUTE, number=appeal.number)
         turn.say(
             t("staff.ask.route", number=appeal.number, names=names),
             Option(t("option.cancel"), CANCEL),
@@ -242,7 +170,7 @@ class StaffDesk:
 
     def _begin_merge(self, turn: Turn, appeal: Appeal, _: str) -> None:
         staff.center_only(self._actor(turn, appeal))
-        turn.goto("staff_merge", number=appeal.number)
+        turn.goto(StaffStep.MERGE, number=appeal.number)
         turn.say(t("staff.ask.merge", number=appeal.number), Option(t("option.cancel"), CANCEL))
 
     def _extension(self, turn: Turn, appeal: Appeal, _: str) -> None:
@@ -326,7 +254,7 @@ class StaffDesk:
             )
             return
         turn.data["days"] = int(text)
-        turn.step = "staff_extend_reason"
+        turn.step = StaffStep.EXTEND_REASON
         turn.say(t("staff.ask.extend_reason"), Option(t("option.cancel"), CANCEL))
 
     def _extend_reason(self, turn: Turn) -> None:

@@ -19,8 +19,15 @@ def _draft_to_json(draft: Draft) -> dict[str, Any]:
 
 
 def _draft_from_json(data: dict[str, Any]) -> Draft:
-    fields = dict(data)
-    fields["photos"] = [StoredFile(**photo) for photo in fields.get("photos", [])]
+    """The draft as saved by this or an earlier version: fields it no longer has are dropped,
+    fields it did not have yet take their defaults."""
+    known = {field.name for field in dataclasses.fields(Draft)}
+    fields = {name: value for name, value in data.items() if name in known}
+    photo_fields = {field.name for field in dataclasses.fields(StoredFile)}
+    fields["photos"] = [
+        StoredFile(**{name: value for name, value in photo.items() if name in photo_fields})
+        for photo in fields.get("photos", [])
+    ]
     return Draft(**fields)
 
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, col, select
 
-from handlers.dialog import await_rating
 from handlers.messages import STAGE, t
+from handlers.rating import await_rating
 from storage.db import transaction
 from storage.models import Appeal, Department, Person, Timer
 from storage.types import utcnow
