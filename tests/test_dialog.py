@@ -347,8 +347,10 @@ def test_the_daily_limit(app: App, settings: Settings) -> None:
     for _ in range(settings.limits.appeals_per_day):
         _to_confirm(resident)
         assert "已受理" in resident.say("1")
-    # Told when the appeal starts, not after the whole form; nothing of the form is asked.
-    assert "已达到当日上限" in resident.say("我要反映")
+    # Told when the appeal starts, not after the whole form; nothing of the form is asked;
+    # the emergency numbers named are 110/119/120, not the 12345 hotline.
+    limit = resident.say("我要反映")
+    assert "已达到当日上限" in limit and "110" in limit and "12345" not in limit
     answer = resident.say(DESCRIPTION)  # typed straight away: refused at the description
     assert "已达到当日上限" in answer and "照片" not in answer
     assert "已达到当日上限" in resident.photo()
