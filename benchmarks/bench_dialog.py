@@ -19,7 +19,7 @@ from typing import Any
 
 from benchmarks.bench_telegram import built_app, databases, postgres_from_env
 from handlers.dialog import Dialog
-from handlers.types import Inbound, Kind
+from messages.types import Inbound, Kind
 
 STEPS = ("/new", "description", "skip photos", "location", "contact", "confirm")
 DESCRIPTION = "小区门口的路灯坏了好几天，晚上很黑，请尽快修理。"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from handlers.messages import t
+from messages.catalog import t
 from scheduler.sweep import Sweeper
 from storage.db import make_engine, session_factory, upgrade
 from storage.models import Appeal, Department, Person, Timer

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from bot.classifier import build_classifier
 from bot.settings import Secrets, Settings
 from handlers.dialog import Dialog
-from handlers.messages import t
+from messages.catalog import t
 from nlp.classifier import Classifier
 from storage.db import ensure_schema, make_engine, session_factory, sqlite_url, transaction
 from storage.files import FileStore

@@ -25,7 +25,7 @@ from bot.channels.workers import dialog_processes
 from bot.logs import install_redaction
 from bot.settings import Secrets, Settings, load_secrets
 from bot.web import build_web_app, serve
-from handlers.messages import t
+from messages.catalog import t
 from scheduler.clock import start_clock
 from scheduler.outbox import Sender, drain
 from storage.db import transaction

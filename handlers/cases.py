@@ -11,10 +11,10 @@ from enum import StrEnum
 from sqlmodel import Session
 
 from handlers.desk import CANCEL, CONFIRM, DONE, IDLE, Desk
-from handlers.messages import ACTION, PUBLIC_NOTES, STATUS, t
 from handlers.rating import RateStep
 from handlers.turn import Turn
-from handlers.types import Inbound, Kind, Option
+from messages.catalog import ACTION, PUBLIC_NOTES, STATUS, t
+from messages.types import Inbound, Kind, Option
 from storage.models import Appeal
 from workflow import service
 from workflow.followup import rating_options

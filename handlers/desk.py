@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from handlers.limits import Limits
-from handlers.messages import t
 from handlers.turn import Turn
-from handlers.types import Inbound, Kind
+from messages.catalog import t
+from messages.types import Inbound, Kind
 from nlp.rules import has_content
 from storage.files import FileRejected, FileStore, StoredFile
 from storage.models import Appeal

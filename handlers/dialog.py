@@ -28,12 +28,12 @@ from handlers.desk import IDLE, Desk
 from handlers.filing import Filing, FilingStep
 from handlers.form import AppealForm, FormStep
 from handlers.limits import Limits
-from handlers.messages import t
 from handlers.rating import RATE_PREFIX, Rating
 from handlers.staff import StaffDesk
 from handlers.staff_commands import is_group
 from handlers.turn import Turn
-from handlers.types import Inbound, Kind, Option, Outbound
+from messages.catalog import t
+from messages.types import Inbound, Kind, Option, Outbound
 from storage import conversations, deliveries, replies
 from storage.conversations import Saved
 from storage.db import again_if_dropped, transaction
@@ -182,14 +182,17 @@ class Dialog:
         )
         saved = conversations.load(session, inbound.channel, inbound.user_id, inbound.chat_id)
         turn = Turn(session, inbound, person, IDLE, {})
-        if saved is None:
-            return turn, saved
         idle = dt.timedelta(minutes=self.desk.limits.draft_idle_minutes)
-        if utcnow() - saved.updated_at > idle:
+        if saved is None:
+            self.rating.react(turn, since=None)
+        elif utcnow() - saved.updated_at > idle:
             if saved.step in DRAFT_STEPS:
                 turn.say(t("draft_expired"))
-            return turn, saved
-        turn.step, turn.data = saved.step, saved.data
+        elif saved.step == IDLE:
+            turn.data = saved.data
+            self.rating.react(turn, since=saved.updated_at)
+        else:
+            turn.step, turn.data = saved.step, saved.data
         return turn, saved
 
     def _save(self, turn: Turn, saved: Saved | None) -> None:

@@ -9,9 +9,9 @@ from enum import StrEnum
 
 from handlers.cases import CaseStep
 from handlers.desk import CANCEL, CONFIRM, DONE, IDLE, MINUTE, Desk, place
-from handlers.messages import DISPOSITION, DISPOSITION_MEANS, STATUS, t
 from handlers.turn import Turn
-from handlers.types import Kind, Option
+from messages.catalog import DISPOSITION, DISPOSITION_MEANS, STATUS, t
+from messages.types import Kind, Option
 from nlp.rules import is_confidential
 from nlp.types import Urgency
 from storage.files import StoredFile

@@ -13,9 +13,9 @@ from phonenumbers import NumberParseException, PhoneNumberType
 
 from handlers.desk import CANCEL, DONE, SKIP, Desk
 from handlers.filing import Filing, FilingStep
-from handlers.messages import t
 from handlers.turn import Turn
-from handlers.types import Kind, Option
+from messages.catalog import t
+from messages.types import Kind, Option
 from nlp.types import Disposition, Urgency
 from storage.roles import Role
 from workflow.cards import mask_phone

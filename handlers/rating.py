@@ -3,21 +3,17 @@ reason of a 不满意 (the case is reopened), then an optional comment."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from enum import StrEnum
 
-from sqlmodel import Session
-
 from handlers.desk import CANCEL, IDLE, MINUTE, SKIP, Desk
-from handlers.messages import t
 from handlers.turn import Turn
-from handlers.types import Kind, Option
-from storage import conversations
-from storage.models import Person
-from storage.types import utcnow
+from messages.catalog import t
+from messages.types import Kind, Option
 from workflow import service
 from workflow.cards import local_deadline
-from workflow.followup import RATINGS, transition
+from workflow.followup import RATINGS, rating_options, transition
 from workflow.lifecycle import Action, Actor, Status, record
 
 RATE_PREFIX = "rate:"
@@ -41,6 +37,13 @@ class Rating:
             RateStep.RATE_REASON: self._rate_reason,
             RateStep.RATE_COMMENT: self._rate_comment,
         }
+
+    def react(self, turn: Turn, *, since: dt.datetime | None) -> None:
+        """A callback asked the resident to rate a case after they last heard from us
+        (`since`): their next message answers it, a number or a label of its options."""
+        appeal = service.rating_asked(turn.session, resident=turn.person, since=since)
+        if appeal is not None:
+            turn.goto(RateStep.RATE, offered=rating_options(appeal))
 
     def prompt(self, turn: Turn) -> None:
         turn.say(t("resume.options"), *turn.offered())
@@ -120,23 +123,3 @@ class Rating:
             if comment:
                 record(turn.session, appeal, "comment", Actor.of(turn.person), comment)
         turn.say(t("rate.thanks", number=number))
-
-
-def await_rating(session: Session, person: Person, options: list[list[str]]) -> None:
-    """Let a numbered reply answer a callback, unless the resident is busy with something else."""
-    channel, user = person.channel, person.external_id
-    chat = person.chat_id or user  # the private chat the callback goes to
-    saved = conversations.load(session, channel, user, chat)
-    if saved is not None and saved.step != IDLE:
-        return
-    offered = {"offered": options}
-    conversations.save(
-        session,
-        channel,
-        user,
-        chat,
-        step=RateStep.RATE,
-        data=offered,
-        at=utcnow(),
-        new=saved is None,
-    )

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from enum import StrEnum
 
 from handlers.desk import CANCEL, IDLE
-from handlers.messages import MESSAGES, ROLE, shown, t
 from handlers.staff_commands import COMMANDS, StaffCommands, acting, is_group
 from handlers.turn import Turn
-from handlers.types import Kind, Option
+from messages.catalog import MESSAGES, ROLE, shown, t
+from messages.types import Kind, Option
 from storage.files import FileRejected, FileStore
 from storage.models import Appeal
 from workflow import service, staff

@@ -3,9 +3,9 @@ as its card with the buttons the person may press."""
 
 from __future__ import annotations
 
-from handlers.messages import FLAG, ROLE, STATUS, shown, t
 from handlers.turn import Turn
-from handlers.types import Option
+from messages.catalog import FLAG, ROLE, STATUS, shown, t
+from messages.types import Option
 from storage.models import Appeal
 from storage.types import utcnow
 from workflow import duty, staff

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from handlers.types import Inbound, Kind, Option, Outbound
+from messages.types import Inbound, Kind, Option, Outbound
 from storage.files import StoredFile
 from storage.models import Person
 from workflow.service import Draft

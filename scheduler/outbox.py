@@ -24,8 +24,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, col, select
 
-from handlers.messages import shown, t
-from handlers.types import Option, Outbound
+from messages.catalog import shown, t
+from messages.types import Option, Outbound, Undeliverable
 from storage.db import again_if_dropped, transaction
 from storage.models import Appeal, Outbox, Person
 from storage.replies import REPLY
@@ -38,21 +38,6 @@ Sender = Callable[[str, Outbound], None]
 LEASE = dt.timedelta(seconds=30)  # a channel's send gives up well within it
 BACKOFF_MAX = dt.timedelta(minutes=10)
 MAX_ATTEMPTS = 150  # 2, 4, … 512 s, then every 10 minutes: about a day
-
-
-class Undeliverable(Exception):
-    """The channel will not take a message to this person now; someone has to phone them.
-
-    Retrying does not help (the resident blocked the bot, unsubscribed, or is outside the
-    channel's messaging window with no fallback), so the row is given up and the ledger says
-    the resident must be phoned.
-    """
-
-    def __init__(self, chat_id: str, reason: str, *, unsubscribed: bool = False) -> None:
-        super().__init__(f"cannot reach {chat_id}: {reason}")
-        self.chat_id = chat_id
-        self.reason = reason
-        self.unsubscribed = unsubscribed
 
 
 def render(row: Outbox) -> Outbound:

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, col, select
 
-from handlers.messages import CHANNEL, DISPOSITION, FLAG, STATUS, t
+from messages.catalog import CHANNEL, DISPOSITION, FLAG, STATUS, t
 from scheduler import PERIODS
 from storage.db import transaction
 from storage.models import Appeal, AppealEvent, Department, Outbox

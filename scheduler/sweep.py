@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, col, select
 
-from handlers.messages import STAGE, t
-from handlers.rating import await_rating
+from messages.catalog import STAGE, t
 from storage.db import transaction
 from storage.models import Appeal, Department, Person, Timer
 from storage.types import utcnow
@@ -197,8 +196,6 @@ class Sweeper:
                 cause=f"t{timer.id}",
             )
         )
-        if reached and resident is not None:
-            await_rating(session, resident, options)
         record(
             session,
             appeal,

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from bot.channels.console import parse_line, render
 from handlers.dialog import Dialog
-from handlers.types import Inbound, Kind, Outbound
+from messages.types import Inbound, Kind, Outbound
 from storage.models import Department
 from workflow.service import department_named
 

@@ -61,4 +61,29 @@ def _texts(path: Path) -> list[str]:
 )
 def test_staff_facing_text_lives_in_the_message_catalog(module: str) -> None:
     chinese = [text for text in _texts(ROOT / module) if re.search(r"[\u4e00-\u9fff]", text)]
-    assert chinese == [], f"{module}: move these to handlers/messages.py"
+    assert chinese == [], f"{module}: move these to messages/catalog.py"
+
+
+OURS = {"bot", "handlers", "messages", "nlp", "scheduler", "storage", "workflow"}
+# What each package may import of ours: the layers run bot → scheduler → handlers → workflow →
+# nlp/storage, and `messages` (the catalog, Inbound/Outbound) is a leaf all of them may use.
+MAY_IMPORT = {
+    "messages": set(),
+    "storage": {"storage", "messages"},
+    "nlp": {"nlp", "messages"},
+    "workflow": {"workflow", "nlp", "storage", "messages"},
+    "handlers": {"handlers", "workflow", "nlp", "storage", "messages"},
+    "scheduler": {"scheduler", "workflow", "nlp", "storage", "messages"},
+}
+
+
+@pytest.mark.parametrize("package", sorted(MAY_IMPORT))
+def test_imports_run_down_the_layers_only(package: str) -> None:
+    for path in sorted((ROOT / package).rglob("*.py")):
+        wrong = (_imported_roots(path) & OURS) - MAY_IMPORT[package]
+        assert not wrong, f"{path.relative_to(ROOT)} imports {sorted(wrong)}"
+
+
+def test_the_channels_send_helper_needs_no_scheduler() -> None:
+    """The rate-limited sender raises the leaf's Undeliverable: no edge to the clock."""
+    assert "scheduler" not in _imported_roots(ROOT / "bot" / "channels" / "sender.py")

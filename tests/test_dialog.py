@@ -17,7 +17,7 @@ from sqlmodel import col, select
 from bot.app import App, build
 from bot.channels.console import render
 from bot.settings import Secrets, Settings
-from handlers.types import Kind
+from messages.types import Kind
 from nlp.classifier import Classifier
 from storage import conversations
 from storage.db import Busy, make_engine, transaction

@@ -10,7 +10,7 @@ from sqlmodel import col, select
 
 from bot.app import App, build
 from bot.settings import Secrets, Settings
-from handlers.types import Outbound
+from messages.types import Outbound
 from nlp.classifier import Classifier
 from scheduler.outbox import LEASE, _claim, drain
 from storage.db import make_engine, transaction

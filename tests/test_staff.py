@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from bot.app import App, build
 from bot.channels.telegram import TelegramChannel
 from bot.settings import Secrets, Settings
-from handlers.messages import ROLE, t
+from messages.catalog import ROLE, t
 from nlp.classifier import Classifier
 from scheduler.reports import build_report
 from scheduler.sweep import Sweeper

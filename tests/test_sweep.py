@@ -12,8 +12,8 @@ import time_machine
 from sqlmodel import col, select
 
 from bot.app import App
-from handlers.messages import STAGE
-from handlers.types import Kind
+from messages.catalog import STAGE
+from messages.types import Kind
 from scheduler.outbox import render
 from scheduler.sweep import Sweeper
 from storage.db import transaction

@@ -31,8 +31,8 @@ from bot.channels.telegram import TelegramChannel, merge_album_replies, parse_co
 from bot.channels.workers import dialog_processes
 from bot.settings import ConfigError, Secrets, TelegramSettings
 from bot.web import build_web_app
-from handlers.messages import t
-from handlers.types import Inbound, Kind, Option, Outbound
+from messages.catalog import t
+from messages.types import Inbound, Kind, Option, Outbound
 from nlp.classifier import Classifier
 from scheduler.outbox import drain
 from storage import inbox, replies

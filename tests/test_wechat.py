@@ -42,9 +42,9 @@ from bot.channels.wechat import (
 from bot.channels.wechat_api import WechatApi, WechatApiError
 from bot.logs import install_redaction
 from bot.settings import Secrets, Settings, WechatSettings
-from handlers.messages import t
-from handlers.types import Inbound, Kind, Option, Outbound
-from scheduler.outbox import Undeliverable, drain
+from messages.catalog import t
+from messages.types import Inbound, Kind, Option, Outbound, Undeliverable
+from scheduler.outbox import drain
 from storage.db import transaction
 from storage.models import Appeal, AppealEvent, Attachment, Outbox, Person, ProcessedUpdate
 from storage.tokens import DatabaseTokenStore

@@ -15,8 +15,8 @@ from sqlmodel import col, select
 from bot.app import App, build
 from bot.channels.telegram import TelegramChannel
 from bot.settings import Secrets, Settings
-from handlers.messages import t
-from handlers.types import Kind
+from messages.catalog import t
+from messages.types import Kind
 from nlp.classifier import Classifier
 from scheduler.outbox import render
 from scheduler.reports import build_report

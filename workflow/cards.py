@@ -26,7 +26,7 @@ _PHOTOS = (  # built once, as each new appeal's card reads it
     .order_by(col(Attachment.id))
 )
 
-# A text of the message catalog (handlers/messages.py), stored in an outbox row's params or
+# A text of the message catalog (messages/catalog.py), stored in an outbox row's params or
 # option labels and rendered when the row is sent: workflow/ never imports handlers/.
 Text = dict[str, Any]
 

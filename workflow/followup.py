@@ -235,7 +235,7 @@ class Policy:
     appeals_per_day: int
     duty: Duty
     triage: Triage
-    # The message catalog's `t` (handlers/messages.py), for the ledger notes workflow writes:
+    # The message catalog's `t` (messages/catalog.py), for the ledger notes workflow writes:
     # given by the composition root, as workflow/ never imports handlers/.
     catalog: Callable[..., str]
 

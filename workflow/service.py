@@ -328,6 +328,25 @@ def appeals_of(
     return list(session.exec(query)), int(total)
 
 
+def rating_asked(
+    session: Session, *, resident: Person, since: dt.datetime | None
+) -> Appeal | None:
+    """The resident's resolved case whose rating a callback asked for after `since` (the
+    latest such callback), if any."""
+    query = (
+        select(Appeal)
+        .join(AppealEvent, col(AppealEvent.appeal_id) == col(Appeal.id))
+        .where(
+            Appeal.resident_id == resident.id,
+            Appeal.status == Status.RESOLVED.value,
+            AppealEvent.action == "callback",
+        )
+    )
+    if since is not None:
+        query = query.where(col(AppealEvent.created_at) > since)
+    return session.exec(query.order_by(col(AppealEvent.id).desc()).limit(1)).first()
+
+
 def visible_appeal(session: Session, *, resident: Person, number: str) -> Appeal | None:
     """The appeal with that number if the resident filed or follows it."""
     query = select(Appeal).where(Appeal.number == number, _followed_or_own(resident))

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from handlers.messages import t
-from handlers.types import Inbound, Kind, Outbound
+from messages.catalog import t
+from messages.types import Inbound, Kind, Outbound
 
 CHANNEL = "console"
 

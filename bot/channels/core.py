@@ -8,7 +8,7 @@ from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from bot.settings import Settings
-from handlers.types import Inbound, Outbound
+from messages.types import Inbound, Outbound
 
 
 class Handle(Protocol):

@@ -28,7 +28,7 @@ from typing import TypeVar
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
-from scheduler.outbox import Undeliverable
+from messages.types import Undeliverable
 
 log = logging.getLogger(__name__)
 

@@ -63,8 +63,8 @@ from bot.channels.telegram_http import AiohttpRequest
 from bot.channels.workers import DialogProcesses
 from bot.settings import ConfigError, TelegramSettings
 from handlers.limits import Limits
-from handlers.messages import t
-from handlers.types import Inbound, Kind, Outbound
+from messages.catalog import t
+from messages.types import Inbound, Kind, Outbound
 from scheduler import outbox
 from scheduler.outbox import Sender
 from storage import inbox

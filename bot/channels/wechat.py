@@ -73,10 +73,9 @@ from bot.channels.wechat_api import (
     WechatApiError,
 )
 from bot.settings import ConfigError, Secrets, WechatSettings
-from handlers.messages import t
-from handlers.types import Inbound, Kind, Outbound
+from messages.catalog import t
+from messages.types import Inbound, Kind, Outbound, Undeliverable
 from scheduler import outbox
-from scheduler.outbox import Undeliverable
 from storage.db import transaction
 from storage.models import Person
 from storage.tokens import DatabaseTokenStore

@@ -24,7 +24,7 @@ from multiprocessing.synchronize import Barrier
 
 from bot.app import App, build
 from bot.settings import Secrets, Settings
-from handlers.types import Inbound, Outbound
+from messages.types import Inbound, Outbound
 
 log = logging.getLogger(__name__)
 

@@ -91,3 +91,18 @@ class Outbound:
             request_location=bool(data.get("request_location")),
             key=key,
         )
+
+
+class Undeliverable(Exception):
+    """The channel will not take a message to this person now; someone has to phone them.
+
+    Retrying does not help (the resident blocked the bot, unsubscribed, or is outside the
+    channel's messaging window with no fallback), so the row is given up and the ledger says
+    the resident must be phoned.
+    """
+
+    def __init__(self, chat_id: str, reason: str, *, unsubscribed: bool = False) -> None:
+        super().__init__(f"cannot reach {chat_id}: {reason}")
+        self.chat_id = chat_id
+        self.reason = reason
+        self.unsubscribed = unsubscribed
