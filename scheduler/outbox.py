@@ -19,7 +19,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Mapping, Sequence
 
-from sqlalchemy import or_, update
+from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, col, select
@@ -27,9 +27,10 @@ from sqlmodel import Session, col, select
 from messages.catalog import shown, t
 from messages.types import Option, Outbound, Undeliverable
 from storage.db import again_if_dropped, transaction
-from storage.models import Appeal, Outbox, Person
+from storage.models import Appeal, Outbox
 from storage.replies import REPLY
 from storage.types import utcnow
+from workflow import service
 from workflow.lifecycle import SYSTEM, record
 
 log = logging.getLogger(__name__)
@@ -176,15 +177,7 @@ def release(sessions: sessionmaker[Session], channel: str) -> int:
 def _record_unreachable(session: Session, row: Outbox, error: Undeliverable) -> None:
     """Mark who can't be reached and put the case on the phone-call list (the ledger)."""
     if error.unsubscribed:
-        people = session.exec(
-            select(Person).where(
-                Person.channel == row.channel,
-                or_(col(Person.external_id) == row.chat_id, col(Person.chat_id) == row.chat_id),
-            )
-        )
-        for person in people:
-            person.unreachable = True
-            session.add(person)
+        service.set_reachable(session, channel=row.channel, chat_id=row.chat_id, reachable=False)
     appeal = session.get(Appeal, row.appeal_id) if row.appeal_id is not None else None
     if appeal is not None:
         record(session, appeal, "unreachable", SYSTEM, t("outbox.undeliverable"))

@@ -107,6 +107,22 @@ def person_for(
     return person
 
 
+def set_reachable(session: Session, *, channel: str, chat_id: str, reachable: bool) -> int:
+    """Whether messages reach the people of a chat on a channel (the person it is, or whose
+    private chat it is): a blocked bot or an unsubscribed account makes them unreachable (to
+    be phoned), following again reachable. How many person rows that concerned."""
+    people = session.exec(
+        select(Person).where(
+            Person.channel == channel,
+            or_(col(Person.external_id) == chat_id, col(Person.chat_id) == chat_id),
+        )
+    ).all()
+    for person in people:
+        person.unreachable = not reachable
+        session.add(person)
+    return len(people)
+
+
 def ensure_departments(session: Session, departments: Sequence[tuple[str, str]]) -> None:
     """Create the configured departments (name, kind) that the database does not have yet."""
     known = {d.name: d for d in session.exec(select(Department))}

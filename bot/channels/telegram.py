@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import sessionmaker
-from sqlmodel import Session, or_, select
+from sqlmodel import Session
 from telegram import (
     BotCommand,
     InlineKeyboardButton,
@@ -60,6 +60,7 @@ from bot.channels.core import Core, Handle
 from bot.channels.journal import SentJournal
 from bot.channels.sender import RateLimitedSender, SendLimits, Unreachable
 from bot.channels.telegram_http import AiohttpRequest
+from bot.channels.toolkit import split_text
 from bot.channels.workers import DialogProcesses
 from bot.settings import ConfigError, TelegramSettings
 from handlers.limits import Limits
@@ -69,8 +70,8 @@ from scheduler import outbox
 from scheduler.outbox import Sender
 from storage import inbox
 from storage.db import Busy, transaction
-from storage.models import Person
 from storage.replies import LEASE
+from workflow import service
 
 log = logging.getLogger(__name__)
 
@@ -134,28 +135,6 @@ def parse_command(text: str) -> tuple[str, str] | None:
 
 def _rows(buttons: list[Any], width: int) -> list[list[Any]]:
     return [buttons[i : i + width] for i in range(0, len(buttons), width)]
-
-
-def _chunks(text: str) -> list[str]:
-    """Split a text longer than Telegram's limit at line ends."""
-    if len(text) <= TEXT_MAX:
-        return [text]
-    chunks: list[str] = []
-    current = ""
-    for line in text.splitlines(keepends=True):
-        while len(line) > TEXT_MAX:
-            if current:
-                chunks.append(current)
-                current = ""
-            chunks.append(line[:TEXT_MAX])
-            line = line[TEXT_MAX:]
-        if len(current) + len(line) > TEXT_MAX:
-            chunks.append(current)
-            current = ""
-        current += line
-    if current:
-        chunks.append(current)
-    return chunks
 
 
 def render(reply: Outbound) -> tuple[str, Markup | None]:
@@ -748,7 +727,7 @@ class TelegramChannel:
         elif markup is None and chat_id in self._reply_keyboards:
             markup = ReplyKeyboardRemove()
             self._reply_keyboards.discard(chat_id)
-        chunks = _chunks(text)
+        chunks = split_text(text, TEXT_MAX)
         for index, chunk in enumerate(chunks):
             keyboard = markup if index == len(chunks) - 1 else None
 
@@ -799,16 +778,10 @@ class TelegramChannel:
 
     def _mark_unreachable(self, chat_id: str) -> None:
         with transaction(self.sessions) as session:
-            people = session.exec(
-                select(Person).where(
-                    Person.channel == CHANNEL,
-                    or_(Person.external_id == chat_id, Person.chat_id == chat_id),
-                )
-            ).all()
-            for person in people:
-                person.unreachable = True
-                session.add(person)
-        log.info("marked %d person(s) of chat %s unreachable", len(people), chat_id)
+            marked = service.set_reachable(
+                session, channel=CHANNEL, chat_id=chat_id, reachable=False
+            )
+        log.info("marked %d person(s) of chat %s unreachable", marked, chat_id)
 
 
 def _media_group(update: Update) -> str | None:

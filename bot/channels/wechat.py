@@ -52,7 +52,6 @@ from xml.etree import ElementTree
 from xml.parsers.expat import ExpatError
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, select
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -64,6 +63,7 @@ from wechatpy.parser import parse_message
 from wechatpy.replies import TextReply
 
 from bot.channels.core import Core
+from bot.channels.toolkit import split_text
 from bot.channels.wechat_api import (
     OUT_OF_WINDOW,
     TOO_MANY,
@@ -77,8 +77,8 @@ from messages.catalog import t
 from messages.types import Inbound, Kind, Outbound, Undeliverable
 from scheduler import outbox
 from storage.db import transaction
-from storage.models import Person
 from storage.tokens import DatabaseTokenStore
+from workflow import service
 
 log = logging.getLogger(__name__)
 
@@ -246,29 +246,9 @@ def passive_text(replies: list[Outbound]) -> str | None:
     return text if _size(text) <= TEXT_MAX_BYTES else None
 
 
-def chunks(text: str, limit: int = TEXT_MAX_BYTES) -> list[str]:
-    """Split a text into messages of at most `limit` UTF-8 bytes, at line ends if possible."""
-    if _size(text) <= limit:
-        return [text]
-    parts: list[str] = []
-    current = ""
-    for line in text.splitlines(keepends=True):
-        while _size(line) > limit:
-            cut = limit // 4  # at most 4 bytes a character
-            while _size(line[: cut + 1]) <= limit and cut < len(line):
-                cut += 1
-            if current:
-                parts.append(current)
-                current = ""
-            parts.append(line[:cut])
-            line = line[cut:]
-        if _size(current + line) > limit:
-            parts.append(current)
-            current = ""
-        current += line
-    if current:
-        parts.append(current)
-    return [part.rstrip("\n") for part in parts if part.strip()]
+def chunks(text: str) -> list[str]:
+    """A text as messages WeChat takes (at most TEXT_MAX_BYTES of UTF-8 each)."""
+    return split_text(text, TEXT_MAX_BYTES, _size)
 
 
 # -- the official-account menu ------------------------------------------------------------
@@ -332,16 +312,6 @@ class LastInbound:
 
 
 # -- the ledger when nobody can be reached ------------------------------------------------
-
-
-def mark_unreachable(session: Session, openid: str, unreachable: bool = True) -> int:
-    people = session.exec(
-        select(Person).where(Person.channel == CHANNEL, Person.external_id == openid)
-    ).all()
-    for person in people:
-        person.unreachable = unreachable
-        session.add(person)
-    return len(people)
 
 
 # -- the channel --------------------------------------------------------------------------
@@ -571,7 +541,9 @@ class WechatChannel:
         """The synchronous part of a turn (a worker thread): media, dialog, subscriptions."""
         if incoming.unsubscribe:
             with transaction(self.core.sessions) as session:
-                marked = mark_unreachable(session, incoming.openid)
+                marked = service.set_reachable(
+                    session, channel=CHANNEL, chat_id=incoming.openid, reachable=False
+                )
             log.info(
                 "%s unsubscribed (%d person rows marked unreachable)", incoming.openid, marked
             )
@@ -586,7 +558,9 @@ class WechatChannel:
         replies = self.core.dialog.handle(inbound)
         if incoming.subscribe:
             with transaction(self.core.sessions) as session:
-                mark_unreachable(session, incoming.openid, False)
+                service.set_reachable(
+                    session, channel=CHANNEL, chat_id=incoming.openid, reachable=True
+                )
             if replies:
                 replies = [Outbound(t("wechat.subscribed")), *replies]
         return replies
