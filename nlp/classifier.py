@@ -37,7 +37,8 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
-from nlp import rules
+from nlp import judgement, rules
+from nlp.judgement import DISPOSITION_LABELS, URGENCY_LABELS
 from nlp.keywords import (
     DISPOSITION_PATH,
     KEYWORDS_PATH,
@@ -72,22 +73,11 @@ TOWNSHIP_FALLBACK = "属地乡镇（街道）"
 TOWNSHIP_SUFFIXES = ("街道办事处", "街道", "办事处", "镇", "乡")
 EXPLAINING_KEYWORDS = 5
 CANDIDATES = 3
-URGENCY_LABELS = tuple(level.value for level in Urgency)
-DISPOSITION_LABELS = tuple(disposition.value for disposition in Disposition)
 
 
 def _table(labels: Sequence[str], path: Path | None) -> LinearTable:
     """A learned table; without its file, an empty one (it has no opinion)."""
     return LinearTable(labels, read_table(path) if path is not None and path.exists() else {})
-
-
-def _probability(evidence: Evidence, label: Urgency | Disposition) -> float | None:
-    """P(label) of a learned table (urgency or disposition); None where the table knows
-    none of the message's words."""
-    if not evidence.norm:
-        return None
-    labels = URGENCY_LABELS if isinstance(label, Urgency) else DISPOSITION_LABELS
-    return softmax(evidence.logits())[labels.index(label.value)]
 
 
 def township_stem(name: str) -> str:
@@ -322,11 +312,13 @@ class Classifier:
         spec = self.types[winner]
         danger = rules.detect_danger(text)
         consultation = danger.urgency is not Urgency.LIFE and rules.is_consultation(text)
-        life = _probability(urgency_evidence, Urgency.LIFE)
-        danger = self._judge_life(text, danger, spec, life, consultation)
+        life = judgement.probability(urgency_evidence, Urgency.LIFE)
+        danger = judgement.judge_life(self.calibration, text, danger, spec, life, consultation)
         floor = Urgency.URGENT if spec.urgency is Urgency.LIFE else spec.urgency
         urgency = max(danger.urgency, floor, key=lambda level: level.rank)
-        disposition = self._disposition(spec, text, urgency, consultation, disposition_evidence)
+        disposition = judgement.disposition(
+            self.calibration, spec, text, urgency, consultation, disposition_evidence
+        )
         consultation = disposition is Disposition.CONSULTATION
         faq = self._faq(text, winner) if consultation else None
         # A township's type with no township known waits for the dispatcher too.
@@ -367,73 +359,6 @@ class Classifier:
             departments[department] = departments.get(department, 0.0) + probability
         department = max(departments, key=departments.__getitem__)
         return next(pair for pair in ranked if self.types[pair[1]].department == department)
-
-    def _judge_life(
-        self,
-        text: str,
-        danger: rules.Danger,
-        spec: AppealType,
-        life: float | None,
-        consultation: bool,
-    ) -> rules.Danger:
-        """Whether the message reports an ongoing danger to life, from three witnesses.
-
-        The learned urgency table's P(life) (`life`) of at least `life_sure` decides alone.
-        Below it, the rules judge the danger terms they know (asserted, feared, denied,
-        over), and the table vetoes an asserted term below `life_veto` (a figure of speech,
-        a letter about the past). Where the rules know no danger term, an emergency type
-        (urgency floor LIFE) that won with P(life) of at least `life_with_type`, or P(life) of
-        at least `life_alone`, makes it LIFE, unless the message asks a question or says it
-        is not happening now. Without the table's opinion (None) the rules and the type
-        decide.
-        """
-        c = self.calibration
-        if danger.urgency is Urgency.LIFE:
-            vetoed = life is not None and life < c.life_veto
-            return rules.Danger(Urgency.URGENT) if vetoed else danger
-        hazard = rules.named_hazard(text)
-        if life is not None and life >= c.life_sure:
-            return rules.Danger(Urgency.LIFE, hazard)
-        if consultation or hazard is not None:
-            return danger
-        emergency_type = spec.urgency is Urgency.LIFE and (
-            life is None or life >= c.life_with_type
-        )
-        if emergency_type or (life is not None and life >= c.life_alone):
-            if rules.unreal(text):
-                return rules.Danger(Urgency.URGENT)
-            return rules.Danger(Urgency.LIFE)
-        return danger
-
-    def _disposition(
-        self,
-        spec: AppealType,
-        text: str,
-        urgency: Urgency,
-        consultation: bool,
-        evidence: Evidence,
-    ) -> Disposition:
-        """LIFE is handled at once. A consultation is what the rules call one, unless the
-        learned disposition table finds it below `consult_veto`, or a question it finds at
-        least `consult_alone`. Otherwise the type's disposition, but a type handled at once
-        is referred when something new is asked for (增设, 安装…) or the table finds 即办
-        below `immediate_veto`, and any type is handled at once at `immediate_alone`."""
-        if urgency is Urgency.LIFE:
-            return Disposition.IMMEDIATE
-        c = self.calibration
-        asked = _probability(evidence, Disposition.CONSULTATION)
-        if consultation and (asked is None or asked >= c.consult_veto):
-            return Disposition.CONSULTATION
-        if asked is not None and asked >= c.consult_alone and rules.is_question(text):
-            return Disposition.CONSULTATION
-        at_once = _probability(evidence, Disposition.IMMEDIATE)
-        if spec.disposition is Disposition.IMMEDIATE:
-            planned = rules.asks_for_planning(text)
-            doubted = at_once is not None and at_once < c.immediate_veto
-            return Disposition.REFERRAL if planned or doubted else Disposition.IMMEDIATE
-        if at_once is not None and at_once >= c.immediate_alone:
-            return Disposition.IMMEDIATE
-        return spec.disposition
 
     def _faq(self, text: str, winner: int) -> FaqEntry | None:
         """The winning type's FAQ entry that matches, else any type's."""
