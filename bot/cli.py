@@ -293,10 +293,11 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
 def _evaluate(classifier: Classifier, args: argparse.Namespace) -> int:
     """`nlp eval`: what ships, its learning curve, or the topics on a labeled file."""
     from nlp import commands as nlp_commands
+    from nlp.classifier import with_table
 
     if args.table is not None:
         try:
-            classifier = classifier.with_table(args.table)
+            classifier = with_table(classifier, args.table)
         except (OSError, ValueError) as exc:
             return _failed(str(exc), 2)
     topics = _names(args.topics)

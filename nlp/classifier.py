@@ -50,7 +50,6 @@ from nlp.keywords import (
 from nlp.phrases import Keyword, Match, PhraseMatcher, strongest
 from nlp.scoring import Evidence, LinearTable, TableStack
 from nlp.tokenizer import (
-    BIGRAM_MARK,
     TextTokenizer,
     char_bigrams,
     default_tokenizer,
@@ -71,7 +70,6 @@ logger = logging.getLogger(__name__)
 MAX_CHARS = 5000
 TOWNSHIP_FALLBACK = "属地乡镇（街道）"
 TOWNSHIP_SUFFIXES = ("街道办事处", "街道", "办事处", "镇", "乡")
-EXPLAINING_KEYWORDS = 5
 CANDIDATES = 3
 
 
@@ -175,21 +173,6 @@ class Classifier:
         if type_table or urgency_table or disposition_table:
             other._stack = other._stack_tables()
         return other
-
-    def with_table(self, path: Path) -> Classifier:
-        """The same classifier with the learned table at `path` (as `nlp train --out` writes
-        it) in place of the one of its kind, told by its labels: types, urgency, dispositions."""
-        labels = set(read_table(path))
-        if labels and labels <= set(self.names):
-            return self.variant(type_table=path)
-        if labels and labels <= set(URGENCY_LABELS):
-            return self.variant(urgency_table=path)
-        if labels and labels <= set(DISPOSITION_LABELS):
-            return self.variant(disposition_table=path)
-        raise ValueError(
-            f"{path}: not a learned table of the configured appeal types, of urgency or of "
-            f"dispositions (its labels: {', '.join(sorted(labels)) or 'none'})"
-        )
 
     def _stack_tables(self) -> TableStack:
         """The learned tables, looked up together: topics, types, urgency, dispositions."""
@@ -326,6 +309,7 @@ class Classifier:
         needs_triage = urgency is not Urgency.LIFE and (
             confidence < self.min_confidence or unplaced
         )
+        by_weight = sorted(matches, key=lambda m: (-m.weight, m.start))
         return Classification(
             type=spec.name,
             category=spec.category,
@@ -336,7 +320,12 @@ class Classifier:
             department=self.department(spec, grid=grid, text=text),
             urgency=urgency,
             confidence=round(confidence, 4),
-            keywords=self.explain(winner, matches, topic_evidence, learned_evidence),
+            keywords=judgement.explaining_words(
+                [m.keyword.word for m in by_weight if m.keyword.owner == winner],
+                [token for _, token in learned_evidence.contributions(winner)],
+                self._topic_words(winner, topic_evidence),
+                self.generic,
+            ),
             candidates=tuple(
                 (self.names[position], round(probability, 4))
                 for probability, position in ranked[:CANDIDATES]
@@ -379,35 +368,26 @@ class Classifier:
         township = self.township(grid=grid, text=text) or self.township_fallback
         return spec.department.replace("{township}", township)
 
-    def explain(
-        self,
-        winner: int,
-        matches: Sequence[Match],
-        topic_evidence: Evidence,
-        learned_evidence: Evidence,
-    ) -> tuple[str, ...]:
-        """The words that decided, as a dispatcher would recognise them: the type's keywords
-        (strongest first), then its learned words, then its topic's; never a single
-        character or a generic word."""
-        words: list[str] = [
-            match.keyword.word
-            for match in sorted(matches, key=lambda m: (-m.weight, m.start))
-            if match.keyword.owner == winner
-        ]
-        words += [token for _, token in learned_evidence.contributions(winner)]
+    def _topic_words(self, winner: int, evidence: Evidence) -> list[str]:
+        """The words of the winning type's topic that weighed for it, strongest first."""
         topic = self.types[winner].topic
-        if topic is not None:
-            position = self.topics.labels.index(topic)
-            words += [token for _, token in topic_evidence.contributions(position)]
-        shown: list[str] = []
-        for word in words:
-            if (
-                len(word) > 1
-                and not word.startswith(BIGRAM_MARK)
-                and word not in self.generic
-                and word not in shown
-            ):
-                shown.append(word)
-                if len(shown) == EXPLAINING_KEYWORDS:
-                    break
-        return tuple(shown)
+        if topic is None:
+            return []
+        position = self.topics.labels.index(topic)
+        return [token for _, token in evidence.contributions(position)]
+
+
+def with_table(classifier: Classifier, path: Path) -> Classifier:
+    """The classifier with the learned table at `path` (as `nlp train --out` writes
+    it) in place of its own of that kind, told by its labels: types, urgency, dispositions."""
+    labels = set(read_table(path))
+    if labels and labels <= set(classifier.names):
+        return classifier.variant(type_table=path)
+    if labels and labels <= set(URGENCY_LABELS):
+        return classifier.variant(urgency_table=path)
+    if labels and labels <= set(DISPOSITION_LABELS):
+        return classifier.variant(disposition_table=path)
+    raise ValueError(
+        f"{path}: not a learned table of the configured appeal types, of urgency or of "
+        f"dispositions (its labels: {', '.join(sorted(labels)) or 'none'})"
+    )

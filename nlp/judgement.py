@@ -1,16 +1,20 @@
 """The classifier's judgements past the appeal type: whether a message reports an ongoing
-danger to life, and how it is handled (consultation, 即办 or referral), each weighing the
-rules against the learned tables as the calibration says."""
+danger to life, how it is handled (consultation, 即办 or referral), each weighing the rules
+against the learned tables as the calibration says; and the words shown as its reasons."""
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 from nlp import rules
 from nlp.keywords import softmax
 from nlp.scoring import Evidence
+from nlp.tokenizer import BIGRAM_MARK
 from nlp.types import AppealType, Calibration, Disposition, Urgency
 
 URGENCY_LABELS = tuple(level.value for level in Urgency)
 DISPOSITION_LABELS = tuple(disposition.value for disposition in Disposition)
+EXPLAINING_KEYWORDS = 5
 
 
 def probability(evidence: Evidence, label: Urgency | Disposition) -> float | None:
@@ -85,3 +89,23 @@ def disposition(
     if at_once is not None and at_once >= c.immediate_alone:
         return Disposition.IMMEDIATE
     return spec.disposition
+
+
+def explaining_words(
+    keywords: list[str], learned: list[str], topic: list[str], generic: Collection[str]
+) -> tuple[str, ...]:
+    """The words that decided, as a dispatcher would recognise them: the type's keywords
+    (strongest first), then its learned words, then its topic's; never a single character
+    or a generic word."""
+    shown: list[str] = []
+    for word in [*keywords, *learned, *topic]:
+        if (
+            len(word) > 1
+            and not word.startswith(BIGRAM_MARK)
+            and word not in generic
+            and word not in shown
+        ):
+            shown.append(word)
+            if len(shown) == EXPLAINING_KEYWORDS:
+                break
+    return tuple(shown)

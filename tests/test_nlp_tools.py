@@ -11,7 +11,7 @@ import pytest
 import wcwidth
 
 from nlp.calibrate import calibrate_command
-from nlp.classifier import Classifier
+from nlp.classifier import Classifier, with_table
 from nlp.columns import columns
 from nlp.commands import (
     classify_stream,
@@ -412,10 +412,10 @@ def test_a_table_written_elsewhere_replaces_the_learned_table_of_its_kind(
     source = tmp_path / "tiny.csv"
     source.write_text(TINY_TRAIN, encoding="utf-8")
     train_command(source, topics, io.StringIO(), TrainParams(epochs=2))
-    with_types = classifier.with_table(types)
+    with_types = with_table(classifier, types)
     assert with_types.learned is not classifier.learned
     assert with_types.urgency is classifier.urgency
-    with_urgency = classifier.with_table(urgency)
+    with_urgency = with_table(classifier, urgency)
     assert with_urgency.urgency is not classifier.urgency
     assert with_urgency.learned is classifier.learned
     # The table is what decides: with it, the fire messages (typed 盗窃 here) are routed.
@@ -423,4 +423,4 @@ def test_a_table_written_elsewhere_replaces_the_learned_table_of_its_kind(
     before = evaluate_routing(classifier, fires).department_accuracy
     assert evaluate_routing(with_types, fires).department_accuracy > before
     with pytest.raises(ValueError, match="not a learned table.*交通, 环境"):
-        classifier.with_table(topics)  # a topic table: its labels are no types
+        with_table(classifier, topics)  # a topic table: its labels are no types
