@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -45,8 +44,8 @@ import struct
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 from xml.etree import ElementTree
 from xml.parsers.expat import ExpatError
@@ -63,7 +62,7 @@ from wechatpy.parser import parse_message
 from wechatpy.replies import TextReply
 
 from bot.channels.core import Core
-from bot.channels.toolkit import split_text
+from bot.channels.toolkit import Lanes, split_text
 from bot.channels.wechat_api import (
     OUT_OF_WINDOW,
     TOO_MANY,
@@ -322,12 +321,6 @@ class _Pending:
     late: bool = False  # the HTTP answer has gone out: send the replies through the API
 
 
-@dataclass
-class _Lane:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    users: int = 0
-
-
 class WechatChannel:
     def __init__(
         self,
@@ -361,7 +354,7 @@ class WechatChannel:
         self._recent: OrderedDict[str, tuple[float, str]] = OrderedDict()
         # (timestamp, nonce) of signed callbacks → (forget after, SHA-256 of the body)
         self._nonces: OrderedDict[tuple[str, str], tuple[float, str]] = OrderedDict()
-        self._lanes: dict[str, _Lane] = {}
+        self.lanes = Lanes()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def routes(self) -> list[Route]:
@@ -505,25 +498,13 @@ class WechatChannel:
         settle = BackgroundTask(asyncio.to_thread, self._settle, replies, len(replies), None)
         return self._reply(incoming, text, key, nonce, settle)
 
-    @contextlib.asynccontextmanager
-    async def _lane(self, openid: str) -> AsyncIterator[None]:
-        lane = self._lanes.setdefault(openid, _Lane())
-        lane.users += 1
-        try:
-            async with lane.lock:
-                yield
-        finally:
-            lane.users -= 1
-            if lane.users == 0:
-                del self._lanes[openid]
-
     async def _work(
         self, incoming: Incoming, pending: _Pending
     ) -> tuple[str, list[Outbound]] | None:
         """Run the turn in the resident's lane; the passive text and the replies it carries,
         or None if the replies were sent through the API (too late or too long) or there is
         nothing to say."""
-        async with self._lane(incoming.openid):
+        async with self.lanes.hold(incoming.openid):
             try:
                 replies = await asyncio.to_thread(self._run, incoming)
             except Exception:
