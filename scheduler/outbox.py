@@ -7,7 +7,8 @@ marked sent or failed; that mark is retried once on a fresh connection (a failov
 row whose mark fails costs the others nothing. A process that dies mid-send leaves the claim
 to expire and the row is sent again: delivery is at least once. A failed row is retried with
 backoff (up to BACKOFF_MAX apart, for about a day) until it goes or its chat is unreachable;
-the later rows of the same chat wait for it, so a chat's messages keep their order.
+the later rows of the same chat wait for it, so a chat's messages keep their order. Different
+chats are sent to at once (see `drain`): a chat its channel holds back holds back no other.
 
 A dialog turn's replies are rows too (storage.replies): the channel sends them at once and
 `settle`s them; the drain sends those it could not.
