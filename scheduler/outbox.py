@@ -7,7 +7,8 @@ marked sent or failed; that mark is retried once on a fresh connection (a failov
 row whose mark fails costs the others nothing. A process that dies mid-send leaves the claim
 to expire and the row is sent again: delivery is at least once. A failed row is retried with
 backoff (up to BACKOFF_MAX apart, for about a day) until it goes or its chat is unreachable;
-the later rows of the same chat wait for it, so a chat's messages keep their order.
+the later rows of the same chat wait for it, so a chat's messages keep their order. Different
+chats are sent to at once (see `drain`): a chat its channel holds back holds back no other.
 
 A dialog turn's replies are rows too (storage.replies): the channel sends them at once and
 `settle`s them; the drain sends those it could not.
@@ -17,9 +18,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import update
+import sqlalchemy
+from sqlalchemy import func, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, col, select
@@ -37,6 +41,8 @@ log = logging.getLogger(__name__)
 
 Sender = Callable[[str, Outbound], None]
 LEASE = dt.timedelta(seconds=30)  # a channel's send gives up well within it
+WORKERS = 8  # chats sent to at once; the channel's limiter still paces them all
+BUDGET = 10.0  # seconds: a drain starts no chat's second row after this
 BACKOFF_MAX = dt.timedelta(minutes=10)
 MAX_ATTEMPTS = 150  # 2, 4, … 512 s, then every 10 minutes: about a day
 
@@ -57,41 +63,60 @@ def backoff(attempts: int) -> dt.timedelta:
 def _due(
     sessions: sessionmaker[Session], channels: set[str], limit: int
 ) -> list[tuple[int, str, str]]:
-    """(id, channel, chat) of rows due, oldest first; read only (claims come one by one)."""
-    query = (
-        select(Outbox.id, Outbox.channel, Outbox.chat_id)
+    """(id, channel, chat) of up to `limit` rows due, read only (claims come one by one):
+    each chat's oldest first, then each chat's second oldest…, so that a chat with a long
+    queue does not crowd the others out of the drain. Read once more on a fresh connection
+    if the database dropped this one."""
+    oldest_first = (col(Outbox.next_attempt_at), col(Outbox.id))
+    chat = (col(Outbox.channel), col(Outbox.chat_id))
+    place = func.row_number().over(partition_by=chat, order_by=oldest_first).label("place")
+    due = (
+        sqlalchemy.select(*oldest_first, *chat, place)
         .where(
             col(Outbox.sent_at).is_(None),
-            Outbox.next_attempt_at <= utcnow(),
-            Outbox.attempts < MAX_ATTEMPTS,
+            col(Outbox.next_attempt_at) <= utcnow(),
+            col(Outbox.attempts) < MAX_ATTEMPTS,
             col(Outbox.channel).in_(channels),
         )
-        .order_by(col(Outbox.next_attempt_at), col(Outbox.id))
+        .subquery()
+    )
+    query = (
+        select(due.c.id, due.c.channel, due.c.chat_id)
+        .order_by(due.c.place, due.c.next_attempt_at, due.c.id)
         .limit(limit)
     )
-    with sessions() as session:
-        return [(row_id, channel, chat) for row_id, channel, chat in session.exec(query) if row_id]
+
+    def read() -> list[tuple[int, str, str]]:
+        with sessions() as session:
+            return [(row_id, channel, chat) for row_id, channel, chat in session.execute(query)]
+
+    return again_if_dropped(read, "the outbox's due rows")
 
 
 def _claim(sessions: sessionmaker[Session], row_id: int) -> Outbox | None:
     """The row, its next attempt pushed LEASE ahead; None if it is no longer due (sent, or
-    claimed by another drain meanwhile)."""
-    with transaction(sessions) as session:
-        now = utcnow()
-        query = (
-            select(Outbox)
-            .where(
-                Outbox.id == row_id,
-                col(Outbox.sent_at).is_(None),
-                Outbox.next_attempt_at <= now,
+    claimed by another drain meanwhile). Once more on a fresh connection if the database
+    dropped this one."""
+
+    def claim() -> Outbox | None:
+        with transaction(sessions) as session:
+            now = utcnow()
+            query = (
+                select(Outbox)
+                .where(
+                    Outbox.id == row_id,
+                    col(Outbox.sent_at).is_(None),
+                    Outbox.next_attempt_at <= now,
+                )
+                .with_for_update(skip_locked=True)
             )
-            .with_for_update(skip_locked=True)
-        )
-        row = session.exec(query).first()
-        if row is not None:
-            row.next_attempt_at = now + LEASE
-            session.add(row)
-        return row
+            row = session.exec(query).first()
+            if row is not None:
+                row.next_attempt_at = now + LEASE
+                session.add(row)
+            return row
+
+    return again_if_dropped(claim, f"the claim of outbox {row_id}")
 
 
 def _mark(session: Session, row: Outbox, error: Exception | None) -> None:
@@ -184,24 +209,56 @@ def _record_unreachable(session: Session, row: Outbox, error: Undeliverable) -> 
 
 
 def drain(
-    sessions: sessionmaker[Session], senders: Mapping[str, Sender], *, limit: int = 100
+    sessions: sessionmaker[Session],
+    senders: Mapping[str, Sender],
+    *,
+    limit: int = 100,
+    clock: Callable[[], float] = time.monotonic,
 ) -> int:
-    """Send what is due on the channels we have senders for; returns how many were sent."""
-    sent = 0
-    held: set[tuple[str, str]] = set()  # chats whose earlier row failed in this drain
+    """Send what is due on the channels we have senders for; returns how many were sent.
+
+    Each chat's rows go in order in a worker of their own, up to WORKERS chats at once, so a
+    group held back by its channel's limits holds back no one else. Rows queued meanwhile
+    wait for the next drain; so that it comes soon, no chat starts another row once the drain
+    has run BUDGET seconds (by `clock`), but each still sends its first.
+    """
+    chats: dict[tuple[str, str], list[int]] = {}
     for row_id, channel, chat_id in _due(sessions, set(senders), limit):
-        if (channel, chat_id) in held:
-            continue
+        chats.setdefault((channel, chat_id), []).append(row_id)
+    if not chats:
+        return 0
+    until = clock() + BUDGET
+    with ThreadPoolExecutor(min(WORKERS, len(chats)), thread_name_prefix="outbox") as pool:
+        done = [
+            pool.submit(_send_chat, sessions, senders[channel], chat_id, rows, until, clock)
+            for (channel, chat_id), rows in chats.items()
+        ]
+    return sum(future.result() for future in done)
+
+
+def _send_chat(
+    sessions: sessionmaker[Session],
+    send: Sender,
+    chat_id: str,
+    row_ids: list[int],
+    until: float,
+    clock: Callable[[], float],
+) -> int:
+    """Send one chat's rows in order until one fails (the later ones wait for it) or the
+    drain's budget is spent; returns how many were sent."""
+    sent = 0
+    for position, row_id in enumerate(row_ids):
+        if position and clock() >= until:
+            break
         row = _claim(sessions, row_id)
         if row is None:
             continue
         try:
-            senders[channel](chat_id, render(row))
+            send(chat_id, render(row))
         except Exception as exc:  # a channel failure must not stop the others
-            log.warning("outbox %s to %s failed: %s", row_id, channel, type(exc).__name__)
-            held.add((channel, chat_id))
+            log.warning("outbox %s to %s failed: %s", row_id, row.channel, type(exc).__name__)
             _finish(sessions, row_id, exc)
-        else:
-            _finish(sessions, row_id, None)
-            sent += 1
+            break
+        _finish(sessions, row_id, None)
+        sent += 1
     return sent

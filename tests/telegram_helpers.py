@@ -17,16 +17,17 @@ from workflow import staff
 FAST = SendLimits(private_per_second=500, private_burst=50, overall_per_second=1000,
                   overall_burst=100, group_per_minute=6000, group_burst=100)  # fmt: skip
 DESCRIPTION = "开发商延期交房半年了，房产证也一直办不下来，请住建部门处理"
-QUIET = 0.1  # seconds without a new message that end a turn
+Bot = tuple[FakeBotApi, TelegramChannel]  # the `bot` fixture: the fake Bot API and the channel
+TURN_WITHIN = 10.0  # seconds a turn may take before a test fails
 IMMEDIATE = "小区门口有流动摊贩占道经营，乱摆摊很严重，堵住了路"  # 即办: the center handles it
 
 
 class Chat:
     """Someone talking to the bot, privately or in a group, and what the bot said there."""
 
-    def __init__(self, fake: FakeBotApi, user_id: int, group: int | None = None) -> None:
-        self.fake = fake
-        self.updates = Updates(fake, user_id)
+    def __init__(self, bot: Bot, user_id: int, group: int | None = None) -> None:
+        self.fake, self.channel = bot
+        self.updates = Updates(self.fake, user_id)
         if group is not None:
             self.updates.chat = {"id": group, "type": "group", "title": "工作群"}
         self.chat_id = group if group is not None else user_id
@@ -41,15 +42,12 @@ class Chat:
         }
 
     async def send(self, update: dict[str, Any]) -> str:
-        """Send an update; the turn's answer, once the bot has stopped sending to this chat
-        for QUIET seconds (a turn may answer with more than one message)."""
+        """Send an update; the turn's answer (a turn may answer with more than one message),
+        once the channel says every update it took is answered."""
         count = len(self.fake.sent(self.chat_id))
         self.fake.push(update)
-        await self.fake.wait_sent(self.chat_id, count + 1)
-        seen = 0
-        while (sent := len(self.fake.sent(self.chat_id))) != seen:
-            seen = sent
-            await asyncio.sleep(QUIET)
+        await self.fake.wait_sent(self.chat_id, count + 1)  # the update was taken
+        await asyncio.wait_for(self.channel.idle(), TURN_WITHIN)
         return "\n".join(self.fake.texts(self.chat_id)[count:])
 
     async def say(self, text: str) -> str:

@@ -7,9 +7,12 @@ from collections.abc import Iterator
 import pytest
 from sqlmodel import Session, select
 
-from bot.app import App
+from bot.app import App, build
+from bot.settings import Secrets, load_settings
+from nlp.classifier import Classifier
 from storage.models import Appeal, AppealEvent, Department, Person
 from storage.roles import Role
+from tests.conftest import ROOT
 from tests.dialog_helpers import bound
 from workflow.lifecycle import (
     SYSTEM,
@@ -22,10 +25,23 @@ from workflow.lifecycle import (
 )
 
 
+@pytest.fixture(scope="module")
+def shared_app(classifier: Classifier, tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+    """One real app (SQLite file, migrated schema, the configured departments) for the module:
+    the tests only flush, and each one's work is rolled back."""
+    settings = load_settings(ROOT / "config.yaml")
+    settings.storage.data_dir = tmp_path_factory.mktemp("lifecycle")
+    url = f"sqlite:///{settings.storage.data_dir / 'app.db'}"
+    built = build(settings, Secrets(database_url=url), classifier)
+    yield built
+    built.engine.dispose()
+
+
 @pytest.fixture
-def session(app: App) -> Iterator[Session]:
-    with app.sessions() as s:
+def session(shared_app: App) -> Iterator[Session]:
+    with shared_app.sessions() as s:
         yield s
+        s.rollback()
 
 
 def _person(session: Session, role: Role, department: Department | None = None) -> Person:

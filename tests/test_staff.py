@@ -24,7 +24,15 @@ from storage.roles import Role
 from storage.types import utcnow
 from tests.dialog_helpers import PNG
 from tests.fakebotapi import FakeBotApi
-from tests.telegram_helpers import IMMEDIATE, Chat, deliver, file_appeal, invite, message_with
+from tests.telegram_helpers import (
+    IMMEDIATE,
+    Bot,
+    Chat,
+    deliver,
+    file_appeal,
+    invite,
+    message_with,
+)
 
 HOUSING = "住建局"
 GRID = "东湖3网格"
@@ -53,30 +61,30 @@ def the_appeal(app: App) -> Appeal:
         return session.exec(select(Appeal)).one()
 
 
-async def bind_housing(app: App, fake: FakeBotApi) -> tuple[Chat, Chat]:
+async def bind_housing(app: App, bot: Bot) -> tuple[Chat, Chat]:
     """住建局's group and one of its staff (in that group); returns (staff in group, private)."""
-    member = Chat(fake, 7001, group=-1001)
+    member = Chat(bot, 7001, group=-1001)
     assert "已绑定为“住建局”工作群" in await member.say(
         f"/bind {invite(app, Role.STAFF, HOUSING)}"
     )
-    private = Chat(fake, 7001)
+    private = Chat(bot, 7001)
     assert "绑定成功：部门工作人员 住建局" in await private.say(
         f"/join {invite(app, Role.STAFF, HOUSING)} 张三"
     )
     return member, private
 
 
-async def bind_center(app: App, fake: FakeBotApi) -> Chat:
+async def bind_center(app: App, bot: Bot) -> Chat:
     """The center's group and a dispatcher (in that group); returns the group."""
-    center = Chat(fake, 7100, group=-2001)
+    center = Chat(bot, 7100, group=-2001)
     await center.say(f"/bind {invite(app, Role.DISPATCHER)}")
-    await Chat(fake, 7100).say(f"/join {invite(app, Role.DISPATCHER)} 调度员")
+    await Chat(bot, 7100).say(f"/join {invite(app, Role.DISPATCHER)} 调度员")
     return center
 
 
-async def grid_worker(app: App, fake: FakeBotApi) -> Chat:
+async def grid_worker(app: App, bot: Bot) -> Chat:
     """A grid worker of 东湖3网格, joined in a private chat."""
-    worker = Chat(fake, 7200)
+    worker = Chat(bot, 7200)
     assert "网格员 东湖3网格" in await worker.say(
         f"/join {invite(app, Role.GRID_WORKER, grid=GRID)}"
     )
@@ -111,11 +119,11 @@ async def handle_on_the_spot(worker: Chat, result: str) -> str:
 async def test_a_case_goes_round_the_whole_loop(
     app: App, bot: tuple[FakeBotApi, TelegramChannel]
 ) -> None:
-    fake, channel = bot
-    member, _ = await bind_housing(app, fake)
-    outsider = Chat(fake, 7002, group=-1001)
-    await Chat(fake, 7002).say(f"/join {invite(app, Role.STAFF, '交通运输局')}")
-    resident = Chat(fake, 5101)
+    _, channel = bot
+    member, _ = await bind_housing(app, bot)
+    outsider = Chat(bot, 7002, group=-1001)
+    await Chat(bot, 7002).say(f"/join {invite(app, Role.STAFF, '交通运输局')}")
+    resident = Chat(bot, 5101)
     answer = await file_appeal(resident)
     assert "已受理" in answer and HOUSING in answer
     number = the_appeal(app).number
@@ -158,10 +166,10 @@ async def test_a_case_goes_round_the_whole_loop(
 async def test_a_returned_case_is_rerouted_by_the_dispatcher(
     app: App, bot: tuple[FakeBotApi, TelegramChannel]
 ) -> None:
-    fake, channel = bot
-    member, _ = await bind_housing(app, fake)
-    center = await bind_center(app, fake)
-    await file_appeal(Chat(fake, 5102))
+    _, channel = bot
+    member, _ = await bind_housing(app, bot)
+    center = await bind_center(app, bot)
+    await file_appeal(Chat(bot, 5102))
     await deliver(app, channel)
 
     assert "请说明退回" in await member.press("退回", member.last())
@@ -183,8 +191,7 @@ async def test_a_returned_case_is_rerouted_by_the_dispatcher(
 async def test_a_resident_cannot_route_cases(
     app: App, bot: tuple[FakeBotApi, TelegramChannel]
 ) -> None:
-    fake, _ = bot
-    resident = Chat(fake, 5103)
+    resident = Chat(bot, 5103)
     await file_appeal(resident)
     number = the_appeal(app).number
     refused = await resident.forge(f"route:{number}:城管局")
@@ -200,9 +207,9 @@ async def test_a_resident_cannot_route_cases(
 async def test_a_duplicate_is_merged_and_its_resident_told(
     app: App, bot: tuple[FakeBotApi, TelegramChannel]
 ) -> None:
-    fake, channel = bot
-    center = await bind_center(app, fake)
-    first, second = Chat(fake, 5104), Chat(fake, 5105)
+    _, channel = bot
+    center = await bind_center(app, bot)
+    first, second = Chat(bot, 5104), Chat(bot, 5105)
     await file_appeal(first)
     await file_appeal(second, "小区里有人违章搭建，占用公共绿地，请住建部门尽快拆除")
     with app.sessions() as session:
@@ -224,8 +231,7 @@ async def test_a_duplicate_is_merged_and_its_resident_told(
 async def test_a_grid_worker_reports_for_a_resident(
     app: App, bot: tuple[FakeBotApi, TelegramChannel]
 ) -> None:
-    fake, _ = bot
-    worker = await grid_worker(app, fake)
+    worker = await grid_worker(app, bot)
     summary = await report(worker, ("13900001111", "王大爷"))
     assert "代群众反映：王大爷" in summary and "139****1111" in summary
     assert "已受理" in await worker.press("确认提交")
@@ -239,16 +245,15 @@ async def test_a_grid_worker_reports_for_a_resident(
 
 
 async def test_only_grid_workers_report(app: App, bot: tuple[FakeBotApi, TelegramChannel]) -> None:
-    fake, _ = bot
-    assert "仅限网格员" in await Chat(fake, 5106).say("/report")
+    assert "仅限网格员" in await Chat(bot, 5106).say("/report")
 
 
 async def test_a_grid_worker_records_a_case_handled_on_the_spot(
     app: App, bot: tuple[FakeBotApi, TelegramChannel]
 ) -> None:
-    fake, channel = bot
-    await Chat(fake, 7300).say(f"/join {invite(app, Role.LEADER)}")  # told of urgent cases
-    worker = await grid_worker(app, fake)
+    _, channel = bot
+    await Chat(bot, 7300).say(f"/join {invite(app, Role.LEADER)}")  # told of urgent cases
+    worker = await grid_worker(app, bot)
     await report(worker)  # for nobody in particular: the worker stands as the case's resident
     told = await handle_on_the_spot(worker, "已当场更换新井盖，现场已清理")
     appeal = the_appeal(app)
@@ -288,8 +293,8 @@ async def test_a_patrol_report_resolved_by_the_department_closes_without_a_ratin
     app: App, bot: tuple[FakeBotApi, TelegramChannel]
 ) -> None:
     fake, channel = bot
-    member, _ = await bind_housing(app, fake)
-    worker = await grid_worker(app, fake)
+    member, _ = await bind_housing(app, bot)
+    worker = await grid_worker(app, bot)
     await report(worker)  # for nobody in particular: the worker stands as the case's resident
     assert "已受理" in await worker.press("确认提交")
     await deliver(app, channel)
@@ -312,8 +317,8 @@ async def test_a_patrol_report_resolved_by_the_department_closes_without_a_ratin
 async def test_the_resident_named_in_an_on_the_spot_report_is_called_back(
     app: App, bot: tuple[FakeBotApi, TelegramChannel]
 ) -> None:
-    fake, channel = bot
-    worker = await grid_worker(app, fake)
+    _, channel = bot
+    worker = await grid_worker(app, bot)
     await report(worker, ("13900001111", "王大爷"))
     await handle_on_the_spot(worker, "已当场更换新井盖，现场已清理")
     appeal = the_appeal(app)
@@ -331,8 +336,7 @@ async def test_the_resident_named_in_an_on_the_spot_report_is_called_back(
 async def test_a_forwarded_message_starts_a_report_with_its_text(
     app: App, bot: tuple[FakeBotApi, TelegramChannel]
 ) -> None:
-    fake, _ = bot
-    worker = await grid_worker(app, fake)
+    worker = await grid_worker(app, bot)
     text = "我家楼下的路灯坏了一个多月了，晚上黑漆漆的很不安全"
     # The text is the description already: the report goes on to the photos.
     assert "如有现场照片" in await worker.send(worker.updates.forwarded(text, "王大爷"))
@@ -351,10 +355,10 @@ async def test_a_forwarded_message_starts_a_report_with_its_text(
 async def test_an_extension_is_asked_for_and_approved(
     app: App, bot: tuple[FakeBotApi, TelegramChannel]
 ) -> None:
-    fake, channel = bot
-    member, _ = await bind_housing(app, fake)
-    center = await bind_center(app, fake)
-    await file_appeal(Chat(fake, 5107))
+    _, channel = bot
+    member, _ = await bind_housing(app, bot)
+    center = await bind_center(app, bot)
+    await file_appeal(Chat(bot, 5107))
     before = the_appeal(app).finish_due_at
     await deliver(app, channel)
     assert "需要延期几个工作日" in await member.press("申请延期", member.last())
@@ -378,8 +382,8 @@ async def test_a_resident_who_blocked_the_bot_goes_on_the_phone_list(
     app: App, bot: tuple[FakeBotApi, TelegramChannel]
 ) -> None:
     fake, channel = bot
-    member, _ = await bind_housing(app, fake)
-    resident = Chat(fake, 5108)
+    member, _ = await bind_housing(app, bot)
+    resident = Chat(bot, 5108)
     await file_appeal(resident)
     await deliver(app, channel)
     fake.blocked.add(str(resident.chat_id))
@@ -401,12 +405,12 @@ def _supervisions(app: App) -> list[tuple[int, str, str | None]]:
 async def test_the_dispatcher_supervises_a_case_from_the_todo_list(
     app: App, bot: tuple[FakeBotApi, TelegramChannel]
 ) -> None:
-    fake, channel = bot
-    member, private = await bind_housing(app, fake)
-    dispatcher = Chat(fake, 7100)
+    _, channel = bot
+    member, private = await bind_housing(app, bot)
+    dispatcher = Chat(bot, 7100)
     await dispatcher.say(f"/join {invite(app, Role.DISPATCHER)} 调度员")
-    await file_appeal(Chat(fake, 5109))
-    await file_appeal(Chat(fake, 5110), IMMEDIATE)
+    await file_appeal(Chat(bot, 5109))
+    await file_appeal(Chat(bot, 5110), IMMEDIATE)
     with app.sessions() as session:
         referred, immediate = session.exec(select(Appeal).order_by(col(Appeal.id))).all()
     assert (referred.status, immediate.status) == ("dispatched", "assigned")
@@ -441,7 +445,7 @@ async def test_the_dispatcher_supervises_a_case_from_the_todo_list(
     assert "不能进行此操作" in await dispatcher.forge(f"supervise:{immediate.number}")
 
     # A leader's 督办 is recorded as the leader's.
-    leader = Chat(fake, 7300)
+    leader = Chat(bot, 7300)
     await leader.say(f"/join {invite(app, Role.LEADER)} 李主任")
     await leader.say("/todo")
     await leader.press(f"办理 {referred.number}")
@@ -458,9 +462,9 @@ async def test_a_question_asked_in_the_group_is_answered_in_the_group_only(
 ) -> None:
     """Conversations are per chat: a staff member asked for a return reason in the
     department's group can still use the bot in their private chat meanwhile."""
-    fake, channel = bot
-    member, private = await bind_housing(app, fake)
-    await file_appeal(Chat(fake, 5104))
+    _, channel = bot
+    member, private = await bind_housing(app, bot)
+    await file_appeal(Chat(bot, 5104))
     await deliver(app, channel)
     assert "请说明退回" in await member.press("退回", member.last())
     answer = await private.say("我要反映")

@@ -10,8 +10,8 @@ import datetime as dt
 import logging
 import os
 import signal
+import socket
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -166,7 +166,7 @@ async def test_whole_dialog(
 
     fake.push(you.photo("p1", media_group_id="album1"), you.photo("p2", media_group_id="album1"))
     texts = await fake.wait_sent(5001, 5)
-    await asyncio.sleep(0.3)  # longer than the album delay: no second answer comes
+    await channel.idle()  # both photos answered: no second answer comes
     texts = fake.texts(5001)
     assert texts[-1] == t("photo.received", count=2)
     assert len(texts) == 5
@@ -366,6 +366,26 @@ async def test_sender_caps_the_requests_in_flight() -> None:
     assert peak == 3
 
 
+async def test_idle_waits_until_every_update_taken_is_answered(
+    fake: FakeBotApi, make_channel: Factory
+) -> None:
+    """A turn answers with three messages, paced 5 a second: `idle` returns once all three
+    are sent, and at once when nothing is taken."""
+
+    def handle(inbound: Inbound, *, wait: bool = True) -> list[Outbound]:
+        return [Outbound("一"), Outbound("二"), Outbound("三")]
+
+    paced = SendLimits(private_per_second=5, private_burst=1)
+    channel = make_channel(handle=handle, send_limits=paced)
+    await channel.start()
+    await asyncio.wait_for(channel.idle(), 1)
+    fake.push(Updates(fake, 5016).text("你好"))
+    await fake.wait_sent(5016, 1)
+    assert len(fake.sent(5016)) < 3
+    await asyncio.wait_for(channel.idle(), 5)
+    assert fake.texts(5016) == ["一", "二", "三"]
+
+
 async def test_outbox_sender_from_another_thread(
     fake: FakeBotApi, channel: TelegramChannel, sessions: sessionmaker[Session]
 ) -> None:
@@ -393,7 +413,7 @@ async def test_duplicated_update_is_answered_once(
     press = you.press(summary, "confirm")
     fake.push(press, press)
     texts = await fake.wait_sent(5009, 6)
-    await asyncio.sleep(0.2)
+    await channel.idle()
     assert len(fake.texts(5009)) == 6
     assert "SQ" in texts[-1]
     assert len(appeals(sessions)) == 1
@@ -408,7 +428,7 @@ async def test_forged_callback_changes_nothing(
     await fake.wait_for(lambda: len(fake.requests("answerCallbackQuery")) == 2)
     answer = fake.requests("answerCallbackQuery")[-1]
     assert answer.params["text"] == t("option_expired")
-    await asyncio.sleep(0.1)
+    await channel.idle()
     assert len(fake.sent(5010)) == 5
     assert appeals(sessions) == []
     with sessions() as session:
@@ -582,7 +602,7 @@ async def test_webhook_through_the_asgi_app(
         )
         assert bad.status_code == 403
         assert (await client.post("/telegram", json=update)).status_code == 403
-        await asyncio.sleep(0.1)
+        await channel.idle()
         assert fake.sent(5013) == []
 
         headers = {"X-Telegram-Bot-Api-Secret-Token": "s3cret-value"}
@@ -597,7 +617,7 @@ async def test_webhook_through_the_asgi_app(
         for malformed in ({"update_id": 90, "message": "x"}, {"update_id": 91, "message": {}}):
             answer = await client.post("/telegram", json=malformed, headers=headers)
             assert answer.status_code == 200
-        await asyncio.sleep(0.2)
+        await channel.idle()
         assert len(fake.sent(5013)) == 2
 
         def handled() -> bool:  # every update handled, none of the malformed kept
@@ -673,10 +693,25 @@ def test_unreachable_is_recorded_for_the_person(
         assert person.unreachable
 
 
-def test_fake_server_is_local(fake: FakeBotApi) -> None:
-    assert fake.base_url.startswith("http://127.0.0.1:")
-    assert threading.active_count() >= 2
-    assert time.monotonic() > 0
+async def test_the_channel_connects_to_the_fake_bot_api_only(
+    fake: FakeBotApi, make_channel: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No test reaches Telegram: every connection a channel opens, to poll and to send alike,
+    goes to the fake Bot API on the loopback."""
+    peers: list[tuple[str, int]] = []
+    connect = socket.socket.connect
+
+    def recording(self: socket.socket, address: Any) -> None:
+        peers.append(tuple(address[:2]))
+        connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", recording)
+    channel = make_channel()
+    await channel.start()
+    fake.push(Updates(fake, 5018).text("/help"))
+    await fake.wait_sent(5018, 2)
+    assert len(peers) >= 2  # the poller's connection and the sender's
+    assert set(peers) == {("127.0.0.1", fake.port)}
 
 
 # -- a danger to life --------------------------------------------------------------------------
@@ -702,7 +737,7 @@ async def test_a_gas_leak_gets_advice_and_is_filed_and_alerted_in_the_first_turn
         await fake.wait_sent(5301, 1)
         fake.push(you.text("楼道里有很浓的煤气味，好像漏气了"))
         await fake.wait_sent(5301, 3)
-        await asyncio.sleep(0.2)
+        await channel.idle()
         texts = fake.texts(5301)
         assert len(texts) == 3  # the prompt, then the advice and the case: nothing else
         advice, filed = texts[1:]

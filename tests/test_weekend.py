@@ -158,11 +158,11 @@ def test_a_danger_to_life_alerts_roster_and_leader_on_a_working_day(app: App) ->
 async def test_the_weekend_fast_lane_on_telegram(
     app: App, bot: tuple[FakeBotApi, TelegramChannel]
 ) -> None:
-    fake, channel = bot
+    _, channel = bot
     with time_machine.travel(SATURDAY, tick=False):
-        duty = Chat(fake, 7300)
+        duty = Chat(bot, 7300)
         await duty.say(f"/join {invite(app, Role.DISPATCHER)} 李值班")  # the name on the roster
-        resident = Chat(fake, 5201)
+        resident = Chat(bot, 5201)
         assert t("weekend.greeting") in await resident.say("/start")
         assert "即办" in await file_appeal(resident, IMMEDIATE)
         await deliver(app, channel)
@@ -177,11 +177,11 @@ async def test_the_weekend_fast_lane_on_telegram(
 async def test_department_staff_on_the_roster_handle_the_centers_cases_on_days_off(
     app: App, bot: tuple[FakeBotApi, TelegramChannel]
 ) -> None:
-    fake, channel = bot
-    duty = Chat(fake, 7301)
+    _, channel = bot
+    duty = Chat(bot, 7301)
     await duty.say(f"/join {invite(app, Role.STAFF, '住建局')} 李值班")  # on the roster
     with time_machine.travel(SATURDAY, tick=False):
-        assert "即办" in await file_appeal(Chat(fake, 5202), IMMEDIATE)
+        assert "即办" in await file_appeal(Chat(bot, 5202), IMMEDIATE)
         await deliver(app, channel)
         card = duty.last()
         assert "诉求直通车·值班处理" in card["text"]

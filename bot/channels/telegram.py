@@ -265,6 +265,9 @@ class TelegramChannel:
         self._unsettled = _Unsettled()
         self._settler: asyncio.Task[None] | None = None
         self._running = False
+        self._open = 0  # updates taken whose turn is not over yet
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     @classmethod
     def from_app(cls, app: Core, token: str, **options: Any) -> TelegramChannel:
@@ -304,7 +307,7 @@ class TelegramChannel:
         if kept:
             log.info("%d update(s) received before a restart are handled now", len(kept))
         for payload in kept:
-            await application.update_queue.put(Update.de_json(payload, application.bot))
+            await self._take(Update.de_json(payload, application.bot))
         if not self.webhook:
             self._poller = asyncio.create_task(self._poll(), name="telegram-poll")
         log.info("telegram channel running (%s)", "webhook" if self.webhook else "polling")
@@ -362,6 +365,16 @@ class TelegramChannel:
         self._loop = None
         log.info("telegram channel stopped")
 
+    async def idle(self) -> None:
+        """Wait until every update taken is answered: its replies sent (or left to the
+        outbox). For tests, which then know a turn is over instead of waiting for silence."""
+        await self._idle.wait()
+
+    async def _take(self, update: Update) -> None:
+        self._open += 1
+        self._idle.clear()
+        await self.application.update_queue.put(update)
+
     async def run_polling(self, stop: asyncio.Event | None = None) -> None:
         """Poll until `stop` is set (or the task is cancelled, e.g. by Ctrl-C)."""
         await self.start()
@@ -380,7 +393,7 @@ class TelegramChannel:
             log.warning("malformed update %s ignored", data.get("update_id"), exc_info=True)
             return False
         await self._write(inbox.keep, self.sessions, CHANNEL, [(str(update.update_id), data)])
-        await self.application.update_queue.put(update)
+        await self._take(update)
         return True
 
     async def _poll(self) -> None:
@@ -410,7 +423,7 @@ class TelegramChannel:
                 continue
             delay = 0.0
             for update in updates:
-                await self.application.update_queue.put(update)
+                await self._take(update)
             if updates:
                 offset = updates[-1].update_id + 1
 
@@ -520,6 +533,9 @@ class TelegramChannel:
         done. The database is told for all lanes together, SETTLE_DELAY later, in one
         transaction (on SQLite one per turn took the write lock from the turns); the journal
         already has the sends, so a crash meanwhile sends nothing twice."""
+        self._open -= len(batch)
+        if not self._open:
+            self._idle.set()
         pending = self._unsettled
         pending.sent += sent
         pending.done += [str(update.update_id) for update in batch]
