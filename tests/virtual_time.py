@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from bot.channels.sender import RateLimitedSender, SendLimits
-from handlers.types import Outbound
+from messages.types import Outbound
 
 T = TypeVar("T")
 
