@@ -27,7 +27,9 @@ from telegram import KeyboardButton, ReplyKeyboardMarkup
 from bot.app import App, build
 from bot.channels.journal import SentJournal
 from bot.channels.sender import RateLimitedSender, SendLimits, Unreachable
-from bot.channels.telegram import TelegramChannel, merge_album_replies, parse_command, render
+from bot.channels.telegram import TelegramChannel, merge_album_replies
+from bot.channels.telegram_reading import parse_command
+from bot.channels.telegram_sending import render
 from bot.channels.workers import dialog_processes
 from bot.settings import ConfigError, Secrets, TelegramSettings
 from bot.web import build_web_app
@@ -687,7 +689,7 @@ def test_unreachable_is_recorded_for_the_person(
 ) -> None:
     with transaction(sessions) as session:
         session.add(Person(channel="telegram", external_id="77", chat_id="77"))
-    make_channel()._mark_unreachable("77")
+    make_channel().outgoing.mark_unreachable("77")
     with sessions() as session:
         person = session.exec(select(Person).where(Person.external_id == "77")).one()
         assert person.unreachable
