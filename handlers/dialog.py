@@ -30,7 +30,6 @@ from handlers.form import AppealForm, FormStep
 from handlers.limits import Limits
 from handlers.rating import RATE_PREFIX, Rating
 from handlers.staff import StaffDesk
-from handlers.staff_commands import is_group
 from handlers.turn import Turn
 from messages.catalog import t
 from messages.types import Inbound, Kind, Option, Outbound
@@ -219,7 +218,7 @@ class Dialog:
         if inbound.kind is Kind.BUTTON and inbound.text.startswith(RATE_PREFIX):
             # A rating button from a callback message: valid from any step, checked below.
             self.rating.rate(turn, inbound.text)
-        elif command == "cancel" and not (is_group(turn) and turn.step == IDLE):
+        elif command == "cancel" and not (turn.inbound.in_group and turn.step == IDLE):
             self.desk.cancel(turn)
         elif self.staff.takes(turn):
             self.staff.handle(turn)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from enum import StrEnum
 
 from handlers.desk import CANCEL, IDLE
-from handlers.staff_commands import COMMANDS, StaffCommands, acting, is_group
+from handlers.staff_commands import COMMANDS, StaffCommands, acting
 from handlers.turn import Turn
 from messages.catalog import MESSAGES, ROLE, shown, t
 from messages.types import Kind, Option
@@ -66,7 +66,7 @@ class StaffDesk:
 
     def takes(self, turn: Turn) -> bool:
         inbound = turn.inbound
-        if turn.step in STAFF_STEPS or is_group(turn):
+        if turn.step in STAFF_STEPS or turn.inbound.in_group:
             return True
         if inbound.kind is Kind.COMMAND:
             return inbound.text in COMMANDS

@@ -16,10 +16,6 @@ from workflow.lifecycle import Actor, LifecycleError
 COMMANDS = frozenset({"join", "bind", "todo"})
 
 
-def is_group(turn: Turn) -> bool:
-    return turn.inbound.chat_id != turn.inbound.user_id
-
-
 def acting(policy: Policy, turn: Turn, appeal: Appeal) -> Actor:
     """Who acts on the case: the person, with the duty roster's rights on a day off."""
     return duty.acting(policy, turn.person, appeal, utcnow())
@@ -37,7 +33,7 @@ class StaffCommands:
         elif not code:
             turn.say(t(f"staff.usage.{inbound.text}"))
         elif inbound.text == "bind":
-            if not is_group(turn):
+            if not turn.inbound.in_group:
                 turn.say(t("staff.bind_in_group"))
                 return
             department = staff.bind_group(
@@ -45,7 +41,7 @@ class StaffCommands:
             )
             turn.say(t("staff.bound", department=department.name))
         else:
-            if is_group(turn):
+            if turn.inbound.in_group:
                 turn.say(t("staff.join_in_private"))
                 return
             binding = staff.join(session, person=turn.person, code=code, name=name.strip() or None)

@@ -46,6 +46,11 @@ class Inbound:
     forwarded: bool = False  # forwarded from someone else (a grid worker passing a message on)
     message_id: str | None = None
 
+    @property
+    def in_group(self) -> bool:
+        """Said in a group chat (a department's), not in the person's private chat."""
+        return self.chat_id != self.user_id
+
     def __post_init__(self) -> None:
         # The one boundary every channel passes: what it received, made safe to store.
         for name in ("text", "args", "address", "phone"):
