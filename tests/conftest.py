@@ -108,3 +108,24 @@ async def bot(app: App) -> AsyncIterator[tuple[FakeBotApi, TelegramChannel]]:
     yield fake, channel
     await channel.stop()
     fake.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The figures tests recorded (`record_property("figure", line)`), e.g. the fault
+    suite's, printed after the run whether its tests ran here or in xdist's workers."""
+    reports = [
+        report
+        for outcome in ("passed", "failed")
+        for report in terminalreporter.stats.get(outcome, [])
+        if getattr(report, "when", "") == "call"
+    ]
+    figures = [
+        str(value)
+        for report in reports
+        for name, value in report.user_properties
+        if name == "figure"
+    ]
+    if figures:
+        terminalreporter.section("figures")
+        for line in figures:
+            terminalreporter.line(line)

@@ -2,10 +2,11 @@
 with SIGKILL at the worst moments and its Bot API fails in storms; no resident's message or
 answer may be lost, and none may arrive twice.
 
-Each scenario prints one line: tries (residents, or messages), lost (never answered) and
-doubled (a reply the bot knew it had sent, sent again). Both must be zero. A send that was
-on the wire when the process died (Telegram took it, its answer never came back) cannot be
-known to have arrived: it is sent again, and counted apart as "resent in flight".
+Each scenario reports one line (under "figures" at the end of the run): tries (residents,
+or messages), lost (never answered) and doubled (a reply the bot knew it had sent, sent
+again). Both must be zero. A send that was on the wire when the process died (Telegram took
+it, its answer never came back) cannot be known to have arrived: it is sent again, and
+counted apart as "resent in flight".
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -116,19 +117,20 @@ def _engine(bot: Bot) -> Session:
 
 
 def report(
-    capsys: pytest.CaptureFixture[str],
+    figure: Callable[[str, object], None],
     name: str,
     tries: int,
     lost: int,
     doubles: tuple[int, int] = (0, 0),
 ) -> None:
-    """Print the scenario's line; `doubles` is (doubled, resent in flight)."""
+    """The scenario's line, printed under "figures" at the end of the run (tests/conftest.py);
+    `doubles` is (doubled, resent in flight)."""
     doubled, in_flight = doubles
-    with capsys.disabled():
-        print(
-            f"\nfault suite: {name}: tries {tries} / lost {lost} / doubled {doubled}"
-            f" (resent in flight {in_flight})"
-        )
+    figure(
+        "figure",
+        f"fault suite: {name}: tries {tries} / lost {lost} / doubled {doubled}"
+        f" (resent in flight {in_flight})",
+    )
     assert (lost, doubled) == (0, 0)
 
 
@@ -180,7 +182,7 @@ async def to_summary(fake: FakeBotApi, residents: list[Updates]) -> None:
 
 
 async def test_kill_at_confirm(
-    fake: FakeBotApi, bot: Bot, capsys: pytest.CaptureFixture[str]
+    fake: FakeBotApi, bot: Bot, record_property: Callable[[str, object], None]
 ) -> None:
     """Twelve residents press 确认提交 together; the bot is killed 0.03–0.9 s later."""
     random.seed(17)
@@ -197,7 +199,7 @@ async def test_kill_at_confirm(
     with _engine(bot) as session:
         appeals = session.exec(select(func.count()).select_from(Appeal)).one()
     lost = missing(fake, chats, NUMBER) + abs(appeals - len(chats))
-    report(capsys, "kill -9 at 确认提交", len(chats), lost, doubles(bot, fake, chats))
+    report(record_property, "kill -9 at 确认提交", len(chats), lost, doubles(bot, fake, chats))
 
 
 def ledger(bot: Bot, chat: int) -> tuple[int, int, set[str]]:
@@ -213,7 +215,7 @@ def ledger(bot: Bot, chat: int) -> tuple[int, int, set[str]]:
 
 
 async def test_kill_in_a_lane(
-    fake: FakeBotApi, bot: Bot, capsys: pytest.CaptureFixture[str]
+    fake: FakeBotApi, bot: Bot, record_property: Callable[[str, object], None]
 ) -> None:
     """Ten quick messages in one chat, killed while they wait in its lane: each is handled
     once after the restart, and each reply kept for them is sent exactly once."""
@@ -239,7 +241,7 @@ async def test_kill_in_a_lane(
     await asyncio.sleep(1.0)  # anything sent twice would be sent by now
     kept, unsent, processed = ledger(bot, chat)
     lost = sum(key not in processed for key in ids) + unsent
-    report(capsys, "kill -9 in a lane", len(ids), lost, doubles(bot, fake, [chat]))
+    report(record_property, "kill -9 in a lane", len(ids), lost, doubles(bot, fake, [chat]))
 
 
 async def settle(bot: Bot, fake: FakeBotApi, chats: list[int], within: float) -> int:
@@ -255,7 +257,7 @@ async def settle(bot: Bot, fake: FakeBotApi, chats: list[int], within: float) ->
 
 
 async def test_kill_in_a_burst(
-    fake: FakeBotApi, bot: Bot, capsys: pytest.CaptureFixture[str]
+    fake: FakeBotApi, bot: Bot, record_property: Callable[[str, object], None]
 ) -> None:
     """Fifty residents write at once; the bot is killed while it answers them."""
     residents = [Updates(fake, 6300 + n) for n in range(50)]
@@ -267,11 +269,13 @@ async def test_kill_in_a_burst(
     bot.kill()
     await bot.start()
     lost = await settle(bot, fake, chats, 60)
-    report(capsys, "kill -9 in a burst of 50", len(chats), lost, doubles(bot, fake, chats))
+    report(
+        record_property, "kill -9 in a burst of 50", len(chats), lost, doubles(bot, fake, chats)
+    )
 
 
 async def test_storms_of_5xx_and_429_and_failing_downloads(
-    fake: FakeBotApi, bot: Bot, capsys: pytest.CaptureFixture[str]
+    fake: FakeBotApi, bot: Bot, record_property: Callable[[str, object], None]
 ) -> None:
     """60 consecutive 5xx on sendMessage, then a 429 storm, and getFile failing 5 times in a
     row: every reply arrives once, every photo is received."""
@@ -282,7 +286,7 @@ async def test_storms_of_5xx_and_429_and_failing_downloads(
         for chat in chats:
             fake.push(Updates(fake, chat).text(DESCRIPTION))
         lost = await settle(bot, fake, chats, 60)
-        report(capsys, storm, len(chats), lost, doubles(bot, fake, chats))
+        report(record_property, storm, len(chats), lost, doubles(bot, fake, chats))
 
     fake.failures["sendMessage"] = 60
     await ten_write(6400, "60 × 5xx on sendMessage")
@@ -301,11 +305,11 @@ async def test_storms_of_5xx_and_429_and_failing_downloads(
         fake.push(resident.photo(f"f{number}"))
     received = re.compile("已收到第1张照片")
     await answered(fake, chats, received, 30)
-    report(capsys, "5 × 5xx on getFile", len(chats), missing(fake, chats, received))
+    report(record_property, "5 × 5xx on getFile", len(chats), missing(fake, chats, received))
 
 
 async def test_wechat_concurrent_duplicates_and_replays(
-    app: App, capsys: pytest.CaptureFixture[str]
+    app: App, record_property: Callable[[str, object], None]
 ) -> None:
     """Twenty residents' 确认提交, each delivered to three workers at once (WeChat's retries
     landing on different processes), and a signed plain-mode URL replayed with ten other
@@ -364,11 +368,15 @@ async def test_wechat_concurrent_duplicates_and_replays(
         lost = sum(filed[r.openid] == 0 for r in residents)
         doubled = sum(filed[r.openid] > 1 for r in residents)
         report(
-            capsys, "WeChat: 20 confirms × 3 workers at once", len(residents), lost, (doubled, 0)
+            record_property,
+            "WeChat: 20 confirms × 3 workers at once",
+            len(residents),
+            lost,
+            (doubled, 0),
         )
         accepted = sum(answer.status_code != 403 for answer in answers)
         report(
-            capsys,
+            record_property,
             "WeChat: a signed URL replayed with 10 bodies",
             len(replays),
             0,
