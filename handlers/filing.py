@@ -155,7 +155,10 @@ class Filing:
         photos = [StoredFile(**photo) for photo in turn.data["onsite_photos"]]
         self.submit(turn, on_spot=service.OnSpot(inbound.text.strip(), photos))
 
-    def submit(self, turn: Turn, *, on_spot: service.OnSpot | None = None) -> None:
+    def submit(
+        self, turn: Turn, *, on_spot: service.OnSpot | None = None, answered: bool = False
+    ) -> None:
+        """File the draft; `answered`: the FAQ's answer was shown and solved it."""
         draft = turn.draft
         grid_report = bool(turn.data.get("grid_report"))
         session = turn.session
@@ -178,9 +181,8 @@ class Filing:
         except DailyLimitReached:
             turn.say(t("bad.daily_limit", limit=self.desk.policy.appeals_per_day))
             return
-        answered_already = turn.step == "answered"  # FormStep.ANSWERED
         turn.goto(IDLE)
-        if answered_already:
+        if answered:
             turn.say(t("faq.recorded", number=submitted.appeal.number))
         elif on_spot is None:
             self._tell_submitted(turn, submitted)

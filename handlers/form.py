@@ -107,7 +107,10 @@ class AppealForm:
         draft = turn.draft
         draft.text = turn.inbound.text.strip()
         turn.keep(draft)
-        if self.desk.classifier.danger(draft.text).urgency is Urgency.LIFE:
+        # Classified once here: the danger decides first, then the FAQ (the grid changes the
+        # department only, not the urgency or the disposition).
+        result = self.desk.classifier.classify(draft.text, grid=draft.grid)
+        if result.urgency is Urgency.LIFE:
             # A danger to life is filed at once, with what is known: the advice comes first,
             # photos and the place may follow.
             draft.phone = draft.phone or turn.person.phone
@@ -117,7 +120,6 @@ class AppealForm:
         grid_report = turn.data.get("grid_report")
         if not grid_report and self.desk.over_daily_limit(turn):
             return
-        result = self.desk.classifier.classify(draft.text, grid=draft.grid)
         if (
             not grid_report
             and result.disposition is Disposition.CONSULTATION
@@ -139,7 +141,7 @@ class AppealForm:
         staff to take after all."""
         picked = turn.choice()
         if picked == SOLVED:
-            self.filing.submit(turn)
+            self.filing.submit(turn, answered=True)
         elif picked == FILE_ANYWAY:
             turn.keep(dataclasses.replace(turn.draft, answer_declined=True))
             self._after_words(turn)

@@ -207,11 +207,6 @@ class Classifier:
         best = max(allowed, key=lambda position: (scores[position], -position))
         return self.topics.labels[best]
 
-    def danger(self, text: str) -> rules.Danger:
-        """The danger a description reports, for the dialog."""
-        result = self.classify(text)
-        return rules.Danger(result.urgency, result.hazard)
-
     # -- the decision -------------------------------------------------------------------
 
     def _topic_probabilities(self, evidence: Evidence) -> list[float]:

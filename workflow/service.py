@@ -14,7 +14,7 @@ from typing import Protocol
 from sqlalchemy import ColumnElement, bindparam, or_
 from sqlmodel import Session, col, func, select
 
-from nlp.rules import Danger, is_confidential
+from nlp.rules import is_confidential
 from nlp.types import AppealType, Classification, Disposition, Urgency
 from storage.files import StoredFile
 from storage.models import Appeal, AppealEvent, Attachment, Department, Follower, Person
@@ -37,8 +37,6 @@ class Classifier(Protocol):
     def department(self, spec: AppealType, *, grid: str | None, text: str = "") -> str: ...
 
     def township(self, *, grid: str | None, text: str) -> str | None: ...
-
-    def danger(self, text: str) -> Danger: ...
 
 
 @dataclass
