@@ -1,4 +1,4 @@
-"""The admin commands: `db upgrade`, `invite`, `report`, `wechat menu`."""
+"""The admin commands: `db upgrade`, `invite`, `report`, `wechat menu`, `web-login`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from bot.app import build, database_url
 from bot.channels.wechat import build_api, create_menu
 from bot.channels.wechat_api import WechatApiError
 from bot.settings import Settings, load_secrets
+from messages.catalog import ROLE
 from nlp.columns import columns
 from scheduler.reports import build_report, format_text
 from storage.db import make_engine, transaction, upgrade
@@ -19,7 +20,7 @@ from storage.models import Appeal, Department
 from storage.roles import Role
 from storage.tokens import DatabaseTokenStore
 from storage.types import utcnow
-from workflow import staff
+from workflow import signin, staff
 from workflow.lifecycle import LifecycleError
 
 
@@ -126,4 +127,22 @@ def train_types(settings: Settings, args: argparse.Namespace) -> int:
         with app.sessions() as session:
             corrections = corrections_as_examples(classifier, routing_corrections(session))
     train_types_command(args.out or settings.nlp.type_table, sys.stdout, corrections=corrections)
+    return 0
+
+
+def web_login(settings: Settings, args: argparse.Namespace) -> int:
+    app = build(settings, load_secrets(settings))
+    with transaction(app.sessions) as session:
+        if args.name is None:
+            people = [signin.console_admin(session, ROLE[Role.ADMIN])]
+        else:
+            people = signin.staff_named(session, args.name)
+        if len(people) != 1:
+            problem = "no bound staff member" if not people else f"{len(people)} staff members"
+            print(f"appealbot: {problem} named {args.name}", file=sys.stderr)
+            return 1
+        token = signin.create_link(session, people[0])
+    print(f"{settings.server.url}/signin/{token}")
+    minutes = int(signin.LINK_TTL.total_seconds() // 60)
+    print(f"One use, within {minutes} minutes.", file=sys.stderr)
     return 0

@@ -15,6 +15,7 @@ from messages.catalog import t
 from nlp.classifier import Classifier
 from storage.db import ensure_schema, make_engine, session_factory, sqlite_url, transaction
 from storage.files import FileStore
+from web.layer import Site
 from workflow.calendar import WorkCalendar
 from workflow.followup import Policy
 from workflow.service import ensure_departments
@@ -26,6 +27,18 @@ class App:
     engine: Engine
     sessions: sessionmaker[Session]
     dialog: Dialog
+
+
+def web_site(app: App) -> Site:
+    """What the web console's pages work with, from the app."""
+    settings = app.settings
+    return Site(
+        sessions=app.sessions,
+        policy=app.dialog.policy,
+        files=app.dialog.desk.files,
+        center=settings.center.name,
+        secure=settings.server.url.startswith("https://"),
+    )
 
 
 def database_url(settings: Settings, secrets: Secrets) -> str:
@@ -57,5 +70,6 @@ def build(settings: Settings, secrets: Secrets, classifier: Classifier | None = 
         limits=settings.limits,
         files=files,
         center=settings.center.name,
+        web_url=settings.server.url,
     )
     return App(settings, engine, sessions, dialog)

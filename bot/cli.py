@@ -147,6 +147,13 @@ def _parser() -> argparse.ArgumentParser:
     invite.add_argument("--list", action="store_true", help="list the codes and their use")
     invite.add_argument("--revoke", metavar="CODE", help="revoke an unused code")
 
+    web_login = commands.add(
+        "web-login",
+        "print a one-time sign-in link to the web console",
+        "For a bound staff member by name (their /join name), or the console's own admin.",
+    )
+    web_login.add_argument("--name", help="the staff member (default: the console's admin)")
+
     report = commands.add(
         "report",
         "print a day/week/month report",
@@ -245,7 +252,7 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         from bot import serve
 
         return serve.run(settings, args)
-    if args.command in ("db", "invite", "report", "wechat") or (
+    if args.command in ("db", "invite", "report", "wechat", "web-login") or (
         args.command == "nlp" and args.nlp_command == "train" and args.types
     ):
         from bot import admin
@@ -258,6 +265,7 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
             "invite": admin.invite,
             "report": admin.report,
             "wechat": admin.wechat_menu,
+            "web-login": admin.web_login,
         }
         return command[args.command](settings, args)
     from bot.classifier import build_classifier

@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.routing import BaseRoute
 
-from bot.app import App, build, database_url
+from bot.app import App, build, database_url, web_site
 from bot.channels import console
 from bot.channels.journal import SentJournal
 from bot.channels.telegram import CHANNEL as TELEGRAM
@@ -24,13 +24,14 @@ from bot.channels.wechat import wechat_routes
 from bot.channels.workers import dialog_processes
 from bot.logs import install_redaction
 from bot.settings import Secrets, Settings, load_secrets
-from bot.web import build_web_app, serve
-from messages.catalog import t
+from bot.web import build_web_app, listen, serve, serving_in_thread
+from messages.catalog import ROLE, t
 from scheduler.clock import start_clock
 from scheduler.outbox import Sender, drain
 from storage.db import transaction
 from storage.roles import Role
-from workflow import staff
+from web import console as web_console
+from workflow import signin, staff
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,12 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         log.info("%s: %s (%s)", name, "on" if on else "off", why)
     if channels[console.CHANNEL][0]:
         senders = {console.CHANNEL: console.notify(sys.stdout)}
-        with _clock(app, senders):
+        with (
+            _web_beside_the_console(app) as listening,
+            _clock(app, senders),
+        ):
+            if listening:
+                _announce_console(app)
             interactive = sys.stdin.isatty()
             console.Console(
                 handle=app.dialog.handle,
@@ -58,6 +64,30 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     token = secrets.telegram_bot_token if channels[TELEGRAM][0] else None
     asyncio.run(_serve_messengers(app, secrets, token))
     return 0
+
+
+@contextmanager
+def _web_beside_the_console(app: App) -> Iterator[bool]:
+    """The web console from a thread, while the terminal's console runs; where its port is
+    taken (a second terminal, say), the terminal's console alone. Yields whether it serves."""
+    server = app.settings.server
+    try:
+        sock = listen(server.host, server.port)
+    except ConnectionError as error:
+        log.warning("web console: off (%s)", error)
+        yield False
+        return
+    with serving_in_thread(build_web_app(routes=web_console.routes(web_site(app))), sock):
+        yield True
+
+
+def _announce_console(app: App) -> None:
+    """Where the web console is, and a link for its admin to sign in."""
+    server = app.settings.server
+    with transaction(app.sessions) as session:
+        admin = signin.console_admin(session, ROLE[Role.ADMIN])
+        token = signin.create_link(session, admin)
+    log.info("web console: %s/signin/%s (the admin's one-time link)", server.url, token)
 
 
 def choose_channels(settings: Settings, secrets: Secrets) -> dict[str, tuple[bool, str]]:
@@ -84,6 +114,7 @@ async def _serve_messengers(app: App, secrets: Secrets, token: str | None) -> No
     """Telegram (polling or webhook) and WeChat, on one event loop and one web app, until
     SIGTERM (a service manager's stop) or Ctrl-C: the updates taken are answered first."""
     settings = app.settings
+    sock = listen(settings.server.host, settings.server.port)  # before anything starts
     stopping = asyncio.Event()
     with contextlib.suppress(NotImplementedError):  # no such signal handling off POSIX
         # The web server takes SIGTERM itself while it runs and raises it again once stopped.
@@ -106,15 +137,14 @@ async def _serve_messengers(app: App, secrets: Secrets, token: str | None) -> No
         wechat, routes = wechat_routes(app, settings.channels.wechat, secrets)
         senders[WECHAT] = wechat.outbox_sender()
     hooked = telegram if webhook_url is not None else None
-    jobs: list[Coroutine[Any, Any, None]] = []
-    if hooked is not None or wechat is not None:
-        web = build_web_app(
-            telegram=hooked,
-            webhook_secret=secrets.telegram_webhook_secret,
-            webhook_url=webhook_url,
-            routes=routes,
-        )
-        jobs.append(serve(web, host=settings.server.host, port=settings.server.port))
+    web = build_web_app(
+        telegram=hooked,
+        webhook_secret=secrets.telegram_webhook_secret,
+        webhook_url=webhook_url,
+        routes=[*routes, *web_console.routes(web_site(app))],
+    )
+    log.info("web console: %s (sign in with /web in a bound chat)", settings.server.url)
+    jobs: list[Coroutine[Any, Any, None]] = [serve(web, sock)]
     if telegram is not None and hooked is None:
         jobs.append(telegram.run_polling(stopping))
     with _clock(app, senders):

@@ -141,6 +141,13 @@ class ServerSettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
+    # Where staff's browsers reach the app (a reverse proxy's https URL); the web console's
+    # sign-in links point here. Default: http://host:port.
+    public_url: str | None = None
+
+    @property
+    def url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
 class Channels(BaseModel):

@@ -1,4 +1,4 @@
-"""The one ASGI app of webhook mode: Telegram's webhook, (later) WeChat's callback, /healthz.
+"""The one ASGI app: the web console, Telegram's webhook, WeChat's callback, /healthz.
 
 Shaped after python-telegram-bot's examples/customwebhookbot/starlettebot.py: the Telegram
 `Application` is built with `.updater(None)`, the route only checks the secret token and puts
@@ -11,8 +11,12 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+import os
+import socket
+import threading
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -92,20 +96,44 @@ def build_web_app(
     return Starlette(routes=all_routes, lifespan=lifespan)
 
 
-async def serve(app: Starlette, *, host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Run the ASGI app with uvicorn in the current event loop until it is told to stop.
+def listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound now: a port already taken is a ConnectionError naming it
+    (said in one line), not uvicorn's log line and exit."""
+    try:
+        return socket.create_server((host, port))
+    except OSError as error:
+        raise ConnectionError(
+            f"cannot listen on {host}:{port} (server.host, server.port): "
+            f"{os.strerror(error.errno or 0)}"
+        ) from error
+
+
+def _server(app: Starlette, **options: Any) -> uvicorn.Server:
+    """uvicorn with our log format (its lines through the root logger) and no access log."""
+    return uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", log_config=None, access_log=False, **options)
+    )
+
+
+async def serve(app: Starlette, sock: socket.socket) -> None:
+    """Run the ASGI app with uvicorn on `sock` (see `listen`) in the current event loop
+    until it is told to stop.
 
     The app's lifespan is entered here, around uvicorn, so that a failure to start (Telegram
-    out of reach) reaches the caller, where uvicorn would log its traceback and exit. Its
-    log lines go through the root logger's handlers, in the one format."""
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level="warning",
-        log_config=None,
-        access_log=False,
-        lifespan="off",
-    )
+    out of reach) reaches the caller, where uvicorn would log its traceback and exit."""
     async with app.router.lifespan_context(app):
-        await uvicorn.Server(config).serve()
+        await _server(app, lifespan="off").serve(sockets=[sock])
+
+
+@contextmanager
+def serving_in_thread(app: Starlette, sock: socket.socket) -> Iterator[None]:
+    """Serve the app on `sock` (see `listen`) from a thread of its own while the block runs
+    (beside the console, which holds the main thread)."""
+    server = _server(app)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join()

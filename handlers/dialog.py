@@ -77,6 +77,7 @@ class Dialog:
         limits: Limits,
         files: FileStore,
         center: str,
+        web_url: str | None = None,
     ) -> None:
         self.sessions = sessions
         self.desk = Desk(classifier, policy, limits, files, center, ask=self.prompt)
@@ -89,7 +90,9 @@ class Dialog:
         self.steps: dict[str, Callable[[Turn], None]] = {IDLE: self._idle}
         for feature in features:
             self.steps.update(feature.steps)
-        self.staff = StaffDesk(policy=policy, files=files, text_max_chars=limits.text_max_chars)
+        self.staff = StaffDesk(
+            policy=policy, files=files, text_max_chars=limits.text_max_chars, web_url=web_url
+        )
 
     @property
     def policy(self) -> Policy:

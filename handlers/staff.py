@@ -36,11 +36,13 @@ STAFF_STEPS = frozenset(StaffStep)
 
 
 class StaffDesk:
-    def __init__(self, *, policy: Policy, files: FileStore, text_max_chars: int) -> None:
+    def __init__(
+        self, *, policy: Policy, files: FileStore, text_max_chars: int, web_url: str | None
+    ) -> None:
         self.policy = policy
         self.files = files
         self.text_max_chars = text_max_chars
-        self.commands = StaffCommands(policy)
+        self.commands = StaffCommands(policy, web_url)
         self.buttons: dict[str, Callable[[Turn, Appeal, str], None]] = {
             "sign": self._sign,
             "return": self._begin_return,

@@ -7,13 +7,14 @@ from handlers.turn import Turn
 from messages.catalog import FLAG, ROLE, STATUS, shown, t
 from messages.types import Option
 from storage.models import Appeal
+from storage.roles import Role
 from storage.types import utcnow
-from workflow import duty, staff
+from workflow import duty, signin, staff
 from workflow.cards import local_deadline, text
 from workflow.followup import Policy, deadline_flag, department_card
 from workflow.lifecycle import Actor, LifecycleError
 
-COMMANDS = frozenset({"join", "bind", "todo"})
+COMMANDS = frozenset({"join", "bind", "todo", "web"})
 
 
 def acting(policy: Policy, turn: Turn, appeal: Appeal) -> Actor:
@@ -22,14 +23,17 @@ def acting(policy: Policy, turn: Turn, appeal: Appeal) -> Actor:
 
 
 class StaffCommands:
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, web_url: str | None) -> None:
         self.policy = policy
+        self.web_url = web_url
 
     def handle(self, turn: Turn) -> None:
         inbound, session = turn.inbound, turn.session
         code, _, name = inbound.args.strip().partition(" ")
         if inbound.text == "todo":
             self._todo(turn)
+        elif inbound.text == "web":
+            self._web(turn)
         elif not code:
             turn.say(t(f"staff.usage.{inbound.text}"))
         elif inbound.text == "bind":
@@ -47,6 +51,19 @@ class StaffCommands:
             binding = staff.join(session, person=turn.person, code=code, name=name.strip() or None)
             where = binding.department or binding.grid or ""
             turn.say(t("staff.joined", role=ROLE[binding.role.value], where=where))
+
+    def _web(self, turn: Turn) -> None:
+        """/web: a one-time sign-in link to the web console, in a private chat only."""
+        if turn.inbound.in_group:
+            turn.say(t("staff.web.in_private"))
+        elif self.web_url is None:
+            turn.say(t("staff.web.off"))
+        elif Role(turn.person.role) not in signin.CONSOLE_ROLES:
+            turn.say(t("staff.web.not_staff"))
+        else:
+            token = signin.create_link(turn.session, turn.person)
+            minutes = int(signin.LINK_TTL.total_seconds() // 60)
+            turn.say(t("staff.web.link", url=f"{self.web_url}/signin/{token}", minutes=minutes))
 
     def _todo(self, turn: Turn) -> None:
         actor = Actor.of(turn.person)

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 10_000  # how long a SQLite writer waits for another one
 _NOWAIT = {"sqlite_nowait": True}
+_READ = {"sqlite_read": True}
 T = TypeVar("T")
 
 
@@ -52,8 +53,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin(connection: Connection) -> None:
     # Take the write lock up front: concurrent writers queue on busy_timeout instead of
-    # failing with "database is locked" when a read transaction tries to upgrade.
-    if not connection.get_execution_options().get("sqlite_nowait"):
+    # failing with "database is locked" when a read transaction tries to upgrade. A
+    # transaction that only reads takes no lock (WAL: it reads its snapshot beside a writer).
+    options = connection.get_execution_options()
+    if options.get("sqlite_read"):
+        connection.exec_driver_sql("BEGIN")
+        return
+    if not options.get("sqlite_nowait"):
         connection.exec_driver_sql("BEGIN IMMEDIATE")
         return
     driver = connection.connection.driver_connection
@@ -83,6 +89,14 @@ def make_engine(url: str) -> Engine:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, class_=Session, expire_on_commit=False)
+
+
+@contextmanager
+def reading(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A transaction that only reads (a web page): on SQLite it takes no write lock."""
+    with factory() as session, session.begin():
+        session.connection(execution_options=_READ)
+        yield session
 
 
 @contextmanager

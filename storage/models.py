@@ -211,3 +211,30 @@ class ApiToken(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=100)
     value: str = Field(max_length=1000)
     expires_at: dt.datetime = _time()
+
+
+class WebLogin(SQLModel, table=True):
+    """A one-time sign-in link to the web console: the hash of its token, whose it is, and
+    until when it may be used (once)."""
+
+    __tablename__ = "web_login"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    person_id: int = Field(foreign_key="person.id")
+    created_at: dt.datetime = _time(default_factory=utcnow)
+    expires_at: dt.datetime = _time()
+    used_at: dt.datetime | None = _time(default=None)
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser: the hash of its cookie's token, the form token (CSRF) of its
+    pages, and its end (expiry, or sign-out)."""
+
+    __tablename__ = "web_session"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    csrf: str = Field(max_length=64)
+    created_at: dt.datetime = _time(default_factory=utcnow)
+    expires_at: dt.datetime = _time()
+    ended_at: dt.datetime | None = _time(default=None)

@@ -24,6 +24,7 @@ from tests.conftest import ROOT
 from tests.dialog_helpers import write_png
 from tests.fakebotapi import TOKEN, FakeBotApi, Updates
 from tests.fakewechat import APPID, SECRET, FakeWechat
+from tests.threaded_server import free_port
 
 
 def _command(*args: str) -> list[str]:
@@ -34,6 +35,7 @@ def _env(tmp_path: Path, env: Mapping[str, str]) -> dict[str, str]:
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith(("APPEALBOT_", "DATABASE_"))},
         "APPEALBOT_STORAGE__DATA_DIR": str(tmp_path / "data"),
+        "APPEALBOT_SERVER__PORT": str(free_port()),  # `run` serves the web console
         **env,
     }
 

@@ -36,6 +36,7 @@ from tests.fakebotapi import TOKEN, FakeBotApi, Updates
 from tests.fakewechat import APPID, SECRET, FakeWechat
 from tests.test_wechat import WechatServer, client_for
 from tests.test_wechat import secrets as wechat_secrets
+from tests.threaded_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 NUMBER = re.compile(r"SQ\d{8}-\d{4}")
@@ -54,6 +55,7 @@ class Bot:
             "APPEALBOT_CHANNELS__TELEGRAM__BASE_FILE_URL": fake.base_file_url,
             "APPEALBOT_STORAGE__DATA_DIR": str(data_dir),
             "APPEALBOT_SCHEDULER__SWEEP_SECONDS": "0.5",
+            "APPEALBOT_SERVER__PORT": str(free_port()),  # `run` serves the web console
         }
         self.fake = fake
         self.log = data_dir / "bot.log"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -52,12 +53,14 @@ def test_a_token_in_dotenv_starts_telegram_and_the_start_up_says_why(tmp_path: P
     assert "Traceback" not in result.stderr and "not-the-fake-apis-token" not in result.stderr
 
 
-def _console(tmp_path: Path, *options: str) -> str:
+def _console(tmp_path: Path, *options: str, env: dict[str, str] | None = None) -> str:
     """The log of a console session that stays open while the clock ticks a few times."""
     with subprocess.Popen(
         _command(*options, "run"),
         cwd=tmp_path,
-        env=_env(tmp_path, {"APPEALBOT_SCHEDULER__SWEEP_SECONDS": "0.1", "TZ": "UTC"}),
+        env=_env(
+            tmp_path, {"APPEALBOT_SCHEDULER__SWEEP_SECONDS": "0.1", "TZ": "UTC", **(env or {})}
+        ),
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -79,11 +82,14 @@ def test_the_console_log_says_why_it_runs_and_is_quiet_in_the_centers_time(
     shutil.copy(ROOT / ".env.example", tmp_path / ".env")
     log = _console(tmp_path)
     lines = log.splitlines()
-    assert [line.split(": ", 1)[1] for line in lines if " bot.serve: " in line] == [
+    said = [line.split(": ", 1)[1] for line in lines if " bot.serve: " in line]
+    assert said[:3] == [
         "telegram: off (no TELEGRAM_BOT_TOKEN)",
         "wechat: off (channels.wechat.enabled is false)",
         "console: on (no other channel)",
     ]
+    link = r"web console: http://127\.0\.0\.1:\d+/signin/\S{43} \(the admin's one-time link\)"
+    assert re.fullmatch(link, said[3]) and len(said) == 4
     # No Alembic plugins, no clock tick; every line in Asia/Shanghai (config.yaml) while
     # the machine runs on UTC.
     assert "alembic" not in log and "apscheduler" not in log
@@ -212,3 +218,35 @@ def test_the_data_folder_is_the_config_files_wherever_the_command_runs(tmp_path:
     counted = appealbot("report", "--format", "json")
     assert (counted.returncode, counted.stderr) == (0, "")
     assert '"received": 1' in counted.stdout
+
+
+def test_a_second_console_on_a_taken_port_runs_without_the_web_console(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        log = _console(tmp_path, env={"APPEALBOT_SERVER__PORT": str(port)})
+    assert f"WARNING bot.serve: web console: off (cannot listen on 127.0.0.1:{port}" in log
+    assert "signin" not in log
+
+
+def test_a_messenger_on_a_taken_port_is_one_line(tmp_path: Path) -> None:
+    fake = FakeBotApi().start()
+    try:
+        with socket.create_server(("127.0.0.1", 0)) as taken:
+            port = taken.getsockname()[1]
+            result = _quiet(
+                tmp_path,
+                "run",
+                env={
+                    "TELEGRAM_BOT_TOKEN": TOKEN,
+                    "APPEALBOT_CHANNELS__TELEGRAM__BASE_URL": fake.base_url,
+                    "APPEALBOT_CHANNELS__TELEGRAM__BASE_FILE_URL": fake.base_file_url,
+                    "APPEALBOT_SERVER__PORT": str(port),
+                },
+            )
+    finally:
+        fake.stop()
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"appealbot: cannot listen on 127.0.0.1:{port} (server.host, server.port): "
+        "Address already in use"
+    ]
