@@ -19,7 +19,7 @@ from storage.db import transaction
 from storage.models import Person, WebLogin, WebSession
 from storage.roles import Role
 from tests.dialog_helpers import Resident
-from tests.web_helpers import chromium, file_case, served, sign_in, staff_member
+from tests.web_helpers import arrived, chromium, file_case, served, sign_in, staff_member
 from web.layer import COOKIE
 from workflow import signin
 
@@ -163,7 +163,6 @@ def test_in_a_browser_staff_sign_in_and_see_the_ledger_on_a_phone(
     mine = file_case(app, ELEVATOR, "u1")
     with served(app) as base:
         sign_in(browser, base, app, people["housing"])
-        assert browser.current_url == f"{base}/cases"
         assert browser.find_element(By.ID, "total").text == "共 1 件"
         browser.set_window_size(360, 740)
         width = browser.execute_script("return document.documentElement.scrollWidth")
@@ -172,6 +171,6 @@ def test_in_a_browser_staff_sign_in_and_see_the_ledger_on_a_phone(
         browser.find_element(By.LINK_TEXT, mine).click()
         assert browser.find_element(By.ID, "number").text == mine
         browser.find_element(By.XPATH, "//button[text()='退出']").click()
-        assert browser.current_url == f"{base}/signin"
+        arrived(browser, f"{base}/signin")
         browser.get(f"{base}/cases")
         assert browser.current_url == f"{base}/signin"

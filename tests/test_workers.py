@@ -17,8 +17,10 @@ import asyncio
 from pathlib import Path
 from bot.channels.workers import DialogProcesses
 from bot.settings import load_settings
+from storage.db import make_engine, upgrade
 
 async def main() -> None:
+    upgrade(make_engine({url!r}))  # as `run` builds its app before it starts the workers
     settings = load_settings(Path({config!r}))
     settings.storage.data_dir = Path({data!r})
     workers = DialogProcesses(settings, {url!r}, 2)

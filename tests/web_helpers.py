@@ -13,6 +13,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.wait import WebDriverWait
 from sqlmodel import Session
 
 from bot.app import App, web_site
@@ -29,6 +30,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 REQUIRE_BROWSER = os.environ.get("APPEALBOT_REQUIRE_BROWSER") == "1"
 PHONE = (360, 740)  # a phone's viewport, CSS pixels
+WAIT_SECONDS = 30
 
 
 @contextmanager
@@ -98,6 +100,13 @@ def sign_in(driver: WebDriver, base: str, app: App, person_id: int) -> None:
     driver.delete_all_cookies()
     driver.get(f"{base}/signin/{token}")
     driver.find_element("id", "signin").click()
+    arrived(driver, f"{base}/cases")
+
+
+def arrived(driver: WebDriver, url: str) -> None:
+    """Wait until the browser shows `url` (a form's POST and its redirect take a while on a
+    busy machine)."""
+    WebDriverWait(driver, WAIT_SECONDS).until(lambda d: d.current_url == url)
 
 
 def file_case(app: App, text: str, user: str = "u1") -> str:
