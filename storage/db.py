@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -13,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DatabaseError, DBAPIError, OperationalError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 10_000  # how long a SQLite writer waits for another one
+SCHEMA_LOCK = 0x41505053  # PostgreSQL advisory lock key of schema creation ("APPS")
 _NOWAIT = {"sqlite_nowait": True}
 _READ = {"sqlite_read": True}
 T = TypeVar("T")
@@ -161,14 +163,37 @@ def _revisions(engine: Engine) -> tuple[str | None, str | None]:
     return current, head
 
 
-def ensure_schema(engine: Engine) -> None:
-    """Create an empty database; refuse to run on an outdated one."""
-    current, head = _revisions(engine)
-    if current == head:
+@contextmanager
+def _schema_lock(engine: Engine) -> Iterator[None]:
+    """One process at a time creates a schema: PostgreSQL's advisory lock, or on SQLite an
+    exclusive lock on a file beside the database."""
+    if engine.dialect.name == "postgresql":
+        with _connect(engine) as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK})
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK})
+                connection.commit()
         return
+    with open(f"{engine.url.database}.schema-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create an empty database (one process does, where several start at once); refuse to
+    run on an outdated one."""
+    current, head = _revisions(engine)
     if current is None:
-        log.info("empty database: creating the schema")
-        upgrade(engine)
+        with _schema_lock(engine):
+            current, head = _revisions(engine)  # another process may have created it
+            if current is None:
+                log.info("empty database: creating the schema")
+                upgrade(engine)
+                return
+    if current == head:
         return
     raise SchemaOutdated(
         f"the database schema is at revision {current}, the code needs {head}: "
