@@ -31,7 +31,6 @@ from bot.channels.wechat import (
     MENU_CONSULT,
     MENU_MY,
     MENU_NEW,
-    LastInbound,
     WechatChannel,
     chunks,
     create_menu,
@@ -737,11 +736,23 @@ def test_long_turns_are_not_answered_passively_and_are_split() -> None:
     assert passive_text([Outbound("一"), Outbound("二")]) == "一\n\n二"
 
 
-def test_last_inbound_forgets_the_oldest() -> None:
-    seen = LastInbound(clock=lambda: 1.0, max_entries=2)
-    for openid in ("a", "b", "c"):
-        seen.touch(openid)
-    assert seen.get("a") is None and seen.get("c") == 1.0
+async def test_every_worker_knows_when_a_resident_last_wrote(
+    make_channel: Factory, fake: FakeWechat
+) -> None:
+    """The 48-hour window is kept in the database: a worker that last saw the resident two
+    days ago still sends a customer-service message when another worker heard from them an
+    hour ago (a window it only knew of in its own memory would call for a phone call)."""
+    first, second = make_channel(), make_channel()
+    now = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
+    for channel, before in ((first, dt.timedelta(hours=49)), (second, dt.timedelta(hours=1))):
+        with time_machine.travel(now - before, tick=False):
+            async with client_for(channel) as client:
+                await WechatServer(client).text("你好")
+            await channel.idle()
+    with time_machine.travel(now, tick=False):
+        await asyncio.to_thread(first.deliver, OPENID, notice())
+    assert fake.texts[-1] == (OPENID, render(notice()))
+    assert fake.sent(TEMPLATE) == []
 
 
 async def test_workers_share_the_token_through_the_database(
