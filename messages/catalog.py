@@ -356,6 +356,9 @@ DISPOSITION_MEANS = {
 
 CHANNEL = {"console": "控制台", "telegram": "Telegram", "wechat": "微信公众号", "web": "网页"}
 
+# Actions the resident's timeline leaves out: the center's own wiring, not their case's progress.
+INTERNAL_ACTIONS = frozenset({"unreached"})
+
 # Actions whose note the resident may read; others (e.g. a department's reason) stay internal.
 PUBLIC_NOTES = frozenset(
     {

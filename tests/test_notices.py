@@ -13,8 +13,9 @@ from sqlmodel import col, select
 from bot.app import App
 from scheduler.clock import start_clock
 from scheduler.outbox import render
+from scheduler.sweep import Sweeper
 from storage.db import transaction
-from storage.models import Appeal, AppealEvent, Outbox, Person, ReportRun
+from storage.models import Appeal, AppealEvent, Follower, Outbox, Person, ReportRun
 from storage.roles import Role
 from tests.dialog_helpers import Resident, bound, file_referral
 from workflow import staff
@@ -71,13 +72,18 @@ def test_nobody_to_reach_tells_the_center_and_the_ledger(app: App) -> None:
     _person(app, "blocked", Role.STAFF, "住建局", unreachable=True)
     with transaction(app.sessions) as session:
         bound(session, "综治中心", "center-chat")
-    number = file_referral(app, Resident(app.dialog))
+    resident = Resident(app.dialog)
+    number = file_referral(app, resident)
     (notice,) = _sent(app, "center-chat")
     text = render(notice).text
     assert notice.message == "notify.unreached" and text.startswith("⚠️ 住建局 没有绑定工作群")
     assert "【新诉求】" + number in text  # the notice nobody got, in full
     (event,) = _ledger(app, "unreached")
     assert event.note == "住建局"
+    assert number in resident.say("查询进度")
+    timeline = resident.say("1")
+    assert "转交：住建局" in timeline
+    assert "未能送达" not in timeline  # the center's wiring, not the resident's case
 
 
 def test_a_center_without_a_chat_is_its_dispatchers(app: App) -> None:
@@ -135,3 +141,26 @@ def test_reports_due_while_the_bot_was_down_are_posted_at_start(any_app: App) ->
     assert spans["month"] == [("2026-11-01", "2026-11-30")]
     (chased,) = [r for r in _sent(app, "dept-chat") if r.message == "notify.look_back"]
     assert "回头看" in render(chased).text  # November's open case, chased on the 1st
+
+
+def test_followers_are_told_the_result_and_only_the_filer_is_asked_to_rate(app: App) -> None:
+    """As at a 12345 center, the satisfaction call goes to whoever filed the case; a resident
+    who only followed it hears of its progress and result but rates nothing."""
+    monday = dt.datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
+    policy = app.dialog.policy
+    with time_machine.travel(monday, tick=False) as clock:
+        number = file_referral(app, Resident(app.dialog, "filer"), chat="dept-chat")
+        _person(app, "follower", Role.RESIDENT)
+        with transaction(app.sessions) as session:
+            appeal = session.exec(select(Appeal).where(Appeal.number == number)).one()
+            follower = session.exec(select(Person).where(Person.external_id == "follower")).one()
+            assert appeal.id is not None and follower.id is not None
+            session.add(Follower(appeal_id=appeal.id, person_id=follower.id))
+            actor = Actor(Role.STAFF, None, appeal.department_id)
+            staff.sign(session, appeal=appeal, actor=actor, policy=policy)
+            staff.resolve(session, appeal=appeal, actor=actor, result="已修复", policy=policy)
+        clock.move_to(monday + dt.timedelta(days=2))
+        assert Sweeper(app.sessions, policy).sweep() >= 1
+    told = [row.message for row in _sent(app, "follower")]
+    assert told == ["notify.signed", "notify.resolved"]
+    assert "notify.rate_request" in [row.message for row in _sent(app, "filer")]

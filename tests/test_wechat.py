@@ -47,7 +47,7 @@ from scheduler.outbox import drain
 from storage.db import transaction
 from storage.models import Appeal, AppealEvent, Attachment, Outbox, Person, ProcessedUpdate
 from storage.tokens import DatabaseTokenStore
-from tests.dialog_helpers import PNG
+from tests.dialog_helpers import PNG, Resident, bound, file_referral
 from tests.fakewechat import APPID, SECRET, FakeWechat
 
 TOKEN = "wx-callback-token-9f8e7d"
@@ -753,6 +753,25 @@ async def test_every_worker_knows_when_a_resident_last_wrote(
         await asyncio.to_thread(first.deliver, OPENID, notice())
     assert fake.texts[-1] == (OPENID, render(notice()))
     assert fake.sent(TEMPLATE) == []
+
+
+async def test_a_wechat_only_department_gets_its_card_by_template_after_48_hours(
+    make_channel: Factory, fake: FakeWechat, app: App
+) -> None:
+    """No department has a group on WeChat: the card goes to each of its staff, here by the
+    template message, since the staff member last wrote more than 48 hours ago."""
+    channel = make_channel(template_id="TPL_1")
+    with transaction(app.sessions) as session:
+        wang = Person(channel=CHANNEL, external_id="oStaffWang", chat_id="oStaffWang")
+        wang.role, wang.department_id = "staff", bound(session, "住建局").id
+        session.add(wang)
+    channel.last_inbound.set("oStaffWang", time.time() - 49 * 3600)
+    number = file_referral(app, Resident(app.dialog))
+    assert await asyncio.to_thread(drain, app.sessions, {"wechat": channel.outbox_sender()}) == 1
+    (call,) = fake.sent(TEMPLATE)
+    assert call.body is not None and call.body["touser"] == "oStaffWang"
+    assert number in call.body["data"]["first"]["value"]
+    assert fake.sent(CUSTOM) == []
 
 
 async def test_workers_share_the_token_through_the_database(
