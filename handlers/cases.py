@@ -13,7 +13,7 @@ from sqlmodel import Session
 from handlers.desk import CANCEL, CONFIRM, DONE, IDLE, Desk
 from handlers.rating import RateStep
 from handlers.turn import Turn
-from messages.catalog import ACTION, PUBLIC_NOTES, STATUS, t
+from messages.catalog import ACTION, INTERNAL_ACTIONS, PUBLIC_NOTES, STATUS, t
 from messages.types import Inbound, Kind, Option
 from storage.models import Appeal
 from workflow import service
@@ -137,6 +137,8 @@ class Cases:
             )
         ]
         for event in service.timeline(session, appeal=appeal):
+            if event.action in INTERNAL_ACTIONS:
+                continue
             note = f"：{event.note}" if event.note and event.action in PUBLIC_NOTES else ""
             action = ACTION.get(event.action, event.action)
             lines.append(

@@ -273,6 +273,7 @@ MESSAGES: dict[str, str] = {
     "notify.look_back": "回头看：诉求 {number}（{category}）上月至今仍未办结，请尽快办理并反馈。",
     "notify.remind": "提醒：诉求 {number}（{category}）的{stage}期限为 {due}，请抓紧办理。",
     "notify.overdue": "督办：诉求 {number}（{category}）已超过{stage}期限（{due}），请立即办理并反馈。",
+    "notify.unreached": "⚠️ {department} 没有绑定工作群，也没有能联系上的工作人员，以下通知未能送达，请电话转告，并为其绑定工作群或工作人员：\n{notice}",
     "notify.escalate": "升级督办：诉求 {number}（{category}）办理严重超期（期限 {due}），责任单位：{department}。",
     # telegram
     "telegram.command.start": "开始使用",
@@ -344,6 +345,7 @@ ACTION = {
     "escalate": "升级督办",
     "callback": "回访",
     "unreachable": "无法联系群众",
+    "unreached": "通知未能送达部门",
     "comment": "评价意见",
 }
 
@@ -357,6 +359,9 @@ DISPOSITION_MEANS = {
 }
 
 CHANNEL = {"console": "控制台", "telegram": "Telegram", "wechat": "微信公众号", "web": "网页"}
+
+# Actions the resident's timeline leaves out: the center's own wiring, not their case's progress.
+INTERNAL_ACTIONS = frozenset({"unreached"})
 
 # Actions whose note the resident may read; others (e.g. a department's reason) stay internal.
 PUBLIC_NOTES = frozenset(

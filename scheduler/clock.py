@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
-from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from scheduler.outbox import Sender, drain
-from scheduler.reports import run_report
+from scheduler.reports import SCHEDULE, run_reports
 from scheduler.sweep import Sweeper
 from workflow.followup import Policy
-
-# Daily at 18:00, weekly on Monday 09:00, monthly on the 1st (with 回头看), local time.
-REPORTS: dict[str, dict[str, Any]] = {
-    "day": {"hour": 18, "minute": 0},
-    "week": {"day_of_week": "mon", "hour": 9, "minute": 0},
-    "month": {"day": 1, "hour": 9, "minute": 30},
-}
 
 
 def start_clock(
@@ -29,7 +22,8 @@ def start_clock(
     *,
     sweep_seconds: float,
 ) -> BackgroundScheduler:
-    """Start the timer sweep and the outbox sender; each job never overlaps itself."""
+    """Start the timer sweep, the outbox sender and the reports (at once, for any due while
+    the clock was stopped, then on schedule); each job never overlaps itself."""
     clock = BackgroundScheduler(timezone=policy.calendar.zone)
     common = {
         "trigger": "interval",
@@ -39,9 +33,16 @@ def start_clock(
     }
     clock.add_job(Sweeper(sessions, policy).sweep, id="timers", **common)
     clock.add_job(drain, args=[sessions, senders], id="outbox", **common)
-    for period, cron in REPORTS.items():
+    for period, cron in SCHEDULE.items():
         clock.add_job(
-            run_report, "cron", args=[sessions, policy, period], id=f"report-{period}", **cron
+            run_reports,
+            "cron",
+            args=[sessions, policy, period],
+            id=f"report-{period}",
+            next_run_time=dt.datetime.now(policy.calendar.zone),
+            misfire_grace_time=None,  # however late: run_reports knows what is owed
+            coalesce=True,
+            **cron,
         )
     clock.start()
     return clock

@@ -10,21 +10,33 @@ None when their denominator is empty (shown as "—").
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import func
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, col, select
 
 from messages.catalog import CHANNEL, DISPOSITION, FLAG, STATUS, t
 from scheduler import PERIODS
 from storage.db import transaction
-from storage.models import Appeal, AppealEvent, Department, Outbox
+from storage.models import Appeal, AppealEvent, Department, ReportRun
 from storage.types import utcnow
 from workflow.calendar import WorkCalendar
-from workflow.followup import RATINGS, Policy, center_of, deadline_flag, notify, transition
+from workflow.followup import (
+    RATINGS,
+    Policy,
+    center_of,
+    deadline_flag,
+    notify,
+    send,
+    transition,
+)
 from workflow.lifecycle import OPEN, SYSTEM, Action, Status
 
 FINISHED = frozenset(
@@ -32,6 +44,14 @@ FINISHED = frozenset(
 )
 NOT_COUNTED = frozenset({Status.WITHDRAWN, Status.MERGED})
 DISPUTES = "矛盾纠纷"
+# Daily at 18:00, weekly on Monday 09:00, monthly on the 1st (with 回头看), local time.
+SCHEDULE: dict[str, dict[str, Any]] = {
+    "day": {"hour": 18, "minute": 0},
+    "week": {"day_of_week": "mon", "hour": 9, "minute": 0},
+    "month": {"day": 1, "hour": 9, "minute": 30},
+}
+
+log = logging.getLogger(__name__)
 
 
 def period_bounds(
@@ -260,22 +280,18 @@ def format_text(report: Report) -> str:
 
 
 def post(session: Session, report: Report) -> bool:
-    """Queue the report for the center's chat; False when the center has no chat bound."""
-    center = center_of(session)
-    if center is None or center.chat_channel is None or center.chat_id is None:
-        return False
-    key = f"report:{report.period}:{report.start}"
-    if session.exec(select(Outbox).where(Outbox.key == key)).first() is None:
-        session.add(
-            Outbox(
-                key=key,
-                channel=center.chat_channel,
-                chat_id=center.chat_id,
-                message="report.post",
-                params={"text": format_text(report)},
-            )
-        )
-    return True
+    """Queue the report for the center's chat (its dispatchers' without one); False when
+    nobody can be reached."""
+    reached = send(
+        session,
+        to=center_of(session),
+        message="report.post",
+        params={"text": format_text(report)},
+        cause=f"report:{report.period}:{report.start}:{report.end}",
+    )
+    if not reached:
+        log.warning("the %s report from %s reached nobody", report.period, report.start)
+    return reached
 
 
 def look_back(session: Session, *, policy: Policy, start: dt.datetime, end: dt.datetime) -> int:
@@ -299,19 +315,45 @@ def look_back(session: Session, *, policy: Policy, start: dt.datetime, end: dt.d
     return chased
 
 
-def run_report(sessions: sessionmaker[Session], policy: Policy, period: str) -> Report:
-    """The scheduled job: build, post to the center's chat, and on the monthly run look back."""
+def due_times(
+    period: str, after: dt.datetime, now: dt.datetime, zone: ZoneInfo
+) -> list[dt.datetime]:
+    """When the `period`'s report was due after `after`, up to `now`, oldest first."""
+    trigger = CronTrigger(timezone=zone, **SCHEDULE[period])
+    times: list[dt.datetime] = []
+    moment = trigger.get_next_fire_time(None, after + dt.timedelta(microseconds=1))
+    while moment is not None and moment <= now:
+        times.append(moment)
+        moment = trigger.get_next_fire_time(moment, moment + dt.timedelta(microseconds=1))
+    return times
+
+
+def run_reports(sessions: sessionmaker[Session], policy: Policy, period: str) -> list[Report]:
+    """The scheduled job, and the clock's first act at start: every report of `period` due
+    since the last one run (one missed while the bot was down too), each as it was due:
+    built, posted to the center, and for a month 回头看. A database that has run none owes
+    none before now."""
     with transaction(sessions) as session:
         now = utcnow()
-        report = build_report(
-            session,
-            period=period,
-            now=now,
-            calendar=policy.calendar,
-            remind_at=policy.follow_up.remind_at,
-        )
-        post(session, report)
-        if period == "month":
-            start, end = period_bounds(period, now, policy.calendar)
-            look_back(session, policy=policy, start=start, end=end)
-    return report
+        last = session.exec(
+            select(func.max(ReportRun.due_at)).where(ReportRun.period == period)
+        ).one()
+        if last is None:
+            session.add(ReportRun(period=period, due_at=now))
+            return []
+        reports = []
+        for due in due_times(period, last, now, policy.calendar.zone):
+            report = build_report(
+                session,
+                period=period,
+                now=due,
+                calendar=policy.calendar,
+                remind_at=policy.follow_up.remind_at,
+            )
+            post(session, report)
+            if period == "month":
+                start, end = period_bounds(period, due, policy.calendar)
+                look_back(session, policy=policy, start=start, end=end)
+            session.add(ReportRun(period=period, due_at=due))
+            reports.append(report)
+    return reports

@@ -238,3 +238,25 @@ class WebSession(SQLModel, table=True):
     created_at: dt.datetime = _time(default_factory=utcnow)
     expires_at: dt.datetime = _time()
     ended_at: dt.datetime | None = _time(default=None)
+
+
+class ReportRun(SQLModel, table=True):
+    """A scheduled report that was run (posted, and for a month 回头看), by the time it was
+    due: the clock runs every one due since the latest, so none is lost while it was down."""
+
+    __tablename__ = "report_run"
+
+    period: str = Field(primary_key=True, max_length=10)
+    due_at: dt.datetime = _time(primary_key=True)
+    created_at: dt.datetime = _time(default_factory=utcnow)
+
+
+class LastInbound(SQLModel, table=True):
+    """When someone last wrote to us in a chat: WeChat lets the customer-service API answer
+    for 48 hours after it, so every worker must know it."""
+
+    __tablename__ = "last_inbound"
+
+    channel: str = Field(primary_key=True, max_length=20)
+    chat_id: str = Field(primary_key=True, max_length=100)
+    at: dt.datetime = _time()

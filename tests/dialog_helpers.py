@@ -8,12 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
+from bot.app import App
 from bot.channels.console import parse_line, render
 from handlers.dialog import Dialog
 from messages.types import Inbound, Kind, Outbound
-from storage.models import Department
+from storage.db import transaction
+from storage.models import Appeal, Department
+from workflow.followup import transition
+from workflow.lifecycle import SYSTEM, Action
 from workflow.service import department_named
 
 
@@ -71,3 +75,31 @@ def bound(session: Session, name: str, chat_id: str | None = None) -> Department
         department.chat_channel, department.chat_id = "console", chat_id
         session.add(department)
     return department
+
+
+def file_referral(app: App, resident: Resident, chat: str | None = None) -> str:
+    """File the 住建局 text; bind 住建局's chat if given; whatever the classifier decided, the
+    appeals not yet dispatched go to 住建局. Returns the new appeal's number."""
+    resident.transcript(
+        [
+            ("我要反映", "描述"),
+            ("开发商延期交房半年了，房产证也一直办不下来，请住建部门处理", "照片"),
+            ("跳过", "位置"),
+            ("跳过", "手机"),
+            ("13800138000", "请确认"),
+            ("1", "已受理"),
+        ]
+    )
+    with transaction(app.sessions) as session:
+        department = bound(session, "住建局", chat)
+        for appeal in session.exec(select(Appeal).where(Appeal.status != "dispatched")):
+            appeal.disposition, appeal.status, appeal.department_id = (
+                "referral",
+                "submitted",
+                department.id,
+            )
+            transition(
+                session, appeal, Action.DISPATCH, SYSTEM, "住建局", policy=app.dialog.policy
+            )
+        newest = select(Appeal).order_by(col(Appeal.id).desc()).limit(1)
+        return session.exec(newest).one().number

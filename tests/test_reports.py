@@ -11,7 +11,7 @@ import time_machine
 from sqlmodel import Session, select
 
 from bot.app import App
-from scheduler.reports import build_report, format_text, look_back, period_bounds, run_report
+from scheduler.reports import build_report, format_text, look_back, period_bounds, run_reports
 from storage.db import transaction
 from storage.models import Appeal, Department, Outbox, Person
 from storage.roles import Role
@@ -62,6 +62,7 @@ def _staff(session: Session, department: Department) -> Actor:
 def test_a_week_of_cases(app: App) -> None:
     policy = app.dialog.policy
     with time_machine.travel(_at(16), tick=False) as clock:
+        assert run_reports(app.sessions, policy, "week") == []  # the first run owes none
         with transaction(app.sessions) as session:
             roads = bound(session, "住建局", "dept")
             bound(session, "综治中心", "center")
@@ -112,8 +113,8 @@ def test_a_week_of_cases(app: App) -> None:
         text = format_text(report)
         assert "【周报】2026-11-16 至 2026-11-22" in text and "按期办结率 33.3%" in text
         assert json.loads(json.dumps(report.as_json(), ensure_ascii=False))["received"] == 4
-        run_report(app.sessions, policy, "week")
-        run_report(app.sessions, policy, "week")  # a second run posts nothing twice
+        assert run_reports(app.sessions, policy, "week") == [report]
+        assert run_reports(app.sessions, policy, "week") == []  # nothing twice
         with app.sessions() as session:
             posts = session.exec(select(Outbox).where(Outbox.chat_id == "center")).all()
         assert len([p for p in posts if p.message == "report.post"]) == 1

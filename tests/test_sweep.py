@@ -19,11 +19,11 @@ from scheduler.sweep import Sweeper
 from storage.db import transaction
 from storage.models import Appeal, AppealEvent, Outbox, Person, Timer
 from storage.roles import Role
-from tests.dialog_helpers import Resident, bound
+from tests.dialog_helpers import Resident, bound, file_referral
 from workflow import staff
 from workflow.cards import local_deadline
 from workflow.followup import transition
-from workflow.lifecycle import SYSTEM, Action, Actor, Status
+from workflow.lifecycle import Action, Actor, Status
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MONDAY_10AM = dt.datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
@@ -44,35 +44,7 @@ def _file(app: App, resident: Resident) -> str:
         staff = Person(channel="console", external_id="staff", role="staff")
         staff.department_id = department.id
         session.add_all([leader, staff])
-    return _file_referral(app, resident, chat="dept-chat")
-
-
-def _file_referral(app: App, resident: Resident, chat: str | None = None) -> str:
-    """File the 住建局 text; bind 住建局's chat if given; whatever the classifier decided, the
-    appeals not yet dispatched go to 住建局. Returns the new appeal's number."""
-    resident.transcript(
-        [
-            ("我要反映", "描述"),
-            ("开发商延期交房半年了，房产证也一直办不下来，请住建部门处理", "照片"),
-            ("跳过", "位置"),
-            ("跳过", "手机"),
-            ("13800138000", "请确认"),
-            ("1", "已受理"),
-        ]
-    )
-    with transaction(app.sessions) as session:
-        department = bound(session, "住建局", chat)
-        for appeal in session.exec(select(Appeal).where(Appeal.status != "dispatched")):
-            appeal.disposition, appeal.status, appeal.department_id = (
-                "referral",
-                "submitted",
-                department.id,
-            )
-            transition(
-                session, appeal, Action.DISPATCH, SYSTEM, "住建局", policy=app.dialog.policy
-            )
-        newest = select(Appeal).order_by(col(Appeal.id).desc()).limit(1)
-        return session.exec(newest).one().number
+    return file_referral(app, resident, chat="dept-chat")
 
 
 def _events(app: App, action: str) -> list[AppealEvent]:
@@ -213,7 +185,7 @@ def test_after_downtime_each_missed_timer_fires_once(
 def test_two_sweepers_never_act_twice(any_app: App, clock: time_machine.Coordinates) -> None:
     resident = Resident(any_app.dialog)
     for _ in range(3):
-        _file_referral(any_app, resident)
+        file_referral(any_app, resident)
     _at(clock, 30, 9)
     sweepers = [Sweeper(any_app.sessions, any_app.dialog.policy) for _ in range(2)]
     counts: list[int] = []

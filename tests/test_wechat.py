@@ -31,7 +31,6 @@ from bot.channels.wechat import (
     MENU_CONSULT,
     MENU_MY,
     MENU_NEW,
-    LastInbound,
     WechatChannel,
     chunks,
     create_menu,
@@ -48,7 +47,7 @@ from scheduler.outbox import drain
 from storage.db import transaction
 from storage.models import Appeal, AppealEvent, Attachment, Outbox, Person, ProcessedUpdate
 from storage.tokens import DatabaseTokenStore
-from tests.dialog_helpers import PNG
+from tests.dialog_helpers import PNG, Resident, bound, file_referral
 from tests.fakewechat import APPID, SECRET, FakeWechat
 
 TOKEN = "wx-callback-token-9f8e7d"
@@ -737,11 +736,42 @@ def test_long_turns_are_not_answered_passively_and_are_split() -> None:
     assert passive_text([Outbound("一"), Outbound("二")]) == "一\n\n二"
 
 
-def test_last_inbound_forgets_the_oldest() -> None:
-    seen = LastInbound(clock=lambda: 1.0, max_entries=2)
-    for openid in ("a", "b", "c"):
-        seen.touch(openid)
-    assert seen.get("a") is None and seen.get("c") == 1.0
+async def test_every_worker_knows_when_a_resident_last_wrote(
+    make_channel: Factory, fake: FakeWechat
+) -> None:
+    """The 48-hour window is kept in the database: a worker that last saw the resident two
+    days ago still sends a customer-service message when another worker heard from them an
+    hour ago (a window it only knew of in its own memory would call for a phone call)."""
+    first, second = make_channel(), make_channel()
+    now = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
+    for channel, before in ((first, dt.timedelta(hours=49)), (second, dt.timedelta(hours=1))):
+        with time_machine.travel(now - before, tick=False):
+            async with client_for(channel) as client:
+                await WechatServer(client).text("你好")
+            await channel.idle()
+    with time_machine.travel(now, tick=False):
+        await asyncio.to_thread(first.deliver, OPENID, notice())
+    assert fake.texts[-1] == (OPENID, render(notice()))
+    assert fake.sent(TEMPLATE) == []
+
+
+async def test_a_wechat_only_department_gets_its_card_by_template_after_48_hours(
+    make_channel: Factory, fake: FakeWechat, app: App
+) -> None:
+    """No department has a group on WeChat: the card goes to each of its staff, here by the
+    template message, since the staff member last wrote more than 48 hours ago."""
+    channel = make_channel(template_id="TPL_1")
+    with transaction(app.sessions) as session:
+        wang = Person(channel=CHANNEL, external_id="oStaffWang", chat_id="oStaffWang")
+        wang.role, wang.department_id = "staff", bound(session, "住建局").id
+        session.add(wang)
+    channel.last_inbound.set("oStaffWang", time.time() - 49 * 3600)
+    number = file_referral(app, Resident(app.dialog))
+    assert await asyncio.to_thread(drain, app.sessions, {"wechat": channel.outbox_sender()}) == 1
+    (call,) = fake.sent(TEMPLATE)
+    assert call.body is not None and call.body["touser"] == "oStaffWang"
+    assert number in call.body["data"]["first"]["value"]
+    assert fake.sent(CUSTOM) == []
 
 
 async def test_workers_share_the_token_through_the_database(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from storage.models import Appeal, AppealEvent, Department, Follower, Outbox, Person, Timer
 from storage.roles import Role
@@ -154,31 +154,110 @@ def notify(
     options: list[list[Any]] | None = None,
     cause: str,
 ) -> bool:
-    """Queue a message for a person's or a department's chat; False if it has none.
+    """Queue a message about the appeal for a person or a department; False if it reaches
+    nobody. A department nobody of which can be reached is noted in the ledger, and the
+    center is told instead (see `send`).
 
     `cause` names what caused it (an event or a timer), so (cause, recipient) is unique and
     a cause that is handled again cannot send twice.
     """
+    params = {"number": appeal.number, "category": appeal.category, **(params or {})}
+    if send(
+        session,
+        to=to,
+        message=message,
+        params=params,
+        options=options,
+        cause=cause,
+        appeal_id=appeal.id,
+    ):
+        return True
+    if isinstance(to, Department):
+        record(session, appeal, "unreached", SYSTEM, to.name)
+        center = center_of(session)
+        if center is not None and center.id != to.id:
+            notice = {"key": message, **params}
+            send(
+                session,
+                to=center,
+                message="notify.unreached",
+                params={**params, "department": to.name, "notice": notice},
+                cause=f"{cause}:unreached",
+                appeal_id=appeal.id,
+            )
+    return False
+
+
+def send(
+    session: Session,
+    *,
+    to: Person | Department | None,
+    message: str,
+    params: dict[str, Any],
+    options: list[list[Any]] | None = None,
+    cause: str,
+    appeal_id: int | None = None,
+) -> bool:
+    """Queue a message for a person's chat or a department's; False if it reaches nobody.
+
+    A department without a chat of its own (on WeChat, every one) is reached through each
+    of its members who can be: their private chats, where the channel's sender picks the
+    way (on WeChat the customer-service message within 48 hours, else the template).
+    """
     if to is None:
         return False
+    channel: str | None
     if isinstance(to, Department):
         channel, chat_id, recipient = to.chat_channel, to.chat_id, f"d{to.id}"
     else:
         channel, chat_id, recipient = to.channel, to.chat_id, f"p{to.id}"
     if channel is None or chat_id is None:
-        return False
+        if not isinstance(to, Department):
+            return False
+        # The one place that decides who stands for a department without a chat; a web
+        # console's inbox would be one more recipient here.
+        reached = [
+            send(
+                session,
+                to=member,
+                message=message,
+                params=params,
+                options=options,
+                cause=f"{cause}:d{to.id}",
+                appeal_id=appeal_id,
+            )
+            for member in members(session, to)
+        ]
+        return any(reached)
     session.add(
         Outbox(
             key=f"{cause}:{recipient}",
             channel=channel,
             chat_id=chat_id,
             message=message,
-            params={"number": appeal.number, "category": appeal.category, **(params or {})},
+            params=params,
             options=options or [],
-            appeal_id=appeal.id,
+            appeal_id=appeal_id,
         )
     )
     return True
+
+
+def members(session: Session, department: Department) -> list[Person]:
+    """The department's bound people who can be messaged: its staff, and for the center its
+    dispatchers."""
+    if department.kind == "center":
+        belongs = col(Person.role) == Role.DISPATCHER.value
+    else:
+        belongs = (col(Person.role) == Role.STAFF.value) & (
+            col(Person.department_id) == department.id
+        )
+    query = (
+        select(Person)
+        .where(belongs, col(Person.chat_id).is_not(None), col(Person.unreachable).is_(False))
+        .order_by(col(Person.id))
+    )
+    return list(session.exec(query))
 
 
 def department_of(session: Session, appeal: Appeal) -> Department | None:

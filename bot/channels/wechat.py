@@ -41,7 +41,6 @@ import hmac
 import logging
 import re
 import struct
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -76,6 +75,7 @@ from messages.catalog import t
 from messages.types import Inbound, Kind, Outbound, Undeliverable
 from scheduler import outbox
 from storage.db import transaction
+from storage.seen import LastInboundStore
 from storage.tokens import DatabaseTokenStore
 from workflow import service
 
@@ -280,39 +280,6 @@ def build_api(settings: WechatSettings, secrets: Secrets, *, store: TokenStore) 
     )
 
 
-# -- who wrote when -----------------------------------------------------------------------
-
-
-class LastInbound:
-    """When each resident last wrote to this process (opens the 48-hour window).
-
-    Written on the event loop, read by the outbox drain's thread, hence the lock.
-    """
-
-    def __init__(self, clock: Callable[[], float] = time.time, max_entries: int = 200_000):
-        self.clock = clock
-        self.max_entries = max_entries
-        self._seen: OrderedDict[str, float] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def touch(self, openid: str) -> None:
-        self.set(openid, self.clock())
-
-    def set(self, openid: str, at: float) -> None:
-        with self._lock:
-            self._seen[openid] = at
-            self._seen.move_to_end(openid)
-            while len(self._seen) > self.max_entries:
-                self._seen.popitem(last=False)
-
-    def get(self, openid: str) -> float | None:
-        with self._lock:
-            return self._seen.get(openid)
-
-
-# -- the ledger when nobody can be reached ------------------------------------------------
-
-
 # -- the channel --------------------------------------------------------------------------
 
 
@@ -330,7 +297,6 @@ class WechatChannel:
         *,
         api: WechatApi | None = None,
         previous_aes_key: str | None = None,
-        last_inbound: LastInbound | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not secrets.wechat_token:
@@ -348,7 +314,8 @@ class WechatChannel:
             raise ConfigError("WeChat safe mode needs WECHAT_APPID")
         self._own_api = api is None
         self.api = api or build_api(settings, secrets, store=DatabaseTokenStore(core.sessions))
-        self.last_inbound = last_inbound or LastInbound(clock)
+        # When each resident last wrote, in the database: any worker may send the notice.
+        self.last_inbound = LastInboundStore(core.sessions, CHANNEL, clock)
         self.clock = clock
         self._inflight: dict[str, _Pending] = {}
         self._recent: OrderedDict[str, tuple[float, str]] = OrderedDict()
@@ -471,8 +438,6 @@ class WechatChannel:
         recent = self._recent.get(incoming.key)
         if recent is not None:  # a retry after we answered: WeChat did not get that answer
             return self._reply(incoming, recent[1], key, nonce)
-        if not incoming.unsubscribe:
-            self.last_inbound.touch(incoming.openid)
         pending = _Pending()
         self._inflight[incoming.key] = pending
         task = asyncio.create_task(self._work(incoming, pending))
@@ -529,6 +494,7 @@ class WechatChannel:
                 "%s unsubscribed (%d person rows marked unreachable)", incoming.openid, marked
             )
             return []
+        self.last_inbound.touch(incoming.openid)  # opens the 48-hour window
         inbound = incoming.inbound
         if inbound is None:
             return []
@@ -578,7 +544,7 @@ class WechatChannel:
         Other errors (network, WeChat busy) propagate so that the outbox retries later."""
         last = self.last_inbound.get(openid)
         reason = "48-hour window closed"
-        # Unknown (another worker, a restart): let WeChat decide, it answers 45015 if closed.
+        # Unknown (no message kept since this table came): WeChat decides, 45015 if closed.
         if last is None or self.clock() - last < WINDOW:
             try:
                 for text in chunks(render(reply)):
