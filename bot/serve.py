@@ -109,6 +109,7 @@ async def _serve_messengers(app: App, secrets: Secrets, token: str | None) -> No
     jobs: list[Coroutine[Any, Any, None]] = []
     if hooked is not None or wechat is not None:
         web = build_web_app(
+            app=app,
             telegram=hooked,
             webhook_secret=secrets.telegram_webhook_secret,
             webhook_url=webhook_url,

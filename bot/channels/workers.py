@@ -22,6 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.synchronize import Barrier
 
+from bot import metrics
 from bot.app import App, build
 from bot.settings import Secrets, Settings
 from messages.types import Inbound, Outbound
@@ -94,6 +95,7 @@ class DialogProcesses:
         except BrokenProcessPool:
             # A worker died (killed, out of memory): this turn fails, the next get new workers.
             log.error("a dialog worker process died; starting new ones")
+            metrics.WORKER_RESTARTS.inc()
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool, self.pids = self._new_pool(), set()
             raise
