@@ -104,6 +104,12 @@ def _parser() -> argparse.ArgumentParser:
         "With no channel credentials, the console: a resident's dialog in this terminal.",
     )
     run.add_argument("--user", default="local", help="console: the resident's user id")
+    run.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="text lines, or JSON lines for a log collector",
+    )
 
     # Groups of one subcommand, without options of their own.
     for group, about, name, summary, details in (
@@ -319,7 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings(args.config)
-        configure_logging(args.log_level, settings.center.timezone)
+        json_lines = getattr(args, "log_format", "text") == "json"  # an option of `run`
+        configure_logging(args.log_level, settings.center.timezone, json_lines=json_lines)
         return _dispatch(settings, args)
     except ConfigError as exc:
         return _failed(str(exc), 2)
