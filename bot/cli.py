@@ -153,6 +153,31 @@ def _parser() -> argparse.ArgumentParser:
     invite.add_argument("--list", action="store_true", help="list the codes and their use")
     invite.add_argument("--revoke", metavar="CODE", help="revoke an unused code")
 
+    backup = commands.add(
+        "backup",
+        "copy the database to a file while the bot runs",
+        "SQLite: its online backup API; PostgreSQL: pg_dump's custom format (or, without "
+        "pg_dump, the recipe). Photos are files under the data folder: copy them too.",
+    )
+    backup.add_argument("--out", type=Path, required=True, help="the new file")
+    purge = commands.add(
+        "purge",
+        "anonymise finished cases past retention",
+        "Their phone, place and photos go; the cases, their ledger and the figures stay.",
+    )
+    purge.add_argument(
+        "--older-than", metavar="SPAN", help="e.g. 3y, 18m, 400d (default: privacy.retention)"
+    )
+    people = commands.group("person", "A resident's request for their data.")
+    for name, summary in (
+        ("export", "print everything held about the person with this phone, as JSON"),
+        ("erase", "anonymise every case of the person with this phone and forget them"),
+    ):
+        request = commands.add(name, summary, within=people)
+        request.add_argument("--phone", required=True, help="their phone, in any spelling")
+        if name == "export":
+            request.add_argument("--out", type=Path, help="write the JSON here (default: stdout)")
+
     report = commands.add(
         "report",
         "print a day/week/month report",
@@ -251,7 +276,7 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         from bot import serve
 
         return serve.run(settings, args)
-    if args.command in ("db", "invite", "report", "wechat") or (
+    if args.command in ("db", "invite", "report", "wechat", "backup", "purge", "person") or (
         args.command == "nlp" and args.nlp_command == "train" and args.types
     ):
         from bot import admin
@@ -264,6 +289,9 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
             "invite": admin.invite,
             "report": admin.report,
             "wechat": admin.wechat_menu,
+            "backup": admin.backup,
+            "purge": admin.purge,
+            "person": admin.person,
         }
         return command[args.command](settings, args)
     from bot.classifier import build_classifier
