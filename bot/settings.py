@@ -137,7 +137,7 @@ class TelegramSettings(BaseModel):
 
 
 class ServerSettings(BaseModel):
-    """The one ASGI app (webhooks, /healthz)."""
+    """The one ASGI app (webhooks, /healthz, /readyz, /metrics)."""
 
     model_config = ConfigDict(extra="forbid")
 
