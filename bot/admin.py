@@ -1,18 +1,27 @@
-"""The admin commands: `db upgrade`, `invite`, `report`, `wechat menu`, `web-login`."""
+"""The admin commands: `db upgrade`, `invite`, `report`, `wechat menu`, `web-login`,
+`backup`, `purge`, `person export|erase`."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
+import shutil
+import sqlite3
+import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from bot.app import build, database_url
 from bot.channels.wechat import build_api, create_menu
 from bot.channels.wechat_api import WechatApiError
 from bot.settings import Settings, load_secrets
-from messages.catalog import ROLE
+from handlers.form import callable_number
+from messages.catalog import ROLE, t
 from nlp.columns import columns
 from scheduler.reports import build_report, format_text
 from storage.db import make_engine, transaction, upgrade
@@ -20,8 +29,17 @@ from storage.models import Appeal, Department
 from storage.roles import Role
 from storage.tokens import DatabaseTokenStore
 from storage.types import utcnow
-from workflow import signin, staff
+from workflow import privacy, signin, staff
+from workflow.cards import mask_phone
 from workflow.lifecycle import LifecycleError
+
+log = logging.getLogger(__name__)
+PG_DUMP_RECIPE = """\
+pg_dump is not on PATH. Back up PostgreSQL with its own tools:
+  pg_dump --format=custom --file appealbot.dump "$DATABASE_URL"
+and restore into a fresh database:
+  createdb appealbot_restored
+  pg_restore --no-owner --dbname appealbot_restored appealbot.dump"""
 
 
 def db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
@@ -145,4 +163,115 @@ def web_login(settings: Settings, args: argparse.Namespace) -> int:
     print(f"{settings.server.url}/signin/{token}")
     minutes = int(signin.LINK_TTL.total_seconds() // 60)
     print(f"One use, within {minutes} minutes.", file=sys.stderr)
+    return 0
+
+
+def backup(settings: Settings, args: argparse.Namespace) -> int:
+    """A consistent copy of the database while the bot runs: SQLite's online backup, or
+    pg_dump (its custom format, for pg_restore) when PostgreSQL's tools are installed."""
+    out: Path = args.out
+    if out.exists():
+        print(f"appealbot: {out} exists; give a new file", file=sys.stderr)
+        return 2
+    engine = make_engine(database_url(settings, load_secrets(settings)))
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        source = sqlite3.connect(f"file:{url.database}?mode=ro", uri=True)
+        target = sqlite3.connect(out)
+        try:
+            source.backup(target)
+        finally:
+            target.close()
+            source.close()
+        print(f"backed up {url.database} to {out}")
+        return 0
+    pg_dump = shutil.which("pg_dump")
+    if pg_dump is None:
+        print(PG_DUMP_RECIPE, file=sys.stderr)
+        return 1
+    # The connection goes in libpq's variables, so that no password shows in `ps`.
+    connection = {
+        "PGHOST": url.host,
+        "PGPORT": url.port,
+        "PGUSER": url.username,
+        "PGPASSWORD": url.password,
+        "PGDATABASE": url.database,
+    }
+    env = {**os.environ, **{name: str(value) for name, value in connection.items() if value}}
+    done = subprocess.run(  # noqa: S603 - our own arguments
+        [pg_dump, "--format=custom", "--file", str(out)], env=env, check=False
+    )
+    if done.returncode == 0:
+        print(f"backed up {url.render_as_string(hide_password=True)} to {out}")
+    return done.returncode
+
+
+def purge(settings: Settings, args: argparse.Namespace) -> int:
+    """Anonymise the finished cases past retention (`--older-than`, else the config's)."""
+    span = args.older_than or settings.privacy.retention
+    try:
+        before = privacy.span_start(span, utcnow())
+    except ValueError as exc:
+        print(f"appealbot: --older-than: {exc}", file=sys.stderr)
+        return 2
+    app = build(settings, load_secrets(settings))
+    with transaction(app.sessions) as session:
+        removed = privacy.purge(session, before=before, reason=t("note.retention", span=span))
+        files = _removed(session, "purge", removed, older_than=span, before=before.isoformat())
+    print(
+        f"{len(removed.numbers)} case(s) unchanged since {before:%Y-%m-%d} anonymised, "
+        f"{files} photo file(s) deleted"
+    )
+    return 0
+
+
+def _removed(session: Session, action: str, removed: privacy.Removed, **detail: Any) -> int:
+    """Record the run (audit row and log line) and delete the photo files no case needs;
+    how many were deleted. Called inside the run's transaction: a file is deleted only if
+    the rows are gone (a failure to commit after it leaves a row without its photo)."""
+    files = privacy.unused_files(session, removed.files)
+    privacy.audit(session, action, cases=removed.numbers, files=len(files), **detail)
+    session.flush()
+    for path in files:
+        Path(path).unlink(missing_ok=True)
+    log.info(
+        "%s: %d case(s) anonymised %s, %d photo file(s) deleted",
+        action,
+        len(removed.numbers),
+        removed.numbers,
+        len(files),
+    )
+    return len(files)
+
+
+def person(settings: Settings, args: argparse.Namespace) -> int:
+    """`person export|erase --phone P`: a resident's request for the data held about them."""
+    phone = callable_number(args.phone)
+    if phone is None:
+        print(
+            f"appealbot: --phone: not a mobile or landline number: {args.phone!r}", file=sys.stderr
+        )
+        return 2
+    app = build(settings, load_secrets(settings))
+    shown = mask_phone(phone)
+    if args.person_command == "erase":
+        with transaction(app.sessions) as session:
+            removed = privacy.erase(session, phone, reason=t("note.erased"))
+            files = _removed(session, "person_erase", removed, phone=shown)
+        print(
+            f"{shown}: {len(removed.numbers)} case(s) anonymised, {files} photo file(s) "
+            "deleted, the person forgotten on every channel"
+        )
+        return 0
+    with transaction(app.sessions) as session:
+        held = privacy.held_about(session, phone)
+        numbers = [appeal["number"] for appeal in held["appeals"]]
+        privacy.audit(session, "person_export", phone=shown, cases=numbers)
+        log.info("person_export: %s, %d case(s) %s", shown, len(numbers), numbers)
+    text = json.dumps(held, ensure_ascii=False, indent=2)
+    if args.out is None:
+        print(text)
+    else:
+        args.out.write_text(text + "\n", encoding="utf-8")
+        print(f"{shown}: written to {args.out}", file=sys.stderr)
     return 0

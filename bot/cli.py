@@ -104,6 +104,12 @@ def _parser() -> argparse.ArgumentParser:
         "With no channel credentials, the console: a resident's dialog in this terminal.",
     )
     run.add_argument("--user", default="local", help="console: the resident's user id")
+    run.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="text lines, or JSON lines for a log collector",
+    )
 
     # Groups of one subcommand, without options of their own.
     for group, about, name, summary, details in (
@@ -153,6 +159,30 @@ def _parser() -> argparse.ArgumentParser:
         "For a bound staff member by name (their /join name), or the console's own admin.",
     )
     web_login.add_argument("--name", help="the staff member (default: the console's admin)")
+    backup = commands.add(
+        "backup",
+        "copy the database to a file while the bot runs",
+        "SQLite: its online backup API; PostgreSQL: pg_dump's custom format (or, without "
+        "pg_dump, the recipe). Photos are files under the data folder: copy them too.",
+    )
+    backup.add_argument("--out", type=Path, required=True, help="the new file")
+    purge = commands.add(
+        "purge",
+        "anonymise finished cases past retention",
+        "Their phone, place and photos go; the cases, their ledger and the figures stay.",
+    )
+    purge.add_argument(
+        "--older-than", metavar="SPAN", help="e.g. 3y, 18m, 400d (default: privacy.retention)"
+    )
+    people = commands.group("person", "A resident's request for their data.")
+    for name, summary in (
+        ("export", "print everything held about the person with this phone, as JSON"),
+        ("erase", "anonymise every case of the person with this phone and forget them"),
+    ):
+        request = commands.add(name, summary, within=people)
+        request.add_argument("--phone", required=True, help="their phone, in any spelling")
+        if name == "export":
+            request.add_argument("--out", type=Path, help="write the JSON here (default: stdout)")
 
     report = commands.add(
         "report",
@@ -252,9 +282,16 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         from bot import serve
 
         return serve.run(settings, args)
-    if args.command in ("db", "invite", "report", "wechat", "web-login") or (
-        args.command == "nlp" and args.nlp_command == "train" and args.types
-    ):
+    if args.command in (
+        "db",
+        "invite",
+        "report",
+        "wechat",
+        "web-login",
+        "backup",
+        "purge",
+        "person",
+    ) or (args.command == "nlp" and args.nlp_command == "train" and args.types):
         from bot import admin
 
         if args.command == "nlp":
@@ -266,6 +303,9 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
             "report": admin.report,
             "wechat": admin.wechat_menu,
             "web-login": admin.web_login,
+            "backup": admin.backup,
+            "purge": admin.purge,
+            "person": admin.person,
         }
         return command[args.command](settings, args)
     from bot.classifier import build_classifier
@@ -327,7 +367,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings(args.config)
-        configure_logging(args.log_level, settings.center.timezone)
+        json_lines = getattr(args, "log_format", "text") == "json"  # an option of `run`
+        configure_logging(args.log_level, settings.center.timezone, json_lines=json_lines)
         return _dispatch(settings, args)
     except ConfigError as exc:
         return _failed(str(exc), 2)

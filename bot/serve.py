@@ -77,7 +77,7 @@ def _web_beside_the_console(app: App) -> Iterator[bool]:
         log.warning("web console: off (%s)", error)
         yield False
         return
-    with serving_in_thread(build_web_app(routes=web_console.routes(web_site(app))), sock):
+    with serving_in_thread(build_web_app(app=app, routes=web_console.routes(web_site(app))), sock):
         yield True
 
 
@@ -138,6 +138,7 @@ async def _serve_messengers(app: App, secrets: Secrets, token: str | None) -> No
         senders[WECHAT] = wechat.outbox_sender()
     hooked = telegram if webhook_url is not None else None
     web = build_web_app(
+        app=app,
         telegram=hooked,
         webhook_secret=secrets.telegram_webhook_secret,
         webhook_url=webhook_url,

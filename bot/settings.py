@@ -7,6 +7,7 @@ keeps where it came from, so that an error names the file or the variable.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from handlers.limits import Limits
 from nlp.keywords import DISPOSITION_PATH, KEYWORDS_PATH, TYPES_PATH, URGENCY_PATH
 from nlp.types import AppealType, Calibration
 from workflow.policy import CalendarConfig, Duty, FollowUp, SlaConfig, Triage
+from workflow.privacy import span_start
 
 DEFAULT_CONFIG = Path("config.yaml")
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "your-token-here", "xxx", "token"}
@@ -135,7 +137,7 @@ class TelegramSettings(BaseModel):
 
 
 class ServerSettings(BaseModel):
-    """The one ASGI app (webhooks, /healthz)."""
+    """The one ASGI app (webhooks, /healthz, /readyz, /metrics)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -164,6 +166,19 @@ class SchedulerSettings(BaseModel):
     sweep_seconds: float = Field(default=5.0, gt=0)
 
 
+class PrivacySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # `appealbot purge`: finished cases unchanged this long lose their personal data.
+    retention: str = "3y"
+
+    @field_validator("retention")
+    @classmethod
+    def _a_span(cls, value: str) -> str:
+        span_start(value, dt.datetime.now(dt.UTC))  # ValueError names what is wrong
+        return value
+
+
 class Settings(BaseModel):
     """Everything from config.yaml; any key can be overridden by APPEALBOT_<SECTION>__<KEY>."""
 
@@ -184,6 +199,7 @@ class Settings(BaseModel):
     channels: Channels = Channels()
     server: ServerSettings = ServerSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    privacy: PrivacySettings = PrivacySettings()
 
     @model_validator(mode="after")
     def _references_exist(self) -> Settings:

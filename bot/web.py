@@ -1,13 +1,15 @@
-"""The one ASGI app: the web console, Telegram's webhook, WeChat's callback, /healthz.
+"""The one ASGI app: the web console, Telegram's webhook, WeChat's callback, /healthz,
+/readyz and /metrics.
 
 Shaped after python-telegram-bot's examples/customwebhookbot/starlettebot.py: the Telegram
 `Application` is built with `.updater(None)`, the route only checks the secret token and puts
 the decoded `Update` on `application.update_queue`, and the application runs for as long as
-the ASGI app does (entered in the lifespan). Run it with uvicorn, e.g. `serve(app, port=8080)`.
+the ASGI app does (entered in the lifespan). Run it with `serve(app, listen(host, port))`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -19,11 +21,15 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import DBAPIError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot import metrics
+from bot.app import App
 from bot.channels.telegram import TelegramChannel
 from bot.settings import ConfigError
 
@@ -54,12 +60,14 @@ def telegram_route(channel: TelegramChannel, secret: str) -> Route:
 
 def build_web_app(
     *,
+    app: App | None = None,
     telegram: TelegramChannel | None = None,
     webhook_secret: str | None = None,
     webhook_url: str | None = None,
     routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
-    """The ASGI app: `/healthz`, `/telegram` when a channel is given, plus `routes`.
+    """The ASGI app: `/healthz`, `/readyz`, `/metrics`, `/telegram` when a channel is given,
+    plus `routes`. With `app`, `/readyz` asks its database and `/metrics` shows its figures.
 
     `telegram` must have been built with `webhook=True`. `webhook_url` (the public https URL
     of /telegram), if given, is registered with Telegram at start-up together with the secret.
@@ -73,6 +81,7 @@ def build_web_app(
         return JSONResponse(status, status_code=200 if healthy else 503)
 
     all_routes.append(Route("/healthz", healthz, methods=["GET"]))
+    all_routes.extend(monitoring_routes(app))
     if telegram is not None:
         if not telegram.webhook:
             raise ValueError("the Telegram channel must be built with webhook=True")
@@ -94,6 +103,47 @@ def build_web_app(
             await telegram.stop()
 
     return Starlette(routes=all_routes, lifespan=lifespan)
+
+
+def monitoring_routes(app: App | None) -> list[Route]:
+    """`/readyz`: 200 when the database answers `SELECT 1` (503 when not), for a load
+    balancer; `/metrics`: Prometheus's text, the database's figures read now (in a thread:
+    the event loop goes on serving)."""
+    database = (
+        None
+        if app is None
+        else metrics.DatabaseCollector(
+            app.sessions,
+            remind_at=app.settings.follow_up.remind_at,
+            sweep_seconds=app.settings.scheduler.sweep_seconds,
+        )
+    )
+    shown = metrics.registry(database)
+
+    def database_answers() -> bool:
+        if app is None:
+            return True
+        try:
+            with app.engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+        except DBAPIError:
+            log.warning("readiness: the database does not answer", exc_info=True)
+            return False
+        return True
+
+    async def readyz(request: Request) -> Response:
+        ready = await asyncio.to_thread(database_answers)
+        status = {"status": "ok" if ready else "unavailable", "database": ready}
+        return JSONResponse(status, status_code=200 if ready else 503)
+
+    async def metrics_text(request: Request) -> Response:
+        text = await asyncio.to_thread(generate_latest, shown)
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
+
+    return [
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_text, methods=["GET"]),
+    ]
 
 
 def listen(host: str, port: int) -> socket.socket:

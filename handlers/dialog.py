@@ -31,6 +31,7 @@ from handlers.limits import Limits
 from handlers.rating import RATE_PREFIX, Rating
 from handlers.staff import StaffDesk
 from handlers.turn import Turn
+from messages.about import about
 from messages.catalog import t
 from messages.types import Inbound, Kind, Option, Outbound
 from storage import conversations, deliveries, replies
@@ -125,7 +126,7 @@ class Dialog:
 
     def _handle(self, inbound: Inbound, wait: bool) -> list[Outbound]:
         try:
-            with transaction(self.sessions, wait=wait) as session:
+            with about(channel=inbound.channel), transaction(self.sessions, wait=wait) as session:
                 if not self._first_delivery(session, inbound):
                     return []
                 turn, row = self._load(session, inbound)

@@ -228,6 +228,8 @@ MESSAGES: dict[str, str] = {
     "staff.refused.role": "不能为该角色生成邀请码。",
     # ledger notes written from the staff desk (staff-facing)
     "note.supervise": "{role}督办",
+    "note.retention": "超过保存期限（{span}），电话、位置和照片已删除",
+    "note.erased": "应本人要求，电话、位置和照片已删除",
     "note.urgent": "{role}标记为紧急",
     "note.extension_request": "{days}个工作日：{reason}",
     # Ledger notes the clock and the resident dialog write.
@@ -347,6 +349,7 @@ ACTION = {
     "unreachable": "无法联系群众",
     "unreached": "通知未能送达部门",
     "comment": "评价意见",
+    "anonymise": "个人信息已删除",
 }
 
 DISPOSITION = {"consultation": "咨询", "immediate": "即办", "referral": "转办"}

@@ -28,6 +28,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, col, select
 
+from messages.about import about
 from messages.catalog import shown, t
 from messages.types import Option, Outbound, Undeliverable
 from storage.db import again_if_dropped, transaction
@@ -236,6 +237,15 @@ def drain(
     return sum(future.result() for future in done)
 
 
+def _number(sessions: sessionmaker[Session], appeal_id: int | None) -> str | None:
+    """The number of the case an outbox row is about, if any (for the log)."""
+    if appeal_id is None:
+        return None
+    with sessions() as session:
+        appeal = session.get(Appeal, appeal_id)
+        return None if appeal is None else appeal.number
+
+
 def _send_chat(
     sessions: sessionmaker[Session],
     send: Sender,
@@ -256,8 +266,9 @@ def _send_chat(
         try:
             send(chat_id, render(row))
         except Exception as exc:  # a channel failure must not stop the others
-            log.warning("outbox %s to %s failed: %s", row_id, row.channel, type(exc).__name__)
-            _finish(sessions, row_id, exc)
+            with about(channel=row.channel, case=_number(sessions, row.appeal_id)):
+                log.warning("outbox %s failed: %s", row_id, type(exc).__name__)
+                _finish(sessions, row_id, exc)
             break
         _finish(sessions, row_id, None)
         sent += 1

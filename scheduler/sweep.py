@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, col, select
 
+from messages.about import about
 from messages.catalog import STAGE, t
 from storage.db import transaction
 from storage.models import Appeal, Department, Person, Timer
@@ -101,8 +102,10 @@ class Sweeper:
                 action = self.actions.get(timer.kind)
                 if appeal is None or action is None:
                     log.warning("timer %s of unknown kind %s or appeal", timer.id, timer.kind)
-                elif not action(sweep, timer, appeal):
-                    continue  # postponed: the timer stays pending with a new due time
+                else:
+                    with about(case=appeal.number):
+                        if not action(sweep, timer, appeal):
+                            continue  # postponed: the timer stays pending with a new due time
                 timer.done_at = now
                 session.add(timer)
                 done += 1

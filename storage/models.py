@@ -44,6 +44,7 @@ class Appeal(SQLModel, table=True):
     __table_args__ = (
         Index("ix_appeal_resident_created", "resident_id", "created_at"),
         Index("ix_appeal_department_status", "department_id", "status"),
+        Index("ix_appeal_created_at", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -78,6 +79,8 @@ class Appeal(SQLModel, table=True):
     reply_due_at: dt.datetime | None = _time(default=None)
     created_at: dt.datetime = _time(default_factory=utcnow)
     updated_at: dt.datetime = _time(default_factory=utcnow)
+    # When its personal data (phone, place, photos) was removed: past retention, or erased.
+    anonymised_at: dt.datetime | None = _time(default=None)
 
 
 class Attachment(SQLModel, table=True):
@@ -260,3 +263,15 @@ class LastInbound(SQLModel, table=True):
     channel: str = Field(primary_key=True, max_length=20)
     chat_id: str = Field(primary_key=True, max_length=100)
     at: dt.datetime = _time()
+
+
+class AuditLog(SQLModel, table=True):
+    """A command that read or removed personal data (purge, person export or erase): when,
+    and what it concerned (case numbers, a masked phone, counts). Rows are only inserted."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    action: str = Field(max_length=30)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: dt.datetime = _time(default_factory=utcnow)

@@ -108,12 +108,21 @@ def schedule_deadline_timers(
 
 def deadline_flag(appeal: Appeal, now: dt.datetime, remind_at: float) -> str:
     """'red' for an open appeal past its finish deadline, 'yellow' past the reminder point."""
-    due = appeal.finish_due_at
-    if Status(appeal.status) not in OPEN or due is None:
+    if Status(appeal.status) not in OPEN:
+        return ""
+    return deadline_level(appeal.created_at, appeal.finish_due_at, now, remind_at)
+
+
+def deadline_level(
+    created_at: dt.datetime, due: dt.datetime | None, now: dt.datetime, remind_at: float
+) -> str:
+    """'red' past the finish deadline `due`, 'yellow' past the reminder point of the span
+    from `created_at` to it, else '' (also with no deadline)."""
+    if due is None:
         return ""
     if now > due:
         return "red"
-    return "yellow" if now >= appeal.created_at + (due - appeal.created_at) * remind_at else ""
+    return "yellow" if now >= created_at + (due - created_at) * remind_at else ""
 
 
 def outside_quiet_hours(

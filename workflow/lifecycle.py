@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from sqlmodel import Session
 
+from messages.about import concerning
 from storage.models import Appeal, AppealEvent, Person
 from storage.roles import Role
 from storage.types import utcnow
@@ -171,6 +172,7 @@ def record(
 ) -> AppealEvent:
     """Append a ledger event; without from_status it notes something that changes no status."""
     assert appeal.id is not None  # noqa: S101 - appeals are flushed before events
+    concerning(appeal.number)
     event = AppealEvent(
         appeal_id=appeal.id,
         actor_id=actor.person_id,

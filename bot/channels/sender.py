@@ -28,11 +28,13 @@ from typing import TypeVar
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
+from bot import metrics
 from messages.types import Undeliverable
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+CHANNEL = "telegram"  # the channel whose limits these are
 
 
 class Unreachable(Undeliverable):
@@ -176,8 +178,9 @@ class RateLimitedSender:
             await (self._pause_over() if chat_id is None else self._wait_turn(chat_id))
             try:
                 async with self._in_flight:
-                    return await request()
+                    answer = await request()
             except RetryAfter as error:
+                _failed(chat_id, "429")
                 flood_waits += 1
                 self.flood_waits += 1
                 if flood_waits > self.limits.max_flood_waits:
@@ -188,6 +191,7 @@ class RateLimitedSender:
             except Forbidden as error:
                 if chat_id is None:
                     raise
+                _failed(chat_id, "other")
                 log.info("chat %s is unreachable: %s", chat_id, error.message)
                 if self.on_blocked is not None:
                     try:
@@ -196,8 +200,10 @@ class RateLimitedSender:
                         log.exception("could not record that chat %s is unreachable", chat_id)
                 raise Unreachable(chat_id) from error
             except BadRequest:
+                _failed(chat_id, "other")
                 raise  # our request is wrong; sending it again will not help
             except NetworkError as error:  # 5xx, timeouts, connection errors
+                _failed(chat_id, "5xx")
                 attempts += 1
                 if attempts >= self.limits.max_attempts:
                     raise
@@ -212,6 +218,16 @@ class RateLimitedSender:
                     delay,
                 )
                 await asyncio.sleep(delay)
+            else:
+                if chat_id is not None:
+                    metrics.sent(CHANNEL)
+                return answer
+
+
+def _failed(chat_id: str | None, reason: str) -> None:
+    """Count a send into a chat that failed (a download, `chat_id` None, is no send)."""
+    if chat_id is not None:
+        metrics.send_failed(CHANNEL, reason)
 
 
 async def _sleep(seconds: float) -> None:

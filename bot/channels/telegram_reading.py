@@ -14,6 +14,7 @@ from telegram import Bot, Message, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest, TelegramError
 
+from bot.channels.sender import CHANNEL as CHANNEL
 from bot.channels.sender import RateLimitedSender, Unreachable
 from handlers.limits import Limits
 from messages.catalog import t
@@ -21,7 +22,6 @@ from messages.types import Inbound, Kind, Outbound
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "telegram"
 COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@(\w+))?(?:\s+(.*))?$", re.DOTALL)
 
 

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
+from bot import metrics
 from bot.channels.core import Handle
 from bot.channels.workers import DialogProcesses
 from messages.types import Inbound, Kind, Outbound
@@ -50,6 +51,10 @@ class TurnRunner:
             await asyncio.to_thread(self.processes.close)
 
     async def run(self, inbound: Inbound) -> list[Outbound]:
+        with metrics.turn(inbound.channel):
+            return await self._run(inbound)
+
+    async def _run(self, inbound: Inbound) -> list[Outbound]:
         if self.processes is not None:
             return await self.processes.handle(inbound)
         if self.inline and inbound.kind is not Kind.PHOTO:

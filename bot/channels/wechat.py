@@ -60,8 +60,10 @@ from wechatpy.exceptions import InvalidAppIdException
 from wechatpy.parser import parse_message
 from wechatpy.replies import TextReply
 
+from bot import metrics
 from bot.channels.core import Core
 from bot.channels.toolkit import Lanes, split_text
+from bot.channels.wechat_api import CHANNEL as CHANNEL
 from bot.channels.wechat_api import (
     OUT_OF_WINDOW,
     TOO_MANY,
@@ -81,7 +83,6 @@ from workflow import service
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "wechat"
 MAX_BODY = 64 * 1024  # bytes of a callback request; WeChat's are a few hundred
 TEXT_MAX_BYTES = 2000  # one text message (passive or customer-service), UTF-8
 WINDOW = 48 * 3600  # seconds: the customer-service window after the resident's last message
@@ -502,7 +503,8 @@ class WechatChannel:
             limit = self.core.settings.limits.photo_max_bytes
             data = self.api.download_media(incoming.media_id, max_bytes=limit)
             inbound = replace(inbound, data=data)
-        replies = self.core.dialog.handle(inbound)
+        with metrics.turn(CHANNEL):
+            replies = self.core.dialog.handle(inbound)
         if incoming.subscribe:
             with transaction(self.core.sessions) as session:
                 service.set_reachable(

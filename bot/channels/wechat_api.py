@@ -22,15 +22,19 @@ from typing import Any, Protocol
 
 import httpx
 
+from bot import metrics
 from bot.settings import WECHAT_API_URL
 
 log = logging.getLogger(__name__)
+
+CHANNEL = "wechat"
 
 TOKEN_KEY = "appealbot:wechat:access_token:{appid}"  # noqa: S105 (a cache key)
 # 40001 invalid credential, 40014 invalid access_token, 42001 access_token expired.
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})
 OUT_OF_WINDOW = 45015  # more than 48 h since the user last wrote to us
 TOO_MANY = 45047  # too many customer-service messages without an answer from the user
+RATE_LIMITED = frozenset({45009, 45011})  # over the daily, or the per-minute, API quota
 UNSUBSCRIBED = 43004  # the user does not follow the account (any more)
 TOKEN_MARGIN = 300  # seconds: renew the token this long before WeChat says it expires
 
@@ -210,7 +214,7 @@ class WechatApi:
     def send_text(self, openid: str, text: str) -> None:
         """A customer-service text message (within 48 h of the user's last message)."""
         body = {"touser": openid, "msgtype": "text", "text": {"content": text}}
-        self.call("/cgi-bin/message/custom/send", body)
+        self._send("/cgi-bin/message/custom/send", body)
 
     def send_template(
         self, openid: str, template_id: str, data: dict[str, str], url: str | None = None
@@ -222,7 +226,17 @@ class WechatApi:
         }
         if url:
             body["url"] = url
-        self.call("/cgi-bin/message/template/send", body)
+        self._send("/cgi-bin/message/template/send", body)
+
+    def _send(self, path: str, body: dict[str, Any]) -> None:
+        """A message to a user, counted for /metrics: sent, or refused and why."""
+        try:
+            self.call(path, body)
+        except WechatApiError as error:
+            reason = "429" if error.code in RATE_LIMITED else "other"
+            metrics.send_failed(CHANNEL, "5xx" if error.code == -1 else reason)
+            raise
+        metrics.sent(CHANNEL)
 
     def create_menu(self, menu: dict[str, Any]) -> None:
         self.call("/cgi-bin/menu/create", menu)

@@ -22,6 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.synchronize import Barrier
 
+from bot import logs, metrics
 from bot.app import App, build
 from bot.settings import Secrets, Settings
 from messages.types import Inbound, Outbound
@@ -33,12 +34,10 @@ _APP: dict[str, App] = {}  # in a worker process: its App
 _STARTED: dict[str, Barrier] = {}  # ...and the barrier `_ready` meets the others at
 
 
-def _start(settings: Settings, database_url: str, log_level: int, started: Barrier) -> None:
-    from bot.logs import configure_logging
-
+def _start(settings: Settings, database_url: str, setup: logs.LogSetup, started: Barrier) -> None:
     parent = os.getppid()
     threading.Thread(target=_exit_with, args=(parent,), name="parent-watch", daemon=True).start()
-    configure_logging(logging.getLevelName(log_level))
+    logs.configure_like(setup)
     _APP["app"] = build(settings, Secrets(database_url=database_url))
     _STARTED["barrier"] = started
 
@@ -65,7 +64,7 @@ class DialogProcesses:
     """`processes` worker processes taking the dialog's turns."""
 
     def __init__(self, settings: Settings, database_url: str, processes: int) -> None:
-        self._start_args = (settings, database_url, logging.getLogger().getEffectiveLevel())
+        self._start_args = (settings, database_url, logs.current())
         self.processes = processes
         self.pids: set[int] = set()  # of the workers, once started
         self._pool = self._new_pool()
@@ -94,6 +93,7 @@ class DialogProcesses:
         except BrokenProcessPool:
             # A worker died (killed, out of memory): this turn fails, the next get new workers.
             log.error("a dialog worker process died; starting new ones")
+            metrics.WORKER_RESTARTS.inc()
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool, self.pids = self._new_pool(), set()
             raise
