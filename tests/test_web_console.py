@@ -16,12 +16,19 @@ from sqlmodel import select
 from bot.app import App
 from messages.catalog import t
 from storage.db import transaction
-from storage.models import Person, WebLogin, WebSession
+from storage.models import WebLogin, WebSession
 from storage.roles import Role
 from tests.dialog_helpers import Resident
-from tests.web_helpers import chromium, file_case, served, sign_in, staff_member
+from tests.web_helpers import (
+    chromium,
+    file_case,
+    link,
+    served,
+    sign_in,
+    signed_in,
+    staff_member,
+)
 from web.layer import COOKIE
-from workflow import signin
 
 HOUSING, CITY = "住建局", "城管局"
 ELEVATOR = "我们小区的物业一直不处理电梯故障，已经两周了"  # → 住建局
@@ -44,22 +51,6 @@ def people(app: App) -> dict[str, int]:
 def client(app: App) -> Iterator[httpx.Client]:
     with served(app) as base, httpx.Client(base_url=base) as client:
         yield client
-
-
-def link(app: App, person_id: int) -> str:
-    with transaction(app.sessions) as session:
-        person = session.get(Person, person_id)
-        assert person is not None
-        return signin.create_link(session, person)
-
-
-def signed_in(client: httpx.Client, app: App, person_id: int) -> str:
-    """Sign in over HTTP; the session's form token."""
-    response = client.post(f"/signin/{link(app, person_id)}", follow_redirects=False)
-    assert response.status_code == 303
-    with app.sessions() as session:
-        row = session.exec(select(WebSession).where(WebSession.person_id == person_id)).one()
-        return row.csrf
 
 
 def test_a_link_signs_in_once_and_its_preview_uses_nothing(
