@@ -14,7 +14,7 @@ import httpx
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support.ui import Select, WebDriverWait
 from sqlmodel import col, select
 
 from bot.app import App
@@ -25,9 +25,12 @@ from storage.models import Appeal, AppealEvent, Attachment, Outbox, Person
 from storage.roles import Role
 from tests.dialog_helpers import PNG, image_bytes, write_png
 from tests.web_helpers import (
+    CITY,
+    ELEVATOR,
     PHONE,
     chromium,
     file_case,
+    press,
     screenshot,
     served,
     sign_in,
@@ -36,29 +39,8 @@ from tests.web_helpers import (
 )
 from workflow import service
 
-HOUSING, CITY = "住建局", "城管局"
-ELEVATOR = "我们小区的物业一直不处理电梯故障，已经两周了"  # → 住建局
-STALLS = "小区门口有人占道经营摆摊卖菜，堵得车都过不去"  # → 城管局
 VAGUE = "我想反映一个情况，希望有关部门管一管"  # → 人工研判
 FULL_PHONE, MASKED = "13812345678", "138****5678"
-
-
-@pytest.fixture
-def people(app: App) -> dict[str, int]:
-    with transaction(app.sessions) as session:
-        made = {
-            "housing": staff_member(session, Role.STAFF, name="张三", department=HOUSING),
-            "city": staff_member(session, Role.STAFF, name="李四", department=CITY),
-            "dispatcher": staff_member(session, Role.DISPATCHER, name="王五"),
-            "leader": staff_member(session, Role.LEADER, name="赵六"),
-        }
-        return {key: person.id for key, person in made.items() if person.id is not None}
-
-
-@pytest.fixture
-def client(app: App) -> Iterator[httpx.Client]:
-    with served(app) as base, httpx.Client(base_url=base) as client:
-        yield client
 
 
 def as_person(client: httpx.Client, app: App, person_id: int) -> str:
@@ -413,18 +395,21 @@ def test_in_a_browser_a_department_signs_and_resolves_with_a_photo(
     with served(app) as base:
         sign_in(browser, base, app, people["housing"])
         browser.get(f"{base}/cases/{number}")
-        browser.find_element(By.ID, "do-sign").click()
+        press(browser, browser.find_element(By.ID, "do-sign"))
         assert browser.find_element(By.ID, "status").text == "办理中"
         assert t("staff.signed", number=number) in browser.find_element(By.ID, "notice").text
+        browser.set_window_size(1280, 1100)
+        screenshot(browser, "case")
         browser.find_element(By.NAME, "result").send_keys("已更换电梯主板，恢复运行")
         browser.find_element(By.NAME, "photos").send_keys(str(write_png(tmp_path)))
-        browser.find_element(By.ID, "do-resolve").click()
+        press(browser, browser.find_element(By.ID, "do-resolve"))
         assert browser.find_element(By.ID, "status").text == "已办结"
         images = browser.find_elements(By.CSS_SELECTOR, ".photos img")
         assert len(images) == 2  # the resident's and the result's
         loaded = "return arguments[0].complete && arguments[0].naturalWidth > 0"
-        assert all(browser.execute_script(loaded, image) for image in images)
-        screenshot(browser, "case")
+        WebDriverWait(browser, 10).until(
+            lambda driver: all(driver.execute_script(loaded, image) for image in images)
+        )
     [notice] = told(app, "u1", "notify.resolved")
     assert notice.params["note"] == "已更换电梯主板，恢复运行"
 
@@ -436,12 +421,12 @@ def test_in_a_browser_on_a_phone_the_dispatcher_routes_a_case(
     with served(app) as base:
         sign_in(browser, base, app, people["dispatcher"])
         browser.set_window_size(*PHONE)
-        browser.find_element(By.LINK_TEXT, "人工研判").click()
-        browser.find_element(By.LINK_TEXT, number).click()
+        press(browser, browser.find_element(By.LINK_TEXT, "人工研判"))
+        press(browser, browser.find_element(By.LINK_TEXT, number))
         width = browser.execute_script("return document.documentElement.scrollWidth")
         assert width <= browser.execute_script("return window.innerWidth")
         Select(browser.find_element(By.ID, "department")).select_by_value(CITY)
-        browser.find_element(By.ID, "do-route").click()
+        press(browser, browser.find_element(By.ID, "do-route"))
         assert browser.find_element(By.ID, "status").text == "已转办"
         assert CITY in browser.find_element(By.ID, "timeline").text
     assert case_of(app, number).status == "dispatched"

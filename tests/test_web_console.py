@@ -20,6 +20,9 @@ from storage.models import WebLogin, WebSession
 from storage.roles import Role
 from tests.dialog_helpers import Resident
 from tests.web_helpers import (
+    ELEVATOR,
+    HOUSING,
+    STALLS,
     chromium,
     file_case,
     link,
@@ -29,28 +32,6 @@ from tests.web_helpers import (
     staff_member,
 )
 from web.layer import COOKIE
-
-HOUSING, CITY = "住建局", "城管局"
-ELEVATOR = "我们小区的物业一直不处理电梯故障，已经两周了"  # → 住建局
-STALLS = "小区门口有人占道经营摆摊卖菜，堵得车都过不去"  # → 城管局
-
-
-@pytest.fixture
-def people(app: App) -> dict[str, int]:
-    with transaction(app.sessions) as session:
-        made = {
-            "housing": staff_member(session, Role.STAFF, name="张三", department=HOUSING),
-            "city": staff_member(session, Role.STAFF, name="李四", department=CITY),
-            "dispatcher": staff_member(session, Role.DISPATCHER, name="王五"),
-            "leader": staff_member(session, Role.LEADER, name="赵六"),
-        }
-        return {key: person.id for key, person in made.items() if person.id is not None}
-
-
-@pytest.fixture
-def client(app: App) -> Iterator[httpx.Client]:
-    with served(app) as base, httpx.Client(base_url=base) as client:
-        yield client
 
 
 def test_a_link_signs_in_once_and_its_preview_uses_nothing(

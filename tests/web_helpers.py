@@ -14,7 +14,11 @@ import httpx
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import WebDriverWait
 from sqlmodel import Session, col, select
 
 from bot.app import App, web_site
@@ -31,6 +35,10 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 REQUIRE_BROWSER = os.environ.get("APPEALBOT_REQUIRE_BROWSER") == "1"
 PHONE = (360, 740)  # a phone's viewport, CSS pixels
+# Departments, and texts filed by residents that the classifier routes to them.
+HOUSING, CITY = "住建局", "城管局"
+ELEVATOR = "我们小区的物业一直不处理电梯故障，已经两周了"  # → 住建局
+STALLS = "小区门口有人占道经营摆摊卖菜，堵得车都过不去"  # → 城管局
 SCREENSHOTS = Path(__file__).parent.parent / "docs" / "screenshots"
 
 
@@ -123,7 +131,14 @@ def sign_in(driver: WebDriver, base: str, app: App, person_id: int) -> None:
     token = link(app, person_id)
     driver.delete_all_cookies()
     driver.get(f"{base}/signin/{token}")
-    driver.find_element("id", "signin").click()
+    press(driver, driver.find_element(By.ID, "signin"))
+
+
+def press(driver: WebDriver, element: WebElement) -> None:
+    """Click a link or a form's button, and wait until the next page has replaced this one."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 10).until(staleness_of(page))
 
 
 def file_case(app: App, text: str, user: str = "u1") -> str:
