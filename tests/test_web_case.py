@@ -125,6 +125,12 @@ def test_a_department_sees_the_case_with_the_phone_masked_and_its_photo(
     assert image.status_code == 200 and image.headers["content-type"] == "image/png"
     assert image.content[:8] == PNG[:8]
     assert 'id="do-sign"' in page and 'id="do-route"' not in page
+    assert "超期" not in page
+    with transaction(app.sessions) as session:
+        appeal = session.exec(select(Appeal).where(Appeal.number == number)).one()
+        appeal.finish_due_at = appeal.created_at - dt.timedelta(minutes=1)
+        session.add(appeal)
+    assert "🔴超期" in client.get(f"/cases/{number}").text
 
 
 def test_another_departments_case_and_photo_are_not_found(

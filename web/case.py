@@ -141,14 +141,14 @@ def _show(visit: Visit, appeal: Appeal, status: int = 200, **context: Any) -> Re
         photos=[p for p in photos if p.kind == "photo"],
         results=[p for p in photos if p.kind == "result"],
         map_url=_map(appeal),
-        deadlines=[
-            (label, local_deadline(moment, policy.calendar, TIME))
-            for label, moment in (
-                ("签收", appeal.accept_due_at),
-                ("办结", appeal.finish_due_at),
-                ("答复", appeal.reply_due_at),
+        deadlines={
+            stage: local_deadline(moment, policy.calendar, TIME)
+            for stage, moment in (
+                ("accept", appeal.accept_due_at),
+                ("finish", appeal.finish_due_at),
+                ("reply", appeal.reply_due_at),
             )
-        ],
+        },
         flag=deadline_flag(appeal, now, policy.follow_up.remind_at),
         timeline=_lines(visit, events, names_shown=center),
         duplicates=_duplicates(visit, appeal, now, own_shown=not secret),
