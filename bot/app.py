@@ -37,6 +37,8 @@ def web_site(app: App) -> Site:
         policy=app.dialog.policy,
         files=app.dialog.desk.files,
         center=settings.center.name,
+        text_max_chars=settings.limits.text_max_chars,
+        photos_max=settings.limits.photos_per_appeal,
         secure=settings.server.url.startswith("https://"),
     )
 

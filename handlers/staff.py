@@ -13,7 +13,7 @@ from enum import StrEnum
 from handlers.desk import CANCEL, IDLE
 from handlers.staff_commands import COMMANDS, StaffCommands, acting
 from handlers.turn import Turn
-from messages.catalog import MESSAGES, ROLE, shown, t
+from messages.catalog import ROLE, refused, shown, t
 from messages.types import Kind, Option
 from storage.files import FileRejected, FileStore
 from storage.models import Appeal
@@ -93,11 +93,7 @@ class StaffDesk:
             # Anything else said in a group is not for the bot.
         except LifecycleError as error:
             turn.goto(IDLE)
-            turn.say(self._refusal(error))
-
-    def _refusal(self, error: LifecycleError) -> str:
-        key = f"staff.refused.{error.code}"
-        return t(key if key in MESSAGES else "staff.refused.state")
+            turn.say(refused(error.code))
 
     # -- buttons ------------------------------------------------------------------------
 

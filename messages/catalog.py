@@ -226,6 +226,13 @@ MESSAGES: dict[str, str] = {
     "staff.refused.merge": "只能并入另一件未被合并的诉求。",
     "staff.refused.note": "请填写理由或结果。",
     "staff.refused.role": "不能为该角色生成邀请码。",
+    "staff.refused.phone": "只有综治中心调度员、领导和管理员可以查看完整号码。",
+    "staff.refused.stale": "这件诉求在您打开页面后有了新的办理记录（可能已经办过），未做任何更改。请看过最新情况后再操作。",
+    "staff.refused.too_long": "文字太长，请精简到{chars}字以内，未做任何更改。",
+    "staff.refused.photos": "最多上传{photos}张照片，未做任何更改。",
+    "staff.refused.photo_type": "有文件不是照片（仅支持 JPG、PNG、GIF、WEBP），未做任何更改。",
+    "staff.refused.photo_empty": "有照片是空文件，未做任何更改。",
+    "staff.refused.photo_size": "有照片太大（超过{max_mb}MB），未做任何更改。请压缩后重新上传。",
     # ledger notes written from the staff desk (staff-facing)
     "note.supervise": "{role}督办",
     "note.retention": "超过保存期限（{span}），电话、位置和照片已删除",
@@ -350,6 +357,7 @@ ACTION = {
     "unreached": "通知未能送达部门",
     "comment": "评价意见",
     "anonymise": "个人信息已删除",
+    "phone_viewed": "查看完整号码",
 }
 
 DISPOSITION = {"consultation": "咨询", "immediate": "即办", "referral": "转办"}
@@ -385,6 +393,13 @@ PUBLIC_NOTES = frozenset(
 def t(key: str, **params: Any) -> str:
     """The catalog's text for `key`; a param may itself be a catalog text (see `shown`)."""
     return MESSAGES[key].format(**{name: shown(value) for name, value in params.items()})
+
+
+def refused(code: str, **params: Any) -> str:
+    """Why a staff action changed nothing, by the workflow's refusal code (LifecycleError.code);
+    `params` fill the texts that name a limit."""
+    key = f"staff.refused.{code}"
+    return t(key if key in MESSAGES else "staff.refused.state", **params)
 
 
 def shown(value: Any) -> Any:

@@ -6,6 +6,7 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
@@ -15,9 +16,12 @@ from bot.channels.telegram import TelegramChannel
 from bot.classifier import build_classifier
 from bot.settings import Secrets, Settings, TelegramSettings, load_settings
 from nlp.classifier import Classifier
+from storage.db import transaction
+from storage.roles import Role
 from tests.fakebotapi import TOKEN, FakeBotApi
 from tests.postgres import scratch_schema
 from tests.telegram_helpers import FAST
+from tests.web_helpers import CITY, HOUSING, served, staff_member
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -129,3 +133,26 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("figures")
         for line in figures:
             terminalreporter.line(line)
+
+
+# -- the web console --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def people(app: App) -> dict[str, int]:
+    """The center's people on the console: staff of two departments, a dispatcher, a leader."""
+    with transaction(app.sessions) as session:
+        made = {
+            "housing": staff_member(session, Role.STAFF, name="张三", department=HOUSING),
+            "city": staff_member(session, Role.STAFF, name="李四", department=CITY),
+            "dispatcher": staff_member(session, Role.DISPATCHER, name="王五"),
+            "leader": staff_member(session, Role.LEADER, name="赵六"),
+        }
+        return {key: person.id for key, person in made.items() if person.id is not None}
+
+
+@pytest.fixture
+def client(app: App) -> Iterator[httpx.Client]:
+    """An HTTP client of the app's web console, served on a free port."""
+    with served(app) as base, httpx.Client(base_url=base) as client:
+        yield client

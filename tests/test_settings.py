@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from bot.cli import main
-from bot.settings import ConfigError, load_secrets, load_settings
+from bot.settings import NOT_KEYS, ConfigError, load_secrets, load_settings
 from tests.conftest import ROOT
 
 
@@ -173,7 +173,7 @@ def test_dotenv_files_beside_the_config_and_here_and_the_environment_wins(
 def test_the_variables_that_are_no_key_are_taken_from_the_environment_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("APPEALBOT_CONFIG", "APPEALBOT_DATA_DIR", "APPEALBOT_REQUIRE_POSTGRES"):
+    for name in NOT_KEYS:
         monkeypatch.setenv(name, str(ROOT / "config.yaml") if name == "APPEALBOT_CONFIG" else "1")
     assert load_settings().center.name
     monkeypatch.delenv("APPEALBOT_CONFIG")

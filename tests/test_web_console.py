@@ -16,50 +16,23 @@ from sqlmodel import select
 from bot.app import App
 from messages.catalog import t
 from storage.db import transaction
-from storage.models import Person, WebLogin, WebSession
+from storage.models import WebLogin, WebSession
 from storage.roles import Role
 from tests.dialog_helpers import Resident
-from tests.web_helpers import arrived, chromium, file_case, served, sign_in, staff_member
+from tests.web_helpers import (
+    ELEVATOR,
+    HOUSING,
+    STALLS,
+    chromium,
+    file_case,
+    link,
+    press,
+    served,
+    sign_in,
+    signed_in,
+    staff_member,
+)
 from web.layer import COOKIE
-from workflow import signin
-
-HOUSING, CITY = "住建局", "城管局"
-ELEVATOR = "我们小区的物业一直不处理电梯故障，已经两周了"  # → 住建局
-STALLS = "小区门口有人占道经营摆摊卖菜，堵得车都过不去"  # → 城管局
-
-
-@pytest.fixture
-def people(app: App) -> dict[str, int]:
-    with transaction(app.sessions) as session:
-        made = {
-            "housing": staff_member(session, Role.STAFF, name="张三", department=HOUSING),
-            "city": staff_member(session, Role.STAFF, name="李四", department=CITY),
-            "dispatcher": staff_member(session, Role.DISPATCHER, name="王五"),
-            "leader": staff_member(session, Role.LEADER, name="赵六"),
-        }
-        return {key: person.id for key, person in made.items() if person.id is not None}
-
-
-@pytest.fixture
-def client(app: App) -> Iterator[httpx.Client]:
-    with served(app) as base, httpx.Client(base_url=base) as client:
-        yield client
-
-
-def link(app: App, person_id: int) -> str:
-    with transaction(app.sessions) as session:
-        person = session.get(Person, person_id)
-        assert person is not None
-        return signin.create_link(session, person)
-
-
-def signed_in(client: httpx.Client, app: App, person_id: int) -> str:
-    """Sign in over HTTP; the session's form token."""
-    response = client.post(f"/signin/{link(app, person_id)}", follow_redirects=False)
-    assert response.status_code == 303
-    with app.sessions() as session:
-        row = session.exec(select(WebSession).where(WebSession.person_id == person_id)).one()
-        return row.csrf
 
 
 def test_a_link_signs_in_once_and_its_preview_uses_nothing(
@@ -168,9 +141,9 @@ def test_in_a_browser_staff_sign_in_and_see_the_ledger_on_a_phone(
         width = browser.execute_script("return document.documentElement.scrollWidth")
         viewport = browser.execute_script("return window.innerWidth")
         assert width <= viewport
-        browser.find_element(By.LINK_TEXT, mine).click()
+        press(browser, browser.find_element(By.LINK_TEXT, mine))
         assert browser.find_element(By.ID, "number").text == mine
-        browser.find_element(By.XPATH, "//button[text()='退出']").click()
-        arrived(browser, f"{base}/signin")
+        press(browser, browser.find_element(By.XPATH, "//button[text()='退出']"))
+        assert browser.current_url == f"{base}/signin"
         browser.get(f"{base}/cases")
         assert browser.current_url == f"{base}/signin"

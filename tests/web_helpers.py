@@ -8,18 +8,23 @@ import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+import httpx
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.wait import WebDriverWait
-from sqlmodel import Session
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import WebDriverWait
+from sqlmodel import Session, col, select
 
 from bot.app import App, web_site
 from bot.web import build_web_app, listen, serving_in_thread
 from storage.db import transaction
-from storage.models import Person
+from storage.models import Person, WebSession
 from storage.roles import Role
 from tests.dialog_helpers import Resident
 from web import console
@@ -31,6 +36,11 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 REQUIRE_BROWSER = os.environ.get("APPEALBOT_REQUIRE_BROWSER") == "1"
 PHONE = (360, 740)  # a phone's viewport, CSS pixels
 WAIT_SECONDS = 30
+# Departments, and texts filed by residents that the classifier routes to them.
+HOUSING, CITY = "住建局", "城管局"
+ELEVATOR = "我们小区的物业一直不处理电梯故障，已经两周了"  # → 住建局
+STALLS = "小区门口有人占道经营摆摊卖菜，堵得车都过不去"  # → 城管局
+SCREENSHOTS = Path(__file__).parent.parent / "docs" / "screenshots"
 
 
 @contextmanager
@@ -91,22 +101,45 @@ def staff_member(
     return person
 
 
-def sign_in(driver: WebDriver, base: str, app: App, person_id: int) -> None:
-    """Sign `person` in as they would: open a one-time link and press 登录."""
+def link(app: App, person_id: int) -> str:
+    """A one-time sign-in link's token for the person."""
     with transaction(app.sessions) as session:
         person = session.get(Person, person_id)
         assert person is not None
-        token = signin.create_link(session, person)
+        return signin.create_link(session, person)
+
+
+def signed_in(client: httpx.Client, app: App, person_id: int) -> str:
+    """Sign in over HTTP; the session's form token."""
+    response = client.post(f"/signin/{link(app, person_id)}", follow_redirects=False)
+    assert response.status_code == 303
+    with app.sessions() as session:
+        query = select(WebSession).where(WebSession.person_id == person_id)
+        row = session.exec(query.order_by(col(WebSession.created_at).desc())).first()
+        assert row is not None
+        return row.csrf
+
+
+def screenshot(driver: WebDriver, name: str) -> None:
+    """docs/screenshots/NAME.png for the README, when APPEALBOT_SCREENSHOTS=1."""
+    if os.environ.get("APPEALBOT_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+
+
+def sign_in(driver: WebDriver, base: str, app: App, person_id: int) -> None:
+    """Sign `person` in as they would: open a one-time link and press 登录."""
+    token = link(app, person_id)
     driver.delete_all_cookies()
     driver.get(f"{base}/signin/{token}")
-    driver.find_element("id", "signin").click()
-    arrived(driver, f"{base}/cases")
+    press(driver, driver.find_element(By.ID, "signin"))
 
 
-def arrived(driver: WebDriver, url: str) -> None:
-    """Wait until the browser shows `url` (a form's POST and its redirect take a while on a
-    busy machine)."""
-    WebDriverWait(driver, WAIT_SECONDS).until(lambda d: d.current_url == url)
+def press(driver: WebDriver, element: WebElement) -> None:
+    """Click a link or a form's button, and wait until the next page has replaced this one."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, WAIT_SECONDS).until(staleness_of(page))
 
 
 def file_case(app: App, text: str, user: str = "u1") -> str:

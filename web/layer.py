@@ -43,6 +43,8 @@ class Site:
     policy: Policy
     files: FileStore
     center: str
+    text_max_chars: int  # a reason or result a form takes
+    photos_max: int  # result photos one 办结 takes
     secure: bool = False  # cookies only over https (the public URL is https)
 
 
@@ -79,7 +81,11 @@ def page(site: Site, work: Work) -> Callable[[Request], Any]:
 
     async def endpoint(request: Request) -> Response:
         form = await request.form() if request.method == "POST" else None
-        return await run_in_threadpool(_visit, site, work, request, form)
+        try:
+            return await run_in_threadpool(_visit, site, work, request, form)
+        finally:
+            if form is not None:
+                await form.close()  # an upload's spooled file
 
     return endpoint
 

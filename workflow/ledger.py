@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, func, true
 from sqlmodel import Session, col, select
 
-from storage.models import Appeal
+from storage.models import Appeal, Attachment
 from storage.roles import Role
 from workflow.lifecycle import Actor
 
@@ -71,4 +71,14 @@ def page(session: Session, actor: Actor, filters: Filters, number: int = 1) -> P
 def case(session: Session, actor: Actor, number: str) -> Appeal | None:
     """The case numbered `number` if `actor` may see it (else None, as if it did not exist)."""
     query = select(Appeal).where(Appeal.number == number, visible(actor))
+    return session.exec(query).first()
+
+
+def attachment(session: Session, actor: Actor, attachment_id: int) -> Attachment | None:
+    """A photo of a case `actor` may see (else None, as if it did not exist)."""
+    query = (
+        select(Attachment)
+        .join(Appeal, col(Appeal.id) == col(Attachment.appeal_id))
+        .where(col(Attachment.id) == attachment_id, visible(actor))
+    )
     return session.exec(query).first()

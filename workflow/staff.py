@@ -28,12 +28,13 @@ from workflow.followup import (
     schedule_deadline_timers,
     transition,
 )
-from workflow.lifecycle import OPEN, Action, Actor, LifecycleError, Status
+from workflow.lifecycle import OPEN, Action, Actor, LifecycleError, Status, check, record
 from workflow.policy import Span
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 CENTER_ROLES = frozenset({Role.DISPATCHER, Role.ADMIN})
 SUPERVISORS = CENTER_ROLES | {Role.LEADER}  # see every open case and may send 督办
+PHONE_READERS = SUPERVISORS  # may read a resident's full phone (each reading is recorded)
 # A department holds the case in these states, so a 督办 has someone to reach.
 SUPERVISABLE = frozenset({Status.DISPATCHED, Status.SIGNED, Status.REOPENED})
 MAX_EXTENSION_DAYS = 30
@@ -278,6 +279,7 @@ def route(
 ) -> None:
     """The dispatcher sends a triaged or returned case to a department."""
     center_only(actor)
+    check(appeal, Action.DISPATCH, actor)  # before anything changes: a refusal changes nothing
     target = _department(session, department)
     appeal.department_id = target.id
     appeal.needs_triage = False
@@ -289,6 +291,8 @@ def route(
 def mark_urgent(session: Session, *, appeal: Appeal, actor: Actor, note: str) -> None:
     """The dispatcher alerts the leaders; `note` is the ledger's line."""
     center_only(actor)
+    if Status(appeal.status) not in OPEN:
+        raise LifecycleError("state", "only an open case can be marked urgent")
     if appeal.urgency == "normal":
         appeal.urgency = "urgent"
         session.add(appeal)
@@ -306,6 +310,7 @@ def mark_urgent(session: Session, *, appeal: Appeal, actor: Actor, note: str) ->
 
 def merge(session: Session, *, appeal: Appeal, into: Appeal, actor: Actor, policy: Policy) -> None:
     """A duplicate joins an earlier case; its resident is told which."""
+    check(appeal, Action.MERGE, actor)  # before anything changes: a refusal changes nothing
     if into.id == appeal.id or into.merged_into_id is not None:
         raise LifecycleError("merge", "merge into another, unmerged case")
     appeal.merged_into_id = into.id
@@ -328,6 +333,27 @@ def supervise(session: Session, *, appeal: Appeal, actor: Actor, note: str) -> N
         to=[department_of(session, appeal)],
         message="notify.supervise",
     )
+
+
+def reveal_phone(session: Session, *, appeal: Appeal, actor: Actor) -> str | None:
+    """The resident's full phone, for the center's people only; each reading is written to
+    the ledger with who and when (个人信息保护法: a record of access to personal data)."""
+    if actor.role not in PHONE_READERS:
+        raise LifecycleError("phone", "only the center's people may read a full phone")
+    record(session, appeal, "phone_viewed", actor)
+    return appeal.phone
+
+
+def triage_queue(session: Session, *, actor: Actor) -> list[Appeal]:
+    """人工研判: the open cases waiting for a dispatcher (classified with low confidence, not
+    routed yet, or sent back by a department), oldest first."""
+    center_only(actor)
+    waiting = [Status.SUBMITTED.value, Status.RETURNED.value]
+    query = select(Appeal).where(
+        col(Appeal.status).in_([s.value for s in OPEN]),
+        or_(col(Appeal.needs_triage), col(Appeal.status).in_(waiting)),
+    )
+    return list(session.exec(query.order_by(col(Appeal.created_at), col(Appeal.id))))
 
 
 def open_cases(session: Session, *, actor: Actor, on_duty: bool = False) -> list[Appeal]:
