@@ -15,13 +15,13 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
 from sqlmodel import Session
 
-from bot.app import App, web_site
+from bot.app import App
+from bot.serve import web_routes
 from bot.web import build_web_app, listen, serving_in_thread
 from storage.db import transaction
 from storage.models import Person
 from storage.roles import Role
 from tests.dialog_helpers import Resident
-from web import console
 from workflow import signin
 from workflow.service import department_named
 
@@ -33,9 +33,9 @@ PHONE = (360, 740)  # a phone's viewport, CSS pixels
 
 @contextmanager
 def served(app: App) -> Iterator[str]:
-    """The app's web console on a free port; yields its base URL."""
+    """The app's web pages (the console, the mobile page) on a free port; its base URL."""
     sock = listen("127.0.0.1", 0)
-    web = build_web_app(routes=console.routes(web_site(app)))
+    web = build_web_app(routes=web_routes(app))
     with serving_in_thread(web, sock):
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
 
