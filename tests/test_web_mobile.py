@@ -8,19 +8,30 @@ import html
 import re
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.wait import WebDriverWait
 from sqlmodel import select
 
 from bot.app import App
 from bot.settings import Settings
 from messages.catalog import t
-from storage.models import Appeal, Follower, Outbox
+from scheduler.sweep import Sweeper
+from storage.db import transaction
+from storage.models import Appeal, Attachment, Follower, Outbox
+from storage.roles import Role
 from tests.dialog_helpers import PNG, Resident, image_bytes
-from tests.web_helpers import served
+from tests.web_helpers import PHONE as PHONE_SIZE
+from tests.web_helpers import chromium, screenshot, served, staff_member
 from web.mobile import COOKIE
+from workflow import staff
+from workflow.lifecycle import Actor
 
 ELEVATOR = "我们小区的物业一直不处理电梯故障，已经两周了"  # → 住建局
 VILLAGE = "村里的土地流转费一直没有发下来，村委会也不给个说法"  # → the grid's township
@@ -295,3 +306,155 @@ def test_the_first_page_is_small(phone: Phone) -> None:
         for asset in re.findall(r'(?:href|src)="(/static/[^"]+)"', page.text)
     )
     assert 0 < weight < 100 * 1024
+
+
+# -- in a browser, at a phone's size -------------------------------------------------------
+
+
+@pytest.fixture
+def browser() -> Iterator[WebDriver]:
+    with chromium() as driver:
+        driver.set_window_size(*PHONE_SIZE)
+        yield driver
+
+
+def wait_for(driver: WebDriver, text: str) -> None:
+    """Until the chat shows `text`."""
+    WebDriverWait(driver, 10).until(
+        lambda d: text in d.find_element(By.ID, "chat").text, f"no {text!r} on the page"
+    )
+
+
+def press(driver: WebDriver, label: str) -> None:
+    buttons = driver.find_elements(By.XPATH, f"//button[normalize-space()='{label}']")
+    assert buttons, f"no button {label!r}"
+    buttons[-1].click()
+
+
+def type_in(driver: WebDriver, text: str) -> None:
+    box = driver.find_element(By.ID, "text")
+    box.send_keys(text)
+    driver.find_element(By.ID, "send").click()
+
+
+def no_sideways_scroll(driver: WebDriver) -> bool:
+    width = driver.execute_script("return document.documentElement.scrollWidth")
+    return bool(width <= driver.execute_script("return window.innerWidth"))
+
+
+def test_in_a_browser_a_whole_appeal_with_two_photos_and_the_phones_location(
+    app: App, base: str, browser: WebDriver, tmp_path: Path
+) -> None:
+    browser.execute_cdp_cmd(
+        "Browser.grantPermissions", {"origin": base, "permissions": ["geolocation"]}
+    )
+    browser.execute_cdp_cmd(
+        "Emulation.setGeolocationOverride",
+        {"latitude": 28.19, "longitude": 112.97, "accuracy": 10},
+    )
+    shots = []
+    for i, color in enumerate(((200, 30, 30), (30, 160, 60))):
+        path = tmp_path / f"photo{i}.jpg"
+        Image.new("RGB", (3200, 2400), color).save(path, "JPEG", quality=95)
+        shots.append(str(path))
+    browser.get(f"{base}/m/dh3")
+    wait_for(browser, t("grid.entered", grid="东湖3网格"))
+    screenshot(browser, "mobile-welcome")
+    press(browser, t("menu.new"))
+    wait_for(browser, t("ask.describe", min=5, max=2000))
+    type_in(browser, ELEVATOR)
+    wait_for(browser, t("ask.photos", max=9))
+    browser.find_element(By.ID, "photo").send_keys("\n".join(shots))
+    wait_for(browser, t("photo.received", count=2))
+    assert ELEVATOR in browser.find_element(By.ID, "chat").text  # the resident's own words
+    press(browser, t("option.done"))
+    wait_for(browser, t("ask.location"))
+    browser.find_element(By.ID, "locate").click()
+    wait_for(browser, t("ask.phone"))
+    type_in(browser, PHONE)
+    wait_for(browser, "位置：28.19000, 112.97000")
+    screenshot(browser, "mobile-summary")
+    press(browser, t("option.confirm"))
+    wait_for(browser, "您的诉求已受理")
+    assert browser.find_element(By.ID, "may-call").text == t("web.may_call", phone="139****9000")
+    assert no_sideways_scroll(browser)
+    screenshot(browser, "mobile-filed")
+    with app.sessions() as session:
+        appeal = session.exec(select(Appeal)).one()
+        assert (appeal.channel, appeal.grid, appeal.latitude) == ("web", "东湖3网格", 28.19)
+        photos = session.exec(select(Attachment)).all()
+        assert len(photos) == 2
+        for photo in photos:  # made smaller in the browser before the upload
+            with Image.open(photo.path) as image:
+                assert max(image.size) == 1600
+    press(browser, t("menu.my"))
+    wait_for(browser, f"{appeal.number} 已转办")
+    browser.find_element(By.ID, "font").click()
+    assert "big" in browser.find_element(By.TAG_NAME, "html").get_attribute("class")
+    browser.get(f"{base}/m")  # the switch is kept, and the chat is still there
+    assert "big" in browser.find_element(By.TAG_NAME, "html").get_attribute("class")
+    browser.set_window_size(320, 640)
+    assert no_sideways_scroll(browser)
+
+
+@pytest.fixture
+def callbacks_now(settings: Settings) -> Settings:
+    """Callbacks at once and at any hour."""
+    settings.follow_up.callback_delay_hours = 0
+    settings.follow_up.quiet_start = settings.follow_up.quiet_end
+    return settings
+
+
+def test_in_a_browser_notices_wait_for_the_resident_who_rates_and_another_device_opens(
+    callbacks_now: Settings, app: App, base: str, browser: WebDriver
+) -> None:
+    browser.get(f"{base}/m")
+    press(browser, t("menu.new"))
+    wait_for(browser, t("ask.describe", min=5, max=2000))
+    type_in(browser, ELEVATOR)
+    wait_for(browser, t("ask.photos", max=9))
+    press(browser, t("option.skip"))
+    wait_for(browser, t("ask.location"))
+    press(browser, t("option.skip"))
+    wait_for(browser, t("ask.phone"))
+    type_in(browser, PHONE)
+    wait_for(browser, "请确认您的诉求")
+    press(browser, t("option.confirm"))
+    wait_for(browser, "您的诉求已受理")
+    with transaction(app.sessions) as session:
+        appeal = session.exec(select(Appeal)).one()
+        clerk = staff_member(session, Role.STAFF, name="张三", department="住建局")
+        actor, policy = Actor.of(clerk), app.dialog.policy
+        staff.sign(session, appeal=appeal, actor=actor, policy=policy)
+        staff.resolve(session, appeal=appeal, actor=actor, result="电梯已修好", policy=policy)
+        number = appeal.number
+    Sweeper(app.sessions, app.dialog.policy).sweep()  # the satisfaction callback
+    browser.get(f"{base}/m")  # the resident comes back
+    news = browser.find_elements(By.CSS_SELECTOR, ".msg.new")
+    assert len(news) == 3 and "电梯已修好" in news[1].text
+    assert "满意" in news[2].text
+    screenshot(browser, "mobile-notices")
+    press(browser, "满意")
+    wait_for(browser, t("rate.ask_comment"))
+    press(browser, t("option.skip"))
+    wait_for(browser, t("rate.thanks", number=number))
+    browser.get(f"{base}/m")
+    assert not browser.find_elements(By.CSS_SELECTOR, ".msg.new")  # seen once
+
+    browser.delete_all_cookies()  # another phone
+    browser.get(f"{base}/m/open")
+    browser.find_element(By.ID, "number").send_keys(number)
+    browser.find_element(By.ID, "phone").send_keys("13900139001")
+    browser.find_element(By.ID, "open").click()
+    assert browser.find_element(By.ID, "error").text == t("web.open.failed")
+    browser.find_element(By.ID, "number").send_keys(number)
+    browser.find_element(By.ID, "phone").send_keys("139 0013 9000")
+    browser.find_element(By.ID, "open").click()
+    wait_for(browser, f"诉求 {number}（已评价）")
+    screenshot(browser, "mobile-opened")
+    for _ in range(5):
+        browser.get(f"{base}/m/open")
+        browser.find_element(By.ID, "number").send_keys(number)
+        browser.find_element(By.ID, "phone").send_keys("13800138000")
+        browser.find_element(By.ID, "open").click()
+    assert browser.find_element(By.ID, "error").text == t("web.open.locked", minutes=30)

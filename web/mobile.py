@@ -156,9 +156,9 @@ def routes(
         code = request.path_params["code"]
         return await _arrive(request, start=code if code in grids else "")
 
-    async def _arrive(request: Request, *, start: str) -> Response:
+    async def _arrive(request: Request, *, start: str, then: str = "/m") -> Response:
         """A browser's first visit or a poster scanned: the dialog's greeting (with the
-        poster's grid), then the chat."""
+        poster's grid), then the chat (or the page `then`)."""
         browser = _browser(request)
         address = _address(request)
         new = browser is None
@@ -169,7 +169,7 @@ def routes(
         if not guard.turn(browser, address):
             return _note(request, site, t("web.too_fast"), status=429)
         await say(browser.id, Said(_mid(browser, secrets.token_hex(8)), start=start))
-        response = RedirectResponse("/m", status_code=303)
+        response = RedirectResponse(then, status_code=303)
         if new:
             response.set_cookie(
                 COOKIE,
@@ -212,7 +212,7 @@ def routes(
     async def open_case(request: Request) -> Response:
         browser = _browser(request)
         if browser is None:
-            return await _arrive(request, start="")
+            return await _arrive(request, start="", then="/m/open")
         if request.method == "GET":
             return _open_page(request, site, browser)
         address = _address(request)
