@@ -73,5 +73,6 @@ def build(settings: Settings, secrets: Secrets, classifier: Classifier | None = 
         files=files,
         center=settings.center.name,
         web_url=settings.server.url,
+        grids=settings.grids,
     )
     return App(settings, engine, sessions, dialog)

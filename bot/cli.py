@@ -130,6 +130,23 @@ def _parser() -> argparse.ArgumentParser:
     ):
         commands.add(name, summary, details, within=commands.group(group, about))
 
+    qr = commands.add(
+        "qr",
+        "make the printable QR poster (码上办) of a grid",
+        "An A4 page: the center's name, a call to action, the grid, and the QR code of the "
+        "mobile page with the grid's code (server.public_url/m/CODE). The grids are those "
+        "of config.yaml (grids:). PDF and PNG need a Chinese font (fonts-noto-cjk).",
+    )
+    which = qr.add_mutually_exclusive_group(required=True)
+    which.add_argument("--grid", help="the grid's name or code, e.g. 东湖3网格")
+    which.add_argument("--all", action="store_true", help="one poster per grid of the config")
+    qr.add_argument(
+        "--out",
+        help="the poster's file, .pdf, .png or .svg (default poster-CODE.pdf); with --all "
+        "the folder (default .)",
+    )
+    qr.add_argument("--format", default="pdf", choices=("pdf", "png", "svg"), help="with --all")
+
     classify = commands.add(
         "classify",
         "classify texts (one per line, or JSONL)",
@@ -282,6 +299,13 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         from bot import serve
 
         return serve.run(settings, args)
+    if args.command == "qr":
+        from bot import posters
+
+        try:
+            return posters.command(settings, args)
+        except posters.PosterError as problem:
+            return _failed(str(problem), 1)
     if args.command in (
         "db",
         "invite",

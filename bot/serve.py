@@ -19,6 +19,7 @@ from bot.channels import console
 from bot.channels.journal import SentJournal
 from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.channels.telegram import TelegramChannel
+from bot.channels.web import WebChannel
 from bot.channels.wechat import CHANNEL as WECHAT
 from bot.channels.wechat import wechat_routes
 from bot.channels.workers import dialog_processes
@@ -77,8 +78,13 @@ def _web_beside_the_console(app: App) -> Iterator[bool]:
         log.warning("web console: off (%s)", error)
         yield False
         return
-    with serving_in_thread(build_web_app(app=app, routes=web_console.routes(web_site(app))), sock):
+    with serving_in_thread(build_web_app(app=app, routes=web_routes(app)), sock):
         yield True
+
+
+def web_routes(app: App) -> list[BaseRoute]:
+    """The web pages every run serves: the center's console and the residents' mobile page."""
+    return [*web_console.routes(web_site(app)), *WebChannel(app).routes()]
 
 
 def _announce_console(app: App) -> None:
@@ -142,7 +148,7 @@ async def _serve_messengers(app: App, secrets: Secrets, token: str | None) -> No
         telegram=hooked,
         webhook_secret=secrets.telegram_webhook_secret,
         webhook_url=webhook_url,
-        routes=[*routes, *web_console.routes(web_site(app))],
+        routes=[*routes, *web_routes(app)],
     )
     log.info("web console: %s (sign in with /web in a bound chat)", settings.server.url)
     jobs: list[Coroutine[Any, Any, None]] = [serve(web, sock)]

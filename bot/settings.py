@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,8 @@ from pydantic import (
 
 from handlers.limits import Limits
 from nlp.keywords import DISPOSITION_PATH, KEYWORDS_PATH, TYPES_PATH, URGENCY_PATH
-from nlp.types import AppealType, Calibration
+from nlp.types import AppealType, Calibration, township_stem
+from web.limits import WebSettings
 from workflow.policy import CalendarConfig, Duty, FollowUp, SlaConfig, Triage
 from workflow.privacy import span_start
 
@@ -55,6 +57,7 @@ NOT_KEYS = frozenset(
 ENVIRONMENT = "environment"
 
 WECHAT_API_URL = "https://api.weixin.qq.com"
+GRID_CODE = re.compile(r"[A-Za-z0-9_-]{1,40}")  # what deep links and WeChat scenes carry
 
 
 class ConfigError(Exception):
@@ -167,6 +170,7 @@ class Channels(BaseModel):
     console: ConsoleSettings = ConsoleSettings()
     telegram: TelegramSettings = TelegramSettings()
     wechat: WechatSettings = WechatSettings()
+    web: WebSettings = WebSettings()
 
 
 class SchedulerSettings(BaseModel):
@@ -209,6 +213,9 @@ class Settings(BaseModel):
     server: ServerSettings = ServerSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     privacy: PrivacySettings = PrivacySettings()
+    # Grids (网格) by the code their QR posters and deep links carry (/m/<code>,
+    # /start grid_<code>) → the grid's name, which names its township (东湖3网格: 东湖街道).
+    grids: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _references_exist(self) -> Settings:
@@ -216,6 +223,12 @@ class Settings(BaseModel):
         for i, spec in enumerate(self.types):
             if "{township}" not in spec.department and spec.department not in names:
                 raise ValueError(f"types.{i}.department: unknown department {spec.department!r}")
+        stems = [township_stem(d.name) for d in self.departments if d.kind == "township"]
+        for code, name in self.grids.items():
+            if not GRID_CODE.fullmatch(code):
+                raise ValueError(f"grids.{code}: a code is 1-40 letters, digits, _ or -")
+            if not any(stem in name for stem in stems):
+                raise ValueError(f"grids.{code}: {name!r} names no township of departments")
         return self
 
 

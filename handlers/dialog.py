@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from sqlalchemy.exc import IntegrityError
@@ -79,8 +79,10 @@ class Dialog:
         files: FileStore,
         center: str,
         web_url: str | None = None,
+        grids: Mapping[str, str] | None = None,
     ) -> None:
         self.sessions = sessions
+        self.grids = dict(grids or {})  # a poster's or deep link's code → the grid's name
         self.desk = Desk(classifier, policy, limits, files, center, ask=self.prompt)
         self.filing = Filing(self.desk)
         self.form = AppealForm(self.desk, self.filing)
@@ -219,6 +221,8 @@ class Dialog:
     def _dispatch(self, turn: Turn) -> None:
         command = self._command(turn)
         inbound = turn.inbound
+        if inbound.kind is Kind.COMMAND and inbound.text == "start":
+            self._enter_grid(turn)
         if inbound.kind is Kind.BUTTON and inbound.text.startswith(RATE_PREFIX):
             # A rating button from a callback message: valid from any step, checked below.
             self.rating.rate(turn, inbound.text)
@@ -249,6 +253,22 @@ class Dialog:
         if inbound.kind is Kind.BUTTON and inbound.text in MENU and turn.choice():
             return inbound.text
         return None
+
+    def _enter_grid(self, turn: Turn) -> None:
+        """A deep link or QR poster (`start grid_<code>`) places a resident in its grid: their
+        appeals are filed there from now on (and a township's types go to its township)."""
+        code = turn.inbound.args.strip().removeprefix("grid_")
+        grid = self.grids.get(code)
+        person = turn.person
+        if grid is None or person.role != Role.RESIDENT.value:
+            return
+        person.grid = grid
+        turn.session.add(person)
+        draft = turn.draft
+        if turn.step in DRAFT_STEPS and draft.grid != grid:
+            draft.grid = grid
+            turn.keep(draft)
+        turn.say(t("grid.entered", grid=grid))
 
     def _command_mid_draft(self, turn: Turn, command: str) -> None:
         if command == "new":

@@ -19,7 +19,6 @@ from messages.types import Kind, Option
 from nlp.types import Disposition, Urgency
 from storage.roles import Role
 from workflow.cards import mask_phone
-from workflow.service import Draft
 
 CHINA = 86
 # The kinds of number a resident can be called back on.
@@ -89,7 +88,6 @@ class AppealForm:
             turn.say(t("grid.only"))
             return
         turn.goto(FormStep.DESCRIBE, grid_report=True)
-        turn.keep(Draft(grid=turn.person.grid))
         if prompt:
             self.desk.ask(turn)
 

@@ -69,7 +69,10 @@ class Turn:
 
     @property
     def draft(self) -> Draft:
-        return _draft_from_json(self.data.get("draft", {}))
+        """The draft so far; a new one is in the person's grid (a grid worker's own, or the
+        one whose poster a resident came from)."""
+        saved = self.data.get("draft")
+        return _draft_from_json(saved) if saved else Draft(grid=self.person.grid)
 
     def keep(self, draft: Draft) -> None:
         self.data["draft"] = _draft_to_json(draft)

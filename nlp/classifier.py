@@ -62,6 +62,7 @@ from nlp.types import (
     Disposition,
     FaqEntry,
     Urgency,
+    township_stem,
 )
 
 logger = logging.getLogger(__name__)
@@ -69,21 +70,12 @@ logger = logging.getLogger(__name__)
 # Only the start of a message is scored; appeals longer than this are rare (< 0.1 %).
 MAX_CHARS = 5000
 TOWNSHIP_FALLBACK = "属地乡镇（街道）"
-TOWNSHIP_SUFFIXES = ("街道办事处", "街道", "办事处", "镇", "乡")
 CANDIDATES = 3
 
 
 def _table(labels: Sequence[str], path: Path | None) -> LinearTable:
     """A learned table; without its file, an empty one (it has no opinion)."""
     return LinearTable(labels, read_table(path) if path is not None and path.exists() else {})
-
-
-def township_stem(name: str) -> str:
-    """东湖街道 -> 东湖: how residents and grid codes name a township."""
-    for suffix in TOWNSHIP_SUFFIXES:
-        if name.endswith(suffix) and len(name) > len(suffix) + 1:
-            return name.removesuffix(suffix)
-    return name
 
 
 class Classifier:

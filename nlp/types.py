@@ -119,3 +119,14 @@ class Calibration(BaseModel):
     consult_alone: float = Field(default=0.6, ge=0, le=1)
     immediate_veto: float = Field(default=0.1, ge=0, le=1)
     immediate_alone: float = Field(default=0.9, ge=0, le=1)
+
+
+TOWNSHIP_SUFFIXES = ("街道办事处", "街道", "办事处", "镇", "乡")
+
+
+def township_stem(name: str) -> str:
+    """东湖街道 -> 东湖: how residents and grid codes name a township."""
+    for suffix in TOWNSHIP_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix) + 1:
+            return name.removesuffix(suffix)
+    return name

@@ -124,7 +124,11 @@ class Timer(SQLModel, table=True):
 
 
 class Outbox(SQLModel, table=True):
-    __table_args__ = (Index("ix_outbox_pending", "sent_at", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_pending", "sent_at", "next_attempt_at"),
+        # A chat's messages, latest first: the mobile page shows its chat from the outbox.
+        Index("ix_outbox_chat", "channel", "chat_id", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True, max_length=120)

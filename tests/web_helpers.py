@@ -21,33 +21,33 @@ from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 from sqlmodel import Session, col, select
 
-from bot.app import App, web_site
+from bot.app import App
+from bot.serve import web_routes
 from bot.web import build_web_app, listen, serving_in_thread
 from storage.db import transaction
 from storage.models import Person, WebSession
 from storage.roles import Role
 from tests.dialog_helpers import Resident
-from web import console
 from workflow import signin
 from workflow.service import department_named
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 REQUIRE_BROWSER = os.environ.get("APPEALBOT_REQUIRE_BROWSER") == "1"
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 PHONE = (360, 740)  # a phone's viewport, CSS pixels
 WAIT_SECONDS = 30
 # Departments, and texts filed by residents that the classifier routes to them.
 HOUSING, CITY = "住建局", "城管局"
 ELEVATOR = "我们小区的物业一直不处理电梯故障，已经两周了"  # → 住建局
 STALLS = "小区门口有人占道经营摆摊卖菜，堵得车都过不去"  # → 城管局
-SCREENSHOTS = Path(__file__).parent.parent / "docs" / "screenshots"
 
 
 @contextmanager
 def served(app: App) -> Iterator[str]:
-    """The app's web console on a free port; yields its base URL."""
+    """The app's web pages (the console, the mobile page) on a free port; its base URL."""
     sock = listen("127.0.0.1", 0)
-    web = build_web_app(routes=console.routes(web_site(app)))
+    web = build_web_app(routes=web_routes(app))
     with serving_in_thread(web, sock):
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
 
@@ -85,6 +85,13 @@ def chromium() -> Iterator[WebDriver]:
         driver.quit()
 
 
+def screenshot(driver: WebDriver, name: str) -> None:
+    """docs/screenshots/NAME.png for the README, when APPEALBOT_SCREENSHOTS=1."""
+    if os.environ.get("APPEALBOT_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+
+
 def staff_member(
     session: Session, role: Role, *, name: str, department: str | None = None
 ) -> Person:
@@ -118,13 +125,6 @@ def signed_in(client: httpx.Client, app: App, person_id: int) -> str:
         row = session.exec(query.order_by(col(WebSession.created_at).desc())).first()
         assert row is not None
         return row.csrf
-
-
-def screenshot(driver: WebDriver, name: str) -> None:
-    """docs/screenshots/NAME.png for the README, when APPEALBOT_SCREENSHOTS=1."""
-    if os.environ.get("APPEALBOT_SCREENSHOTS") == "1":
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
 
 
 def sign_in(driver: WebDriver, base: str, app: App, person_id: int) -> None:

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from messages.catalog import ACTION, CHANNEL, DISPOSITION, FLAG, ROLE, STATUS
+from messages.catalog import ACTION, CHANNEL, DISPOSITION, FLAG, ROLE, STATUS, t
 from storage.db import reading, transaction
 from storage.files import FileStore
 from workflow import signin
@@ -31,7 +31,13 @@ HERE = Path(__file__).parent
 COOKIE = "appealbot_session"
 TEMPLATES = Jinja2Templates(directory=HERE / "templates")
 TEMPLATES.env.globals.update(
-    STATUS=STATUS, ROLE=ROLE, ACTION=ACTION, DISPOSITION=DISPOSITION, FLAG=FLAG, CHANNEL=CHANNEL
+    STATUS=STATUS,
+    ROLE=ROLE,
+    ACTION=ACTION,
+    DISPOSITION=DISPOSITION,
+    FLAG=FLAG,
+    CHANNEL=CHANNEL,
+    t=t,
 )
 
 

@@ -7,6 +7,8 @@ one transaction. Every status change goes through workflow.lifecycle.
 from __future__ import annotations
 
 import datetime as dt
+import hmac
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -378,6 +380,21 @@ def open_appeals_of(session: Session, *, resident: Person) -> list[Appeal]:
 
 def case_by_number(session: Session, number: str) -> Appeal | None:
     return session.exec(select(Appeal).where(Appeal.number == number)).first()
+
+
+def case_with_phone(session: Session, *, number: str, phone: str) -> Appeal | None:
+    """The case `number` if it was filed with `phone` (typed in any spelling: spaces,
+    dashes, full-width digits, +86); None whichever of the two is wrong."""
+    appeal = case_by_number(session, number)
+    given = _digits(phone)
+    if appeal is None or not appeal.phone or len(given) < 7:
+        return None
+    return appeal if hmac.compare_digest(_digits(appeal.phone), given) else None
+
+
+def _digits(phone: str) -> str:
+    digits = "".join(c for c in unicodedata.normalize("NFKC", phone) if c.isdigit())
+    return digits.removeprefix("86") if len(digits) > 12 else digits
 
 
 def own_appeal(session: Session, *, resident: Person, number: str) -> Appeal | None:

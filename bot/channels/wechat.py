@@ -39,7 +39,6 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
-import re
 import struct
 import time
 from collections import OrderedDict
@@ -72,7 +71,7 @@ from bot.channels.wechat_api import (
     WechatApi,
     WechatApiError,
 )
-from bot.settings import ConfigError, Secrets, WechatSettings
+from bot.settings import GRID_CODE, ConfigError, Secrets, WechatSettings
 from messages.catalog import t
 from messages.types import Inbound, Kind, Outbound, Undeliverable
 from scheduler import outbox
@@ -95,7 +94,6 @@ MENU_NEW = "NEW"
 MENU_MY = "MY"
 MENU_CONSULT = "CONSULT"
 CLICK_COMMANDS = {MENU_NEW: "new", MENU_MY: "my", MENU_CONSULT: "help"}
-GRID_CODE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 SUCCESS = "success"
 # What parsing a malformed callback raises (from expat, ElementTree, wechatpy or our checks).
@@ -147,7 +145,7 @@ class Incoming:
 
 def _grid_args(scene: str) -> str:
     code = scene.strip().removeprefix("grid_")
-    return f"grid_{code}" if GRID_CODE.match(code) else ""
+    return f"grid_{code}" if GRID_CODE.fullmatch(code) else ""
 
 
 def understand(message: Any) -> Incoming:

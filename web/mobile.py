@@ -1,0 +1,396 @@
+"""码上办: the mobile page (/m) a resident opens from a grid's QR poster, a chat with the
+resident dialog that the web channel (bot/channels/web.py) runs for it.
+
+Who the resident is: a long-lived HttpOnly cookie names the browser; the hash of its token is
+the person's external id (and chat) on channel "web", and its forms carry a token derived
+from it (CSRF). The chat is the browser's outbox rows (the dialog's replies and the notices),
+the latest question's options as buttons; the rows not shown before are marked new, and
+delivered. Another device opens a case with its number and the phone given when filing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from messages.catalog import t
+from messages.types import Option, Outbound
+from scheduler.outbox import render
+from storage import conversations
+from storage.db import transaction
+from storage.models import Outbox, Person
+from storage.replies import REPLY, reply_key
+from storage.types import utcnow
+from web.layer import TEMPLATES, Site
+from web.limits import WebSettings, Window
+from workflow import service
+from workflow.cards import mask_phone
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "web"
+COOKIE = "appealbot_browser"
+FONT_COOKIE = "appealbot_font"
+BROWSER_SECONDS = 400 * 24 * 3600  # as long as browsers keep a cookie
+SHOWN = 40  # the chat's latest messages on the page
+MENU = ("new", "my", "help")  # typed as words where no question offers options
+PART_SLACK = 64 * 1024  # a form's fields and headers beside its photos
+
+
+@dataclass(frozen=True)
+class Browser:
+    """A browser, by its cookie's token: its id (the person's) and its form token."""
+
+    token: str
+
+    @property
+    def id(self) -> str:
+        return _digest("browser", self.token)
+
+    @property
+    def csrf(self) -> str:
+        return _digest("form", self.token)
+
+
+def _digest(purpose: str, token: str) -> str:
+    return hashlib.sha256(f"{purpose}:{token}".encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Said:
+    """One post of a browser: words, an option's value, a place, photos, or the arrival
+    (`start`, with a poster's grid code). `mid` keys the turn: a form sent twice is one turn."""
+
+    mid: str
+    text: str = ""
+    choice: str = ""
+    latitude: float | None = None
+    longitude: float | None = None
+    photos: tuple[bytes, ...] = ()
+    start: str | None = None  # the grid code of the arrival, "" for none
+
+
+# The channel: takes what a browser said through the resident dialog (its replies are kept in
+# the outbox, where the page reads them).
+Say = Callable[[str, Said], Awaitable[None]]
+
+
+@dataclass
+class Line:
+    """One message of the chat as the page shows it."""
+
+    id: str
+    reply: Outbound
+    mine: bool = False
+    new: bool = False
+    options: tuple[Option, ...] = ()  # pressable now
+
+
+@dataclass
+class Guard:
+    """The page's limits, counted in this process."""
+
+    settings: WebSettings
+    browser_turns: Window = field(init=False)
+    address_turns: Window = field(init=False)
+    address_browsers: Window = field(init=False)
+    failed_opens: Window = field(init=False)
+
+    def __post_init__(self) -> None:
+        web = self.settings
+        self.browser_turns = Window(web.browser_turns_per_minute, 60)
+        self.address_turns = Window(web.address_turns_per_minute, 60)
+        self.address_browsers = Window(web.address_browsers_per_hour, 3600)
+        self.failed_opens = Window(web.open_attempts, web.open_lock_minutes * 60)
+
+    def turn(self, browser: Browser, address: str) -> bool:
+        """Whether a turn of this browser from this address is within the limits (counted)."""
+        if self.browser_turns.full(browser.id) or self.address_turns.full(address):
+            return False
+        self.browser_turns.add(browser.id)
+        self.address_turns.add(address)
+        return True
+
+    def locked(self, browser: Browser, address: str) -> bool:
+        return self.failed_opens.full(browser.id) or self.failed_opens.full(address)
+
+    def failed(self, browser: Browser, address: str) -> None:
+        self.failed_opens.add(browser.id)
+        self.failed_opens.add(address)
+
+
+def routes(
+    site: Site,
+    say: Say,
+    *,
+    settings: WebSettings,
+    grids: Mapping[str, str],
+    photos_per_appeal: int,
+) -> list[BaseRoute]:
+    guard = Guard(settings)
+    # The photos a step takes at their largest; each is checked by the dialog as on the other
+    # channels, a bigger post is refused before it is read.
+    body_max = photos_per_appeal * (site.files.max_bytes + PART_SLACK) + PART_SLACK
+
+    async def chat(request: Request) -> Response:
+        browser = _browser(request)
+        if browser is None:
+            return await _arrive(request, start="")
+        return await run_in_threadpool(_chat_page, site, request, browser)
+
+    async def poster(request: Request) -> Response:
+        code = request.path_params["code"]
+        return await _arrive(request, start=code if code in grids else "")
+
+    async def _arrive(request: Request, *, start: str, then: str = "/m") -> Response:
+        """A browser's first visit or a poster scanned: the dialog's greeting (with the
+        poster's grid), then the chat (or the page `then`)."""
+        browser = _browser(request)
+        address = _address(request)
+        new = browser is None
+        if browser is None:
+            if not guard.address_browsers.take(address):
+                return _note(request, site, t("web.too_fast"), status=429)
+            browser = Browser(secrets.token_urlsafe(24))
+        if not guard.turn(browser, address):
+            return _note(request, site, t("web.too_fast"), status=429)
+        await say(browser.id, Said(_mid(browser, secrets.token_hex(8)), start=start))
+        response = RedirectResponse(then, status_code=303)
+        if new:
+            response.set_cookie(
+                COOKIE,
+                browser.token,
+                max_age=BROWSER_SECONDS,
+                httponly=True,
+                samesite="lax",
+                secure=site.secure,
+            )
+        return response
+
+    async def post(request: Request) -> Response:
+        browser = _browser(request)
+        if browser is None:
+            return _note(request, site, t("web.no_cookie"), status=403)
+        if not guard.turn(browser, _address(request)):
+            return _note(request, site, t("web.too_fast"), status=429)
+        size = request.headers.get("content-length", "")
+        if not size.isdigit() or int(size) > body_max:
+            return _note(request, site, _photo_size(site), status=413)
+        try:
+            # More photos than a step takes are told so by the dialog, photo by photo.
+            async with request.form(max_files=2 * photos_per_appeal) as form:
+                if not hmac.compare_digest(_field(form, "csrf"), browser.csrf):
+                    log.warning("mobile form refused: form token missing or wrong")
+                    return _note(request, site, t("web.expired"), status=403)
+                said = await _said(form, browser)
+        except HTTPException:  # Starlette's answer to a form it will not read
+            too_many = t("bad.too_many_photos", max=photos_per_appeal)
+            return _note(request, site, too_many, status=413)
+        if said is None:
+            return RedirectResponse("/m", status_code=303)
+        try:
+            await say(browser.id, said)
+        except Exception:  # the resident is told, as on the other channels
+            log.exception("mobile turn %s failed", said.mid)
+            return _note(request, site, t("error.sorry"), status=500)
+        return await run_in_threadpool(_chat_page, site, request, browser, said)
+
+    async def open_case(request: Request) -> Response:
+        browser = _browser(request)
+        if browser is None:
+            return await _arrive(request, start="", then="/m/open")
+        if request.method == "GET":
+            return _open_page(request, site, browser)
+        address = _address(request)
+        async with request.form(max_files=0) as form:
+            csrf, number, typed = (_field(form, name) for name in ("csrf", "number", "phone"))
+        if not hmac.compare_digest(csrf, browser.csrf):
+            return _note(request, site, t("web.expired"), status=403)
+        minutes = settings.open_lock_minutes
+        if guard.locked(browser, address):
+            locked = t("web.open.locked", minutes=minutes)
+            return _open_page(request, site, browser, error=locked, status=429)
+        number = number.upper()
+        opened = await run_in_threadpool(_follow_by_phone, site, browser, number, typed)
+        if not opened:
+            guard.failed(browser, address)
+            log.warning("mobile: a case number and phone did not match")
+            if guard.locked(browser, address):
+                locked = t("web.open.locked", minutes=minutes)
+                return _open_page(request, site, browser, error=locked, status=429)
+            failed = t("web.open.failed")
+            return _open_page(request, site, browser, error=failed, status=403)
+        await say(browser.id, Said(_mid(browser, secrets.token_hex(8)), text=number))
+        return RedirectResponse("/m", status_code=303)
+
+    async def font(request: Request) -> Response:
+        response = RedirectResponse("/m", status_code=303)
+        big = request.cookies.get(FONT_COOKIE) != "big"
+        response.set_cookie(FONT_COOKIE, "big" if big else "", max_age=BROWSER_SECONDS)
+        return response
+
+    return [
+        Route("/m", chat),
+        Route("/m/say", post, methods=["POST"]),
+        Route("/m/open", open_case, methods=["GET", "POST"]),
+        Route("/m/font", font),
+        Route("/m/{code}", poster),
+    ]
+
+
+def _browser(request: Request) -> Browser | None:
+    token = request.cookies.get(COOKIE, "")
+    return Browser(token) if 16 <= len(token) <= 64 else None
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client is not None else ""
+
+
+def _mid(browser: Browser, nonce: str) -> str:
+    """The turn's message id: the page's nonce within the browser (another's cannot clash)."""
+    return f"{browser.id[:16]}-{nonce}"
+
+
+def _field(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _photo_size(site: Site) -> str:
+    return t("bad.photo_size", max_mb=site.files.max_bytes // (1024 * 1024))
+
+
+async def _said(form: FormData, browser: Browser) -> Said | None:
+    """What the form says; None for a form without a usable nonce."""
+    nonce = _field(form, "mid")
+    if not (6 <= len(nonce) <= 32 and nonce.replace("-", "").isalnum()):
+        return None
+    photos = [
+        await part.read()
+        for part in form.getlist("photo")
+        if isinstance(part, UploadFile) and part.size
+    ]
+    mid = _mid(browser, nonce)
+    if photos:
+        return Said(mid, photos=tuple(photos))
+    try:
+        latitude, longitude = float(_field(form, "lat")), float(_field(form, "lon"))
+    except ValueError:
+        return Said(mid, text=_field(form, "text"), choice=_field(form, "choice"))
+    return Said(mid, latitude=latitude, longitude=longitude)
+
+
+def _follow_by_phone(site: Site, browser: Browser, number: str, phone: str) -> bool:
+    """Whether `number` is a case filed with `phone`; if so this browser follows it."""
+    with transaction(site.sessions) as db:
+        appeal = service.case_with_phone(db, number=number, phone=phone)
+        if appeal is None:
+            return False
+        person = service.person_for(
+            db, channel=CHANNEL, external_id=browser.id, chat_id=browser.id
+        )
+        service.follow(db, resident=person, appeal=appeal, note=t("note.opened_elsewhere"))
+        return True
+
+
+def _chat_page(
+    site: Site, request: Request, browser: Browser, said: Said | None = None
+) -> Response:
+    with transaction(site.sessions) as db:
+        lines = _chat(db, browser.id, said)
+        person = db.exec(
+            select(Person).where(Person.channel == CHANNEL, Person.external_id == browser.id)
+        ).first()
+        phone = person.phone if person is not None else None
+    asking = next((line.reply for line in reversed(lines) if line.options), None)
+    return _render(
+        request,
+        site,
+        "mobile.html",
+        browser=browser,
+        lines=lines,
+        menu=[t(f"menu.{name}") for name in MENU] if asking is None else [],
+        may_call=t("web.may_call", phone=mask_phone(phone)) if phone else None,
+        nonce=secrets.token_hex(8),
+        locate=asking is not None and asking.request_location,
+        phone_step=asking is not None and asking.request_contact,
+    )
+
+
+def _chat(db: Session, chat: str, said: Said | None) -> list[Line]:
+    """The chat's latest messages, oldest first; what was not shown yet is delivered now.
+    The options the dialog offers now are buttons under its latest reply, a notice's own
+    (a callback's ratings) under the notices after it; `said`, this post, is shown before
+    its replies."""
+    rows = db.exec(
+        select(Outbox)
+        .where(Outbox.channel == CHANNEL, Outbox.chat_id == chat)
+        .order_by(col(Outbox.id).desc())
+        .limit(SHOWN)
+    ).all()
+    rows = list(reversed(rows))
+    lines = [Line(f"m{row.id}", render(row), new=row.sent_at is None) for row in rows]
+    last_reply = max((i for i, row in enumerate(rows) if row.message == REPLY), default=-1)
+    if last_reply >= 0:
+        saved = conversations.load(db, CHANNEL, chat, chat)
+        offered = saved.data.get("offered", []) if saved is not None else []
+        lines[last_reply].options = tuple(Option(label, value) for label, value in offered)
+    for line in lines[last_reply + 1 :]:
+        line.options = line.reply.options
+    unseen = [row.id for row in rows if row.sent_at is None]
+    if unseen:
+        db.connection().execute(
+            update(Outbox).where(col(Outbox.id).in_(unseen)).values(sent_at=utcnow())
+        )
+    if said is not None:
+        first = reply_key(CHANNEL, said.mid, 0)
+        photos = reply_key(CHANNEL, f"{said.mid}.0", 0)
+        at = next((i for i, row in enumerate(rows) if row.key in (first, photos)), None)
+        if at is not None:
+            mine = Line(f"me-{said.mid}", Outbound(_words(said, lines[:at])), mine=True)
+            lines.insert(at, mine)
+    return lines
+
+
+def _words(said: Said, before: list[Line]) -> str:
+    """What the resident said, as their bubble shows it."""
+    if said.photos:
+        return t("web.me.photos", count=len(said.photos))
+    if said.latitude is not None:
+        return t("web.me.location")
+    if said.choice:
+        labels = {o.value: o.label for line in before for o in line.options}
+        return str(labels.get(said.choice, said.choice))
+    return said.text
+
+
+def _open_page(
+    request: Request, site: Site, browser: Browser, *, error: str | None = None, status: int = 200
+) -> Response:
+    return _render(request, site, "mobile_open.html", browser=browser, error=error, status=status)
+
+
+def _note(request: Request, site: Site, text: str, *, status: int) -> Response:
+    return _render(request, site, "mobile_note.html", text=text, status=status)
+
+
+def _render(
+    request: Request, site: Site, template: str, *, status: int = 200, **context: Any
+) -> Response:
+    context.update(center=site.center, big=request.cookies.get(FONT_COOKIE) == "big")
+    return TEMPLATES.TemplateResponse(request, template, context, status_code=status)
