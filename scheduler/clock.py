@@ -1,17 +1,21 @@
-"""The one clock process: an APScheduler BackgroundScheduler running the periodic jobs."""
+"""The clock: an APScheduler BackgroundScheduler running the periodic jobs, in the one
+process the election chose (see election.py); every process stands, each sweep interval."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
+from scheduler.election import Chair, election, this_process
 from scheduler.outbox import Sender, drain
 from scheduler.reports import run_report
 from scheduler.sweep import Sweeper
+from storage.types import utcnow
 from workflow.followup import Policy
 
 # Daily at 18:00, weekly on Monday 09:00, monthly on the 1st (with 回头看), local time.
@@ -22,26 +26,56 @@ REPORTS: dict[str, dict[str, Any]] = {
 }
 
 
+class Clock:
+    """The scheduler and the chair that says whether this process runs its jobs."""
+
+    def __init__(self, scheduler: BackgroundScheduler, chair: Chair) -> None:
+        self.scheduler = scheduler
+        self.chair = chair
+
+    def stop(self) -> None:
+        self.scheduler.shutdown(wait=False)
+        self.chair.stop()
+
+
 def start_clock(
+    engine: Engine,
     sessions: sessionmaker[Session],
     policy: Policy,
     senders: Mapping[str, Sender],
     *,
     sweep_seconds: float,
-) -> BackgroundScheduler:
-    """Start the timer sweep and the outbox sender; each job never overlaps itself."""
-    clock = BackgroundScheduler(timezone=policy.calendar.zone)
+) -> Clock:
+    """Stand for the clock every sweep interval (at once the first time); while this process
+    holds it, sweep the timers, send the outbox and post the reports. Each job never
+    overlaps itself."""
+    holder = this_process()
+    chair = Chair(election(engine, sessions, holder=holder, sweep_seconds=sweep_seconds), holder)
+
+    def held(job: Callable[..., object]) -> Callable[..., None]:
+        def run(*args: Any) -> None:
+            if chair.held:
+                job(*args)
+
+        return run
+
+    scheduler = BackgroundScheduler(timezone=policy.calendar.zone)
     common = {
         "trigger": "interval",
         "seconds": sweep_seconds,
         "max_instances": 1,
         "coalesce": True,
     }
-    clock.add_job(Sweeper(sessions, policy).sweep, id="timers", **common)
-    clock.add_job(drain, args=[sessions, senders], id="outbox", **common)
+    scheduler.add_job(chair.elect, id="election", next_run_time=utcnow(), **common)
+    scheduler.add_job(held(Sweeper(sessions, policy).sweep), id="timers", **common)
+    scheduler.add_job(held(drain), args=[sessions, senders], id="outbox", **common)
     for period, cron in REPORTS.items():
-        clock.add_job(
-            run_report, "cron", args=[sessions, policy, period], id=f"report-{period}", **cron
+        scheduler.add_job(
+            held(run_report),
+            "cron",
+            args=[sessions, policy, period],
+            id=f"report-{period}",
+            **cron,
         )
-    clock.start()
-    return clock
+    scheduler.start()
+    return Clock(scheduler, chair)

@@ -211,3 +211,15 @@ class ApiToken(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=100)
     value: str = Field(max_length=1000)
     expires_at: dt.datetime = _time()
+
+
+class ClockLease(SQLModel, table=True):
+    """Which process runs the clock, on SQLite: the holder renews its lease every sweep, and
+    another process may take it once it has expired. (PostgreSQL elects by an advisory lock
+    instead; see scheduler/election.py.)"""
+
+    __tablename__ = "clock_lease"
+
+    name: str = Field(primary_key=True, max_length=20)
+    holder: str = Field(max_length=200)  # host:pid
+    expires_at: dt.datetime = _time()
