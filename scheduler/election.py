@@ -16,6 +16,7 @@ import datetime as dt
 import logging
 import os
 import socket
+import threading
 from typing import Protocol
 
 from sqlalchemy import Connection, Engine, text, update
@@ -119,27 +120,35 @@ def election(
 
 class Chair:
     """Whether this process runs the clock now: `elect` every sweep interval; the clock's
-    jobs run only while `held`. Taking and losing the clock are logged."""
+    jobs run only while `held`. Taking, losing and giving up the clock are logged. Once
+    stopped, an election still under way when the scheduler shut down changes nothing."""
 
     def __init__(self, election: Election, holder: str) -> None:
         self.election = election
         self.holder = holder
         self.held = False
+        self._lock = threading.Lock()  # an election, or the stop
+        self._stopped = False
 
     def elect(self) -> None:
-        try:
-            held = self.election.hold()
-        except SQLAlchemyError as error:
-            log.warning("the clock's election failed: %s", type(error).__name__)
-            held = False
-        if held and not self.held:
-            log.info("this process (%s) took the clock", self.holder)
-        elif self.held and not held:
-            log.warning("this process (%s) lost the clock", self.holder)
-        self.held = held
+        with self._lock:
+            if self._stopped:
+                return
+            try:
+                held = self.election.hold()
+            except SQLAlchemyError as error:
+                log.warning("the clock's election failed: %s", type(error).__name__)
+                held = False
+            if held and not self.held:
+                log.info("this process (%s) took the clock", self.holder)
+            elif self.held and not held:
+                log.warning("this process (%s) lost the clock", self.holder)
+            self.held = held
 
     def stop(self) -> None:
-        if self.held:
-            self.held = False
-            self.election.release()
-            log.info("this process (%s) gave the clock up", self.holder)
+        with self._lock:
+            self._stopped = True
+            if self.held:
+                self.held = False
+                self.election.release()
+                log.info("this process (%s) gave the clock up", self.holder)

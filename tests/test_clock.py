@@ -189,9 +189,10 @@ def test_an_advisory_lock_is_lost_with_its_connection(
     with engines[1].begin() as connection:  # the server drops the holder's connection
         connection.execute(
             # This schema's lock (its key's low 32 bits are pg_locks' objid), not another
-            # test's.
+            # test's; waiting up to 10 s for the backend to end.
             text(
-                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                "SELECT pg_terminate_backend(pid, 10000) FROM pg_locks "
+                "WHERE locktype = 'advisory' "
                 "AND objid = (hashtext('appealbot.clock.' || current_schema())::bigint "
                 "& 4294967295)::oid"
             )
