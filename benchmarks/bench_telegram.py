@@ -50,11 +50,10 @@ import httpx
 from telegram import Update
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
-from bot.channels.sender import SendLimits
 from bot.channels.telegram import TelegramChannel
 from bot.channels.telegram_http import AiohttpRequest
 from bot.channels.workers import dialog_processes
-from bot.settings import Secrets, TelegramSettings, load_settings
+from bot.settings import Secrets, SendLimits, TelegramSettings, load_settings
 from bot.web import build_web_app
 from tests.fakebotapi import TOKEN
 from tests.postgres import scratch_schema
@@ -200,7 +199,8 @@ class Runner:
         self, database: str, app: Any, url: str | None, telegram: TelegramSettings
     ) -> None:
         args = self.args
-        limits = None if args.real_limits else UNLIMITED
+        if not args.real_limits:
+            telegram = telegram.model_copy(update={"limits": UNLIMITED})
         tuning: dict[str, Any] = {}
         if args.workers:
             tuning["workers"] = args.workers
@@ -214,7 +214,6 @@ class Runner:
                 token=TOKEN,
                 telegram=telegram,
                 limits=app.settings.limits,
-                send_limits=limits,
                 processes=dialog_processes(app.settings, url) if url else None,
                 **tuning,
                 **options,

@@ -182,8 +182,9 @@ def _console_invite(app: App) -> Callable[[str], str | None]:
 
 @contextmanager
 def _clock(app: App, senders: Mapping[str, Sender]) -> Iterator[None]:
-    """Run the clock (timer sweep, outbox, reports) while the channels serve."""
+    """Stand for the clock (timer sweep, outbox, reports) while the channels serve."""
     clock = start_clock(
+        app.engine,
         app.sessions,
         app.dialog.policy,
         senders,
@@ -192,4 +193,4 @@ def _clock(app: App, senders: Mapping[str, Sender]) -> Iterator[None]:
     try:
         yield
     finally:
-        clock.shutdown(wait=False)
+        clock.stop()

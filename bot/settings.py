@@ -137,6 +137,24 @@ class WechatSettings(BaseModel):
     )
 
 
+class SendLimits(BaseModel):
+    """`channels.telegram.limits`: Telegram's send limits (bot/channels/sender.py obeys
+    them), raised for a bot Telegram allows more; and how failed sends are retried."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    overall_per_second: float = Field(default=30.0, gt=0)
+    overall_burst: float = Field(default=30.0, ge=1)
+    private_per_second: float = Field(default=1.0, gt=0)
+    private_burst: float = Field(default=3.0, ge=1)  # a turn's two or three replies at once
+    group_per_minute: float = Field(default=20.0, gt=0)
+    group_burst: float = Field(default=3.0, ge=1)
+    max_attempts: int = Field(default=5, ge=1)  # for 5xx and network errors
+    max_flood_waits: int = Field(default=10, ge=0)  # for 429s
+    backoff_base: float = Field(default=0.5, gt=0)
+    backoff_max: float = Field(default=30.0, gt=0)
+
+
 class TelegramSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -146,6 +164,7 @@ class TelegramSettings(BaseModel):
     # The public https URL of /telegram; when set, webhook mode on the web server instead
     # of long polling.
     webhook_url: str | None = None
+    limits: SendLimits = SendLimits()
 
 
 class ServerSettings(BaseModel):

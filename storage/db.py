@@ -134,7 +134,8 @@ def again_if_dropped(work: Callable[[], T], what: str) -> T:
         return work()
 
 
-def _alembic_config(engine: Engine) -> Config:
+def alembic_config(engine: Engine) -> Config:
+    """Alembic's configuration for our migrations on `engine`."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
@@ -153,11 +154,11 @@ def _connect(engine: Engine) -> Connection:
 
 def upgrade(engine: Engine) -> None:
     _connect(engine).close()
-    command.upgrade(_alembic_config(engine), "head")
+    command.upgrade(alembic_config(engine), "head")
 
 
 def _revisions(engine: Engine) -> tuple[str | None, str | None]:
-    head = ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
     with _connect(engine) as connection:
         current = MigrationContext.configure(connection).get_current_revision()
     return current, head

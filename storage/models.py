@@ -279,3 +279,15 @@ class AuditLog(SQLModel, table=True):
     action: str = Field(max_length=30)
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: dt.datetime = _time(default_factory=utcnow)
+
+
+class ClockLease(SQLModel, table=True):
+    """Which process runs the clock, on SQLite: the holder renews its lease every sweep, and
+    another process may take it once it has expired. (PostgreSQL elects by an advisory lock
+    instead; see scheduler/election.py.)"""
+
+    __tablename__ = "clock_lease"
+
+    name: str = Field(primary_key=True, max_length=20)
+    holder: str = Field(max_length=200)  # host:pid
+    expires_at: dt.datetime = _time()

@@ -103,9 +103,10 @@ async def bot(app: App) -> AsyncIterator[tuple[FakeBotApi, TelegramChannel]]:
         handle=app.dialog.handle,
         sessions=app.sessions,
         token=TOKEN,
-        telegram=TelegramSettings(base_url=fake.base_url, base_file_url=fake.base_file_url),
+        telegram=TelegramSettings(
+            base_url=fake.base_url, base_file_url=fake.base_file_url, limits=FAST
+        ),
         limits=app.settings.limits,
-        send_limits=FAST,
         poll_timeout=1,
     )
     await channel.start()

@@ -6,8 +6,8 @@ import asyncio
 from typing import Any
 
 from bot.app import App
-from bot.channels.sender import SendLimits
 from bot.channels.telegram import TelegramChannel
+from bot.settings import SendLimits
 from scheduler.outbox import drain
 from storage.db import transaction
 from storage.roles import Role

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from bot.cli import main
-from bot.settings import NOT_KEYS, ConfigError, load_secrets, load_settings
+from bot.settings import NOT_KEYS, ConfigError, SendLimits, load_secrets, load_settings
 from tests.conftest import ROOT
 
 
@@ -30,6 +30,7 @@ def test_the_shipped_config_is_valid() -> None:
     departments = {d.name for d in settings.departments}
     assert {spec.department for spec in settings.types} - departments == {"{township}"}
     assert settings.sla.referral.finish.working_days == 2
+    assert settings.channels.telegram.limits == SendLimits()  # Telegram's own limits
 
 
 def test_an_unknown_key_is_named(tmp_path: Path) -> None:

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import logging
 import os
 import signal
 import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,12 +28,19 @@ from telegram import KeyboardButton, ReplyKeyboardMarkup
 
 from bot.app import App, build
 from bot.channels.journal import SentJournal
-from bot.channels.sender import RateLimitedSender, SendLimits, Unreachable
+from bot.channels.sender import RateLimitedSender, Unreachable
 from bot.channels.telegram import TelegramChannel, merge_album_replies
 from bot.channels.telegram_reading import parse_command
 from bot.channels.telegram_sending import render
 from bot.channels.workers import dialog_processes
-from bot.settings import ConfigError, Secrets, TelegramSettings
+from bot.settings import (
+    ConfigError,
+    Secrets,
+    SendLimits,
+    Settings,
+    TelegramSettings,
+    load_settings,
+)
 from bot.web import build_web_app
 from messages.catalog import t
 from messages.types import Inbound, Kind, Option, Outbound
@@ -41,6 +50,7 @@ from storage import inbox, replies
 from storage.db import transaction
 from storage.models import Appeal, Attachment, Conversation, InboxUpdate, Outbox, Person
 from storage.roles import Role
+from tests.conftest import ROOT
 from tests.dialog_helpers import image_bytes
 from tests.fakebotapi import TOKEN, FakeBotApi, Updates
 from tests.telegram_helpers import deliver, invite
@@ -86,13 +96,16 @@ async def make_channel(fake: FakeBotApi, app: App) -> AsyncIterator[Factory]:
         **options: Any,
     ) -> TelegramChannel:
         options.setdefault("album_delay", 0.15)
-        options.setdefault("send_limits", FAST)
         options.setdefault("poll_timeout", 1)
         channel = TelegramChannel(
             handle=handle or core.dialog.handle,
             sessions=core.sessions,
             token=TOKEN,
-            telegram=TelegramSettings(base_url=fake.base_url, base_file_url=fake.base_file_url),
+            telegram=TelegramSettings(
+                base_url=fake.base_url,
+                base_file_url=fake.base_file_url,
+                limits=options.pop("send_limits", FAST),
+            ),
             limits=core.settings.limits,
             **options,
         )
@@ -386,6 +399,48 @@ async def test_idle_waits_until_every_update_taken_is_answered(
     assert len(fake.sent(5016)) < 3
     await asyncio.wait_for(channel.idle(), 5)
     assert fake.texts(5016) == ["一", "二", "三"]
+
+
+@dataclass(frozen=True)
+class ThreeReplies:
+    """A composition root whose every turn answers with three messages."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+
+    @property
+    def dialog(self) -> ThreeReplies:
+        return self
+
+    def handle(self, inbound: Inbound, *, wait: bool = True) -> list[Outbound]:
+        return [Outbound("一"), Outbound("二"), Outbound("三")]
+
+
+async def test_the_configured_send_limits_pace_the_channel(
+    fake: FakeBotApi, app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`channels.telegram.limits` (here from the environment) reaches the channel: 5 a second
+    to a private chat and no burst, where the default sends a turn's three replies at once."""
+    for key, value in {
+        "BASE_URL": fake.base_url,
+        "BASE_FILE_URL": fake.base_file_url,
+        "LIMITS__PRIVATE_PER_SECOND": "5",
+        "LIMITS__PRIVATE_BURST": "1",
+    }.items():
+        monkeypatch.setenv(f"APPEALBOT_CHANNELS__TELEGRAM__{key}", value)
+    core = ThreeReplies(load_settings(ROOT / "config.yaml"), app.sessions)
+    channel = TelegramChannel.from_app(core, TOKEN, poll_timeout=1)
+    await channel.start()
+    try:
+        fake.push(Updates(fake, 5017).text("你好"))
+        await fake.wait_sent(5017, 3)
+    finally:
+        await channel.stop()
+    sent = [
+        call.at for call in fake.requests("sendMessage") if str(call.params["chat_id"]) == "5017"
+    ]
+    assert len(sent) == 3
+    assert min(later - earlier for earlier, later in itertools.pairwise(sent)) > 0.15
 
 
 async def test_outbox_sender_from_another_thread(

@@ -15,7 +15,8 @@ from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from bot.channels.sender import RateLimitedSender, SendLimits
+from bot.channels.sender import RateLimitedSender
+from bot.settings import SendLimits
 from messages.types import Outbound
 
 T = TypeVar("T")

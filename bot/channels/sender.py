@@ -1,10 +1,11 @@
 """Rate-limited delivery of Bot API calls that post into a chat.
 
-Telegram's limits: about 30 messages/s overall, about 1 message/s to one private chat (short
-bursts are tolerated), 20 messages/min to one group. Each chat has a token bucket and all chats
-share one; a 429 (`RetryAfter`) pauses every send for the time Telegram asks; 5xx and network
-errors are retried with exponential backoff; a chat that blocked the bot (403) is reported
-through `on_blocked` and raises `Unreachable` instead of being retried.
+Telegram's limits (`SendLimits`, `channels.telegram.limits` in config.yaml): by default about
+30 messages/s overall, about 1 message/s to one private chat (short bursts are tolerated), 20
+messages/min to one group. Each chat has a token bucket and all chats share one; a 429
+(`RetryAfter`) pauses every send for the time Telegram asks; 5xx and network errors are
+retried with exponential backoff; a chat that blocked the bot (403) is reported through
+`on_blocked` and raises `Unreachable` instead of being retried.
 
 At most `max_in_flight` requests are on the wire at once (the others wait here, cheaply, and
 not in the HTTP client's connection pool, whose bookkeeping grows with every queued request
@@ -22,13 +23,13 @@ import logging
 import time
 import warnings
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
 from bot import metrics
+from bot.settings import SendLimits
 from messages.types import Undeliverable
 
 log = logging.getLogger(__name__)
@@ -45,20 +46,6 @@ class Unreachable(Undeliverable):
 
     def __init__(self, chat_id: str) -> None:
         super().__init__(chat_id, "blocked the bot", unsubscribed=True)
-
-
-@dataclass(frozen=True)
-class SendLimits:
-    overall_per_second: float = 30.0
-    overall_burst: float = 30.0
-    private_per_second: float = 1.0
-    private_burst: float = 3.0  # a turn's two or three replies go out at once
-    group_per_minute: float = 20.0
-    group_burst: float = 3.0
-    max_attempts: int = 5  # for 5xx and network errors
-    max_flood_waits: int = 10  # for 429s
-    backoff_base: float = 0.5
-    backoff_max: float = 30.0
 
 
 class TokenBucket:

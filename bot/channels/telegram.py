@@ -44,7 +44,7 @@ from telegram.ext import Application, CallbackContext, TypeHandler
 
 from bot.channels.core import Core, Handle
 from bot.channels.journal import SentJournal
-from bot.channels.sender import SendLimits, Unreachable
+from bot.channels.sender import Unreachable
 from bot.channels.telegram_http import AiohttpRequest
 from bot.channels.telegram_reading import CHANNEL as CHANNEL
 from bot.channels.telegram_reading import UpdateReader
@@ -89,7 +89,6 @@ class TelegramChannel:
         limits: Limits,
         webhook: bool = False,
         album_delay: float = 1.0,
-        send_limits: SendLimits | None = None,
         poll_timeout: int = 10,
         workers: int | None = None,
         max_requests: int = 8,
@@ -117,7 +116,9 @@ class TelegramChannel:
         self.application.add_handler(TypeHandler(Update, self._on_update))
         self.application.add_error_handler(self._on_error)
         bot = self.application.bot
-        self.outgoing = Outgoing(bot, sessions, send_limits=send_limits, max_requests=max_requests)
+        self.outgoing = Outgoing(
+            bot, sessions, send_limits=telegram.limits, max_requests=max_requests
+        )
         self.sender = self.outgoing.sender
         self.reader = UpdateReader(bot, self.sender, limits)
         self.settler = Settler(sessions, journal, inline=self.turns.inline)

@@ -22,9 +22,10 @@ from telegram import (
 )
 from telegram.error import TelegramError
 
-from bot.channels.sender import RateLimitedSender, SendLimits
+from bot.channels.sender import RateLimitedSender
 from bot.channels.telegram_reading import CHANNEL
 from bot.channels.toolkit import split_text
+from bot.settings import SendLimits
 from messages.catalog import t
 from messages.types import Outbound
 from scheduler import outbox
@@ -94,7 +95,7 @@ class Outgoing:
         bot: Bot,
         sessions: sessionmaker[Session],
         *,
-        send_limits: SendLimits | None,
+        send_limits: SendLimits,
         max_requests: int,
     ) -> None:
         self.bot = bot
