@@ -25,11 +25,8 @@ from storage.models import Appeal, AppealEvent, Department, Outbox
 from storage.types import utcnow
 from workflow.calendar import WorkCalendar
 from workflow.followup import RATINGS, Policy, center_of, deadline_flag, notify, transition
-from workflow.lifecycle import OPEN, SYSTEM, Action, Status
+from workflow.lifecycle import FINISHED, OPEN, SYSTEM, Action, Status
 
-FINISHED = frozenset(
-    {Status.ANSWERED, Status.RESOLVED, Status.RATED, Status.CLOSED, Status.ARCHIVED}
-)
 NOT_COUNTED = frozenset({Status.WITHDRAWN, Status.MERGED})
 DISPUTES = "矛盾纠纷"
 

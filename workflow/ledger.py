@@ -1,4 +1,4 @@
-"""The 台账: which cases a person of the center may see, filtered, sorted and paged.
+"""The 台账: which cases a person of the center may see, filtered, counted, sorted and paged.
 
 Department staff see their department's cases; dispatchers, leaders and admins see all.
 Every page, export and photo of the web console asks `visible` first.
@@ -6,32 +6,129 @@ Every page, export and photo of the web console asks `visible` first.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, func, true
+from sqlalchemy import case as case_when
+from sqlalchemy.sql.elements import UnaryExpression
 from sqlmodel import Session, col, select
 
-from storage.models import Appeal
+from messages.catalog import CHANNEL, DISPOSITION, t
+from nlp.types import Urgency
+from storage.models import Appeal, Department
 from storage.roles import Role
-from workflow.lifecycle import Actor
+from storage.types import Epoch
+from workflow.cards import mask_phone
+from workflow.followup import deadline_flag
+from workflow.lifecycle import FINISHED, OPEN, Actor, Status
 
 PAGE_SIZE = 50
+GROUPS = {"open": OPEN, "finished": FINISHED}  # 未办结, 已办结
+FLAGS = ("yellow", "red")  # 临期, 超期 (workflow.followup.deadline_flag)
+SORTS = ("newest", "oldest", "deadline")
+CHOICES: dict[str, tuple[str, ...]] = {
+    "status": (*GROUPS, *Status),
+    "channel": tuple(CHANNEL),
+    "disposition": tuple(DISPOSITION),
+    "urgency": tuple(Urgency),
+    "flag": FLAGS,
+    "sort": SORTS,
+}
+PHONE_ROLES = frozenset({Role.DISPATCHER, Role.ADMIN})  # read residents' phones in full
+YES = "1"  # a ticked box in the query string (重办, 举报)
 
 
 @dataclass(frozen=True)
 class Filters:
-    """What the 台账 is narrowed to; an empty field narrows nothing."""
+    """What the 台账 is narrowed to and how it is sorted; an empty field narrows nothing.
+    Field names are the query string's parameter names."""
 
-    status: str = ""
-    text: str = ""
+    status: str = ""  # a status, or a group of GROUPS
+    appeal_type: str = ""
+    category: str = ""
+    department: str = ""  # a department's id
+    grid: str = ""
+    channel: str = ""
+    disposition: str = ""
+    urgency: str = ""
+    flag: str = ""  # of FLAGS
+    reopened: str = ""  # YES: 重办 (reopened at least once)
+    whistleblowing: str = ""  # YES: 举报
+    since: str = ""  # created on or after this local day (ISO date)
+    until: str = ""  # created on or before this local day
+    text: str = ""  # in the text or the number
+    sort: str = "newest"
+
+    @classmethod
+    def parse(cls, query: Mapping[str, str]) -> tuple[Filters, list[tuple[str, str]]]:
+        """The filters a query string asks for, and the (name, value) pairs ignored as
+        invalid (an unknown status, a date that is not one, ...)."""
+        given: dict[str, str] = {}
+        ignored: list[tuple[str, str]] = []
+        for name in FIELDS:
+            value = query.get(name, "").strip()
+            if value and _valid(name, value):
+                given[name] = value
+            elif value:
+                ignored.append((name, value))
+        return cls(**given), ignored
+
+    def params(self, **changes: str) -> dict[str, str]:
+        """The query string of these filters with `changes` (e.g. page="2"), without empties."""
+        values = dataclasses.asdict(self) | changes
+        return {name: value for name, value in values.items() if value}
+
+
+FIELDS = tuple(f.name for f in dataclasses.fields(Filters))
+
+
+def _valid(name: str, value: str) -> bool:
+    if name in CHOICES:
+        return value in CHOICES[name]
+    if name in ("reopened", "whistleblowing"):
+        return value == YES
+    if name == "department":
+        return value.isdigit()
+    if name in ("since", "until"):
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError:
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What a view is computed under: the moment, the center's zone and the reminder share."""
+
+    now: dt.datetime
+    zone: ZoneInfo
+    remind_at: float  # policy.follow_up.remind_at
+
+
+@dataclass(frozen=True)
+class Line:
+    appeal: Appeal
+    department: str
+    flag: str  # "", "yellow", "red"
 
 
 @dataclass(frozen=True)
 class Page:
-    cases: list[Appeal]
+    lines: list[Line]
     total: int
     number: int  # 1-based
     pages: int
+    # Per facet (a Filters field), how many cases each of its values has under the other
+    # current filters: {"status": {"signed": 12, ...}, "department": {"3": 40, ...}, ...};
+    # statuses also by group ("open", ...) and all of them ("").
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    departments: dict[str, str] = field(default_factory=dict)  # id -> name
 
 
 def visible(actor: Actor) -> ColumnElement[bool]:
@@ -43,29 +140,138 @@ def visible(actor: Actor) -> ColumnElement[bool]:
     return col(Appeal.id).is_(None)  # nobody else sees any case
 
 
-def _where(actor: Actor, filters: Filters) -> list[ColumnElement[bool]]:
-    where = [visible(actor)]
+def flag_of(rules: Rules) -> ColumnElement[str]:
+    """workflow.followup.deadline_flag in SQL: "red", "yellow" or ""."""
+    return case_when((_red(rules), "red"), (_yellow(rules), "yellow"), else_="")
+
+
+def _red(rules: Rules) -> ColumnElement[bool]:
+    return col(Appeal.status).in_(OPEN) & (col(Appeal.finish_due_at) < rules.now)
+
+
+def _yellow(rules: Rules) -> ColumnElement[bool]:
+    # now >= created + (due - created) * remind_at, in seconds
+    share = rules.remind_at
+    reminded = (
+        Epoch(col(Appeal.created_at)) * (1 - share) + Epoch(col(Appeal.finish_due_at)) * share
+        <= rules.now.timestamp()
+    )
+    return col(Appeal.status).in_(OPEN) & (col(Appeal.finish_due_at) >= rules.now) & reminded
+
+
+# The facets counted per value: what each groups the cases by.
+FACETS: dict[str, Any] = {
+    "status": col(Appeal.status),
+    "appeal_type": col(Appeal.appeal_type),
+    "category": col(Appeal.category),
+    "department": col(Appeal.department_id),
+    "grid": col(Appeal.grid),
+    "channel": col(Appeal.channel),
+    "disposition": col(Appeal.disposition),
+    "urgency": col(Appeal.urgency),
+    "reopened": case_when((col(Appeal.reopen_count) > 0, YES), else_=""),
+    "whistleblowing": case_when((col(Appeal.whistleblowing), YES), else_=""),
+}
+
+
+def _conditions(actor: Actor, filters: Filters, rules: Rules) -> dict[str, ColumnElement[bool]]:
+    """Each set filter's condition, by its name, and the viewer's visibility."""
+    where = {"visible": visible(actor)}
+    for name in ("appeal_type", "category", "grid", "channel", "disposition", "urgency"):
+        if value := getattr(filters, name):
+            where[name] = FACETS[name] == value
     if filters.status:
-        where.append(col(Appeal.status) == filters.status)
+        statuses = GROUPS.get(filters.status, {filters.status})
+        where["status"] = col(Appeal.status).in_(sorted(statuses))
+    if filters.department:
+        where["department"] = col(Appeal.department_id) == int(filters.department)
+    if filters.flag:
+        where["flag"] = _red(rules) if filters.flag == "red" else _yellow(rules)
+    if filters.reopened:
+        where["reopened"] = col(Appeal.reopen_count) > 0
+    if filters.whistleblowing:
+        where["whistleblowing"] = col(Appeal.whistleblowing).is_(True)
+    if filters.since:
+        where["since"] = col(Appeal.created_at) >= _midnight(filters.since, rules.zone)
+    if filters.until:
+        end = dt.date.fromisoformat(filters.until) + dt.timedelta(days=1)
+        where["until"] = col(Appeal.created_at) < _midnight(end.isoformat(), rules.zone)
     if filters.text:
-        pattern = f"%{filters.text}%"
-        where.append(col(Appeal.text).like(pattern) | col(Appeal.number).like(pattern))
+        where["text"] = col(Appeal.text).contains(filters.text, autoescape=True) | col(
+            Appeal.number
+        ).contains(filters.text, autoescape=True)
     return where
 
 
-def page(session: Session, actor: Actor, filters: Filters, number: int = 1) -> Page:
-    where = _where(actor, filters)
-    total = session.exec(select(func.count()).select_from(Appeal).where(*where)).one()
+def _midnight(day: str, zone: ZoneInfo) -> dt.datetime:
+    return dt.datetime.combine(dt.date.fromisoformat(day), dt.time(), tzinfo=zone)
+
+
+def _order(sort: str) -> list[UnaryExpression[Any]]:
+    if sort == "oldest":
+        return [col(Appeal.created_at).asc(), col(Appeal.id).asc()]
+    if sort == "deadline":
+        return [col(Appeal.finish_due_at).asc().nulls_last(), col(Appeal.id).asc()]
+    return [col(Appeal.created_at).desc(), col(Appeal.id).desc()]
+
+
+def _counts(
+    session: Session, where: dict[str, ColumnElement[bool]], facet: str, expression: Any
+) -> dict[str, int]:
+    others = [condition for name, condition in where.items() if name != facet]
+    grouped = select(expression, func.count()).where(*others).group_by(expression)
+    return {"" if key is None else str(key): count for key, count in session.exec(grouped)}
+
+
+def page(session: Session, actor: Actor, filters: Filters, rules: Rules, number: int = 1) -> Page:
+    where = _conditions(actor, filters, rules)
+    total = session.exec(select(func.count()).select_from(Appeal).where(*where.values())).one()
     pages = max(1, -(-total // PAGE_SIZE))
     number = min(max(1, number), pages)
-    query = (
+    found = session.exec(
         select(Appeal)
-        .where(*where)
-        .order_by(col(Appeal.created_at).desc(), col(Appeal.id).desc())
+        .where(*where.values())
+        .order_by(*_order(filters.sort))
         .offset((number - 1) * PAGE_SIZE)
         .limit(PAGE_SIZE)
     )
-    return Page(list(session.exec(query)), total, number, pages)
+    departments = department_names(session)
+    lines = [_line(appeal, departments, rules) for appeal in found]
+    counts = {name: _counts(session, where, name, facet) for name, facet in FACETS.items()}
+    counts["flag"] = _counts(session, where, "flag", flag_of(rules))
+    statuses = counts["status"]
+    statuses[""] = sum(statuses.values())  # every status
+    for group, members in GROUPS.items():
+        statuses[group] = sum(statuses.get(status, 0) for status in members)
+    return Page(lines, total, number, pages, counts, departments)
+
+
+def lines(session: Session, actor: Actor, filters: Filters, rules: Rules) -> Iterator[Line]:
+    """Every case of the view in its order (the export), read in batches."""
+    where = _conditions(actor, filters, rules)
+    departments = department_names(session)
+    query = select(Appeal).where(*where.values()).order_by(*_order(filters.sort))
+    for appeal in session.exec(query.execution_options(yield_per=1000)):
+        yield _line(appeal, departments, rules)
+
+
+def _line(appeal: Appeal, departments: dict[str, str], rules: Rules) -> Line:
+    department = departments.get(str(appeal.department_id), "")
+    return Line(appeal, department, deadline_flag(appeal, rules.now, rules.remind_at))
+
+
+def department_names(session: Session) -> dict[str, str]:
+    return {str(row.id): row.name for row in session.exec(select(Department))}
+
+
+def phone_for(actor: Actor, appeal: Appeal) -> str:
+    """The resident's phone as `actor` may read it: whole for dispatchers and admins, masked
+    for everyone else, and for others than those never a whistle-blower's (举报)."""
+    if actor.role in PHONE_ROLES:
+        return appeal.phone or ""
+    if appeal.whistleblowing:
+        return t("card.phone_secret")
+    return mask_phone(appeal.phone)
 
 
 def case(session: Session, actor: Actor, number: str) -> Appeal | None:
