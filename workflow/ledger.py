@@ -14,7 +14,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, func, true
-from sqlalchemy import case as case_when
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlmodel import Session, col, select
 
@@ -140,26 +139,24 @@ def visible(actor: Actor) -> ColumnElement[bool]:
     return col(Appeal.id).is_(None)  # nobody else sees any case
 
 
-def flag_of(rules: Rules) -> ColumnElement[str]:
-    """workflow.followup.deadline_flag in SQL: "red", "yellow" or ""."""
-    return case_when((_red(rules), "red"), (_yellow(rules), "yellow"), else_="")
-
-
-def _red(rules: Rules) -> ColumnElement[bool]:
-    return col(Appeal.status).in_(OPEN) & (col(Appeal.finish_due_at) < rules.now)
-
-
-def _yellow(rules: Rules) -> ColumnElement[bool]:
-    # now >= created + (due - created) * remind_at, in seconds
+def _ticks(rules: Rules) -> dict[str, dict[str, ColumnElement[bool]]]:
+    """The facets whose values are conditions (counted one by one): 临期/超期, 重办, 举报."""
+    due = col(Appeal.finish_due_at)
+    still_open = col(Appeal.status).in_(sorted(OPEN))
+    # deadline_flag's "yellow": now >= created + (due - created) * remind_at, in seconds
     share = rules.remind_at
-    reminded = (
-        Epoch(col(Appeal.created_at)) * (1 - share) + Epoch(col(Appeal.finish_due_at)) * share
-        <= rules.now.timestamp()
-    )
-    return col(Appeal.status).in_(OPEN) & (col(Appeal.finish_due_at) >= rules.now) & reminded
+    reminded = Epoch(col(Appeal.created_at)) * (1 - share) + Epoch(due) * share
+    return {
+        "flag": {
+            "yellow": still_open & (due >= rules.now) & (reminded <= rules.now.timestamp()),
+            "red": still_open & (due < rules.now),
+        },
+        "reopened": {YES: col(Appeal.reopen_count) > 0},
+        "whistleblowing": {YES: col(Appeal.whistleblowing).is_(True)},
+    }
 
 
-# The facets counted per value: what each groups the cases by.
+# The facets counted per value by grouping the cases.
 FACETS: dict[str, Any] = {
     "status": col(Appeal.status),
     "appeal_type": col(Appeal.appeal_type),
@@ -169,8 +166,6 @@ FACETS: dict[str, Any] = {
     "channel": col(Appeal.channel),
     "disposition": col(Appeal.disposition),
     "urgency": col(Appeal.urgency),
-    "reopened": case_when((col(Appeal.reopen_count) > 0, YES), else_=""),
-    "whistleblowing": case_when((col(Appeal.whistleblowing), YES), else_=""),
 }
 
 
@@ -185,12 +180,9 @@ def _conditions(actor: Actor, filters: Filters, rules: Rules) -> dict[str, Colum
         where["status"] = col(Appeal.status).in_(sorted(statuses))
     if filters.department:
         where["department"] = col(Appeal.department_id) == int(filters.department)
-    if filters.flag:
-        where["flag"] = _red(rules) if filters.flag == "red" else _yellow(rules)
-    if filters.reopened:
-        where["reopened"] = col(Appeal.reopen_count) > 0
-    if filters.whistleblowing:
-        where["whistleblowing"] = col(Appeal.whistleblowing).is_(True)
+    for name, conditions in _ticks(rules).items():
+        if value := getattr(filters, name):
+            where[name] = conditions[value]
     if filters.since:
         where["since"] = col(Appeal.created_at) >= _midnight(filters.since, rules.zone)
     if filters.until:
@@ -216,16 +208,37 @@ def _order(sort: str) -> list[UnaryExpression[Any]]:
 
 
 def _counts(
-    session: Session, where: dict[str, ColumnElement[bool]], facet: str, expression: Any
-) -> dict[str, int]:
-    others = [condition for name, condition in where.items() if name != facet]
-    grouped = select(expression, func.count()).where(*others).group_by(expression)
-    return {"" if key is None else str(key): count for key, count in session.exec(grouped)}
+    session: Session, where: dict[str, ColumnElement[bool]], rules: Rules
+) -> dict[str, dict[str, int]]:
+    """Per facet, the cases of each value under the other current filters."""
+    counts: dict[str, dict[str, int]] = {}
+    for facet, key in FACETS.items():
+        others = _others(where, facet)
+        grouped = select(key, func.count()).where(*others).group_by(key)
+        counts[facet] = {"" if k is None else str(k): n for k, n in session.exec(grouped)}
+    for facet, conditions in _ticks(rules).items():
+        others = _others(where, facet)
+        counts[facet] = {
+            value: _count(session, *others, when) for value, when in conditions.items()
+        }
+    statuses = counts["status"]
+    statuses[""] = sum(statuses.values())  # every status
+    for group, members in GROUPS.items():
+        statuses[group] = sum(statuses.get(status, 0) for status in members)
+    return counts
+
+
+def _others(where: dict[str, ColumnElement[bool]], facet: str) -> list[ColumnElement[bool]]:
+    return [condition for name, condition in where.items() if name != facet]
+
+
+def _count(session: Session, *where: ColumnElement[bool]) -> int:
+    return session.exec(select(func.count()).select_from(Appeal).where(*where)).one()
 
 
 def page(session: Session, actor: Actor, filters: Filters, rules: Rules, number: int = 1) -> Page:
     where = _conditions(actor, filters, rules)
-    total = session.exec(select(func.count()).select_from(Appeal).where(*where.values())).one()
+    total = _count(session, *where.values())
     pages = max(1, -(-total // PAGE_SIZE))
     number = min(max(1, number), pages)
     found = session.exec(
@@ -237,13 +250,7 @@ def page(session: Session, actor: Actor, filters: Filters, rules: Rules, number:
     )
     departments = department_names(session)
     lines = [_line(appeal, departments, rules) for appeal in found]
-    counts = {name: _counts(session, where, name, facet) for name, facet in FACETS.items()}
-    counts["flag"] = _counts(session, where, "flag", flag_of(rules))
-    statuses = counts["status"]
-    statuses[""] = sum(statuses.values())  # every status
-    for group, members in GROUPS.items():
-        statuses[group] = sum(statuses.get(status, 0) for status in members)
-    return Page(lines, total, number, pages, counts, departments)
+    return Page(lines, total, number, pages, _counts(session, where, rules), departments)
 
 
 def lines(session: Session, actor: Actor, filters: Filters, rules: Rules) -> Iterator[Line]:
