@@ -8,6 +8,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from selenium import webdriver
@@ -28,6 +29,7 @@ from workflow.service import department_named
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 REQUIRE_BROWSER = os.environ.get("APPEALBOT_REQUIRE_BROWSER") == "1"
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 PHONE = (360, 740)  # a phone's viewport, CSS pixels
 
 
@@ -71,6 +73,13 @@ def chromium() -> Iterator[WebDriver]:
         yield driver
     finally:
         driver.quit()
+
+
+def screenshot(driver: WebDriver, name: str) -> None:
+    """docs/screenshots/NAME.png for the README, when APPEALBOT_SCREENSHOTS=1."""
+    if os.environ.get("APPEALBOT_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
 
 
 def staff_member(
