@@ -347,6 +347,34 @@ STAGE = {"accept": "签收", "finish": "办结"}
 
 FLAG = {"red": "🔴超期", "yellow": "🟡临期", "": ""}
 
+STATUS_GROUP = {"open": "未办结", "finished": "已办结"}
+
+URGENCY = {"normal": "一般", "urgent": "紧急", "life": "危及生命"}
+
+# The 台账 exported to Excel (web/ledger.py): the sheet's name, its columns in order, and
+# how a ticked yes/no column reads.
+LEDGER_SHEET = {
+    "title": "台账",
+    "yes": "是",
+    "number": "编号",
+    "created": "受理时间",
+    "channel": "渠道",
+    "text": "诉求内容",
+    "category": "分类",
+    "appeal_type": "类型",
+    "disposition": "处置方式",
+    "department": "承办部门",
+    "grid": "网格",
+    "address": "地址",
+    "urgency": "紧急程度",
+    "status": "状态",
+    "deadline": "办结时限",
+    "flag": "时限提示",
+    "reopened": "重办次数",
+    "whistleblowing": "举报",
+    "phone": "联系电话",
+}
+
 STATUS = {
     "submitted": "待分派",
     "answered": "已答复",

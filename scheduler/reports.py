@@ -37,11 +37,8 @@ from workflow.followup import (
     send,
     transition,
 )
-from workflow.lifecycle import OPEN, SYSTEM, Action, Status
+from workflow.lifecycle import FINISHED, OPEN, SYSTEM, Action, Status
 
-FINISHED = frozenset(
-    {Status.ANSWERED, Status.RESOLVED, Status.RATED, Status.CLOSED, Status.ARCHIVED}
-)
 NOT_COUNTED = frozenset({Status.WITHDRAWN, Status.MERGED})
 DISPUTES = "矛盾纠纷"
 # Daily at 18:00, weekly on Monday 09:00, monthly on the 1st (with 回头看), local time.

@@ -179,6 +179,7 @@ def test_upgrade_is_idempotent(tmp_path: Path) -> None:
         tables = {row[0] for row in connection.execute(text("SELECT name FROM sqlite_master"))}
     engine.dispose()
     assert {"appeal", "appeal_event", "timer", "outbox", "conversation"} <= tables
+    assert {"ix_appeal_ledger_center", "ix_appeal_ledger_department"} <= tables  # 0007
 
 
 def test_wechat_menu_is_posted_with_the_token_shared_through_the_database(

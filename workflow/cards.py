@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
@@ -41,13 +42,17 @@ def mask_phone(phone: str | None) -> str:
     return f"{phone[:3]}****{phone[-4:]}" if len(phone) >= 7 else "****"
 
 
+def deadline_shown(moment: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+    """A deadline at local midnight as the last minute of the day it belongs to, local."""
+    return (moment - dt.timedelta(minutes=1)).astimezone(zone)
+
+
 def local_deadline(
     moment: dt.datetime | None, calendar: WorkCalendar, pattern: str = "%m-%d %H:%M"
 ) -> str:
-    """A deadline at local midnight, shown as the last minute of the day it belongs to."""
     if moment is None:
         return "—"
-    return (moment - dt.timedelta(minutes=1)).astimezone(calendar.zone).strftime(pattern)
+    return deadline_shown(moment, calendar.zone).strftime(pattern)
 
 
 def case_card(
