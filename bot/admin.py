@@ -121,7 +121,8 @@ def report(settings: Settings, args: argparse.Namespace) -> int:
             from web.period_book import period_book
             from web.sheets import content
 
-            args.out.write_bytes(content(period_book(session, make, scope)))
+            book, _ = period_book(session, make, scope)
+            args.out.write_bytes(content(book))
             return 0
         report = make(scope)
     if args.format == "json":

@@ -38,9 +38,18 @@ DATABASES = ("sqlite", "postgresql", "postgresql+psycopg")  # the schemes of DAT
 
 ENV_PREFIX = "APPEALBOT_"  # APPEALBOT_<SECTION>__<KEY> overrides a key of the config file
 # APPEALBOT_* variables that are no config key, taken from the process's environment only:
-# the config file (config_path), the labelled data's folder (nlp/labelled.py) and the switch
-# that makes the PostgreSQL tests fail instead of skipping (tests/conftest.py, CI).
-NOT_KEYS = frozenset({"APPEALBOT_CONFIG", "APPEALBOT_DATA_DIR", "APPEALBOT_REQUIRE_POSTGRES"})
+# the config file (config_path), the labelled data's folder (nlp/labelled.py), the switches
+# that make the PostgreSQL and browser tests fail instead of skipping (tests/conftest.py,
+# tests/web_helpers.py, CI) and the one that saves the browser tests' screenshots.
+NOT_KEYS = frozenset(
+    {
+        "APPEALBOT_CONFIG",
+        "APPEALBOT_DATA_DIR",
+        "APPEALBOT_REQUIRE_POSTGRES",
+        "APPEALBOT_REQUIRE_BROWSER",
+        "APPEALBOT_SCREENSHOTS",
+    }
+)
 ENVIRONMENT = "environment"
 
 WECHAT_API_URL = "https://api.weixin.qq.com"

@@ -44,6 +44,7 @@ class Appeal(SQLModel, table=True):
     __table_args__ = (
         Index("ix_appeal_resident_created", "resident_id", "created_at"),
         Index("ix_appeal_department_status", "department_id", "status"),
+        Index("ix_appeal_created_at", "created_at"),  # a period's appeals (reports)
     )
 
     id: int | None = Field(default=None, primary_key=True)

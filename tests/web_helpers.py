@@ -8,6 +8,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from selenium import webdriver
@@ -109,3 +110,13 @@ def file_case(app: App, text: str, user: str = "u1") -> str:
     number = re.search(r"SQ\d{8}-\d{4}", answer)
     assert number, answer
     return number.group()
+
+
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+
+
+def screenshot(driver: WebDriver, name: str) -> None:
+    """Save docs/screenshots/NAME.png for the README, only when APPEALBOT_SCREENSHOTS=1."""
+    if os.environ.get("APPEALBOT_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))

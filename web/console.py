@@ -8,7 +8,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from storage.db import transaction
-from web import case, ledger
+from web import case, dashboard, ledger
 from web.layer import COOKIE, HERE, Site, Visit, page, render
 from workflow import signin
 
@@ -50,6 +50,7 @@ def routes(site: Site) -> list[BaseRoute]:
         Route("/signout", page(site, _sign_out), methods=["POST"]),
         *ledger.routes(site),
         *case.routes(site),
+        *dashboard.routes(site),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
 

@@ -31,8 +31,11 @@ OVERDUE = (
 _NOT_IN_TITLES = str.maketrans(dict.fromkeys("[]:*?/\\", "_"))
 
 
-def period_book(session: Session, build: Build, scope: ColumnElement[bool] | None) -> Workbook:
-    """The workbook of the report `build` makes of `scope` (every appeal when None)."""
+def period_book(
+    session: Session, build: Build, scope: ColumnElement[bool] | None
+) -> tuple[Workbook, Report]:
+    """The workbook of the report `build` makes of `scope` (every appeal when None), and
+    that report."""
     report = build(scope)
     book = workbook()
     table(book, "总体", FIGURES, figures(report))
@@ -42,7 +45,7 @@ def period_book(session: Session, build: Build, scope: ColumnElement[bool] | Non
         own = build(and_(true() if scope is None else scope, part))
         table(book, row.department.translate(_NOT_IN_TITLES)[:31], FIGURES, figures(own))
     table(book, "超期临期", OVERDUE, [_overdue_row(line) for line in report.overdue])
-    return book
+    return book, report
 
 
 def figures(report: Report) -> list[tuple[str, Any]]:
