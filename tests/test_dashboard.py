@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from html.parser import HTMLParser
@@ -28,8 +25,8 @@ from storage.db import transaction
 from storage.models import Person
 from storage.roles import Role
 from storage.types import utcnow
-from tests.conftest import ROOT
 from tests.report_seed import seed_cases
+from tests.test_cli import _appealbot
 from tests.web_helpers import chromium, file_case, screenshot, served, sign_in, staff_member
 from workflow import signin
 
@@ -91,27 +88,11 @@ class Page(HTMLParser):
 
 
 def cli_report(app: App, tmp_path: Path, *args: str) -> dict[str, Any]:
-    """`appealbot report ... --format json` on the app's database, as a process."""
-    result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "--config", str(ROOT / "config.yaml"), "report", *args],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=_env(app, tmp_path),
-        timeout=120,
-        check=False,
-    )
+    """`appealbot report ...` on the app's database, as a process; its JSON, if any."""
+    url = app.engine.url.render_as_string(hide_password=False)
+    result = _appealbot(tmp_path, "report", *args, env={"DATABASE_URL": url})
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout) if "--out" not in args else {}
-
-
-def _env(app: App, tmp_path: Path) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("APPEALBOT_", "DATABASE_"))}
-    return {
-        **keep,
-        "DATABASE_URL": app.engine.url.render_as_string(hide_password=False),
-        "APPEALBOT_STORAGE__DATA_DIR": str(tmp_path / "cli-data"),
-    }
 
 
 def assert_figures(page: Page, report: dict[str, Any]) -> None:
