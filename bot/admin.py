@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import ColumnElement
 from sqlmodel import Session, select
 
 from bot.app import build, database_url
@@ -23,7 +24,7 @@ from bot.settings import Settings, load_secrets
 from handlers.form import callable_number
 from messages.catalog import ROLE, t
 from nlp.columns import columns
-from scheduler.reports import build_report, format_text
+from scheduler.reports import RANGE, Report, build_report, department_scope, format_text
 from storage.db import make_engine, transaction, upgrade
 from storage.models import Appeal, Department
 from storage.roles import Role
@@ -99,20 +100,49 @@ def invite(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def report(settings: Settings, args: argparse.Namespace) -> int:
+    if (args.first is None) != (args.last is None) or (args.first and args.date):
+        print("appealbot: --from and --to go together, instead of --date", file=sys.stderr)
+        return 2
+    if args.first is not None and args.last < args.first:
+        print("appealbot: --to is before --from", file=sys.stderr)
+        return 2
+    if (args.format == "xlsx") != (args.out is not None):
+        print("appealbot: --out FILE goes with --format xlsx", file=sys.stderr)
+        return 2
     app = build(settings, load_secrets(settings))
+    now = utcnow()
     with app.sessions() as session:
-        report = build_report(
-            session,
-            period=args.period,
-            now=utcnow(),
-            calendar=app.dialog.policy.calendar,
-            remind_at=settings.follow_up.remind_at,
-            day=args.date,
-        )
+        scope = None
+        if args.department is not None:
+            scope = department_scope(session, args.department)
+            if scope is None:
+                print(f"appealbot: no department named {args.department}", file=sys.stderr)
+                return 2
         if session.exec(select(Appeal.id).limit(1)).first() is None:
             # Said apart from the report (JSON stays JSON): a report of nothing at all is
             # often a report of the wrong database.
             print(f"appealbot: 数据库中还没有诉求（{app.engine.url!r}）", file=sys.stderr)
+
+        def make(scope: ColumnElement[bool] | None) -> Report:
+            return build_report(
+                session,
+                period=args.period if args.first is None else RANGE,
+                now=now,
+                calendar=app.dialog.policy.calendar,
+                remind_at=settings.follow_up.remind_at,
+                day=args.first or args.date,
+                last=args.last,
+                scope=scope,
+            )
+
+        if args.format == "xlsx":
+            from web.period_book import period_book
+            from web.sheets import content
+
+            book, _ = period_book(session, make, scope)
+            args.out.write_bytes(content(book))
+            return 0
+        report = make(scope)
     if args.format == "json":
         print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
     else:

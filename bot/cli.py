@@ -203,7 +203,7 @@ def _parser() -> argparse.ArgumentParser:
 
     report = commands.add(
         "report",
-        "print a day/week/month report",
+        "print a day/week/month report, or write it as an Excel workbook",
         "By default today so far, the last complete week or the last complete month.",
     )
     report.add_argument("--period", choices=PERIODS, default="day")
@@ -213,7 +213,17 @@ def _parser() -> argparse.ArgumentParser:
         metavar="YYYY-MM-DD",
         help="the day, week or month that contains this day (today's: the current one so far)",
     )
-    report.add_argument("--format", choices=["text", "json"], default="text")
+    report.add_argument(
+        "--from",
+        dest="first",
+        type=_day,
+        metavar="YYYY-MM-DD",
+        help="with --to: the days from this one to --to's, instead of a period",
+    )
+    report.add_argument("--to", dest="last", type=_day, metavar="YYYY-MM-DD")
+    report.add_argument("--department", help="only this department's cases")
+    report.add_argument("--format", choices=["text", "json", "xlsx"], default="text")
+    report.add_argument("--out", type=Path, metavar="FILE", help="the workbook (--format xlsx)")
 
     nlp = commands.group("nlp", "The classifier's learned tables and its measures.")
     train = commands.add(

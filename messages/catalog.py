@@ -196,6 +196,7 @@ MESSAGES: dict[str, str] = {
     "report.period.day": "日报",
     "report.period.week": "周报",
     "report.period.month": "月报",
+    "report.period.range": "区间报表",
     "report.received": "受理诉求 {count} 件，其中周末及节假日 {off} 件",
     "report.by_channel": "渠道：{counts}",
     "report.by_category": "分类：{counts}",

@@ -3,22 +3,27 @@
 A report covers received appeals in a period of local time: `day` is today so far (on the
 first working day after days off, those days too: the weekend ledger), `week` the last
 complete Monday-Sunday week, `month` the last complete calendar month; or, given a day, the
-day, week or month that contains it (so far, when that is the current one). Rates are
-None when their denominator is empty (shown as "—").
+day, week or month that contains it (so far, when that is the current one); or `range`, the
+days from one date to another, both included. A scope (a department's cases, those a
+viewer may see) narrows it to fewer appeals. Rates are None when their denominator is empty
+(shown as "—"). The CLI's report, the center's chat, the web dashboard and the Excel period
+report are all this one computation.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, Select, func, true
+from sqlalchemy import select as sa_select
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, col, select
 
@@ -49,15 +54,26 @@ SCHEDULE: dict[str, dict[str, Any]] = {
 }
 
 log = logging.getLogger(__name__)
+RANGE = "range"  # a period from one day to another, both included
+UNASSIGNED = "综治中心"  # the department row of the center's own and unrouted cases
 
 
 def period_bounds(
-    period: str, now: dt.datetime, calendar: WorkCalendar, *, day: dt.date | None = None
+    period: str,
+    now: dt.datetime,
+    calendar: WorkCalendar,
+    *,
+    day: dt.date | None = None,
+    last: dt.date | None = None,
 ) -> tuple[dt.datetime, dt.datetime]:
     """The period of `day` (local); without one, the period a report covers by default:
-    today so far, last week, last month."""
+    today so far, last week, last month. A range runs from `day` to `last`, both included."""
     today = calendar.local_day(now)
-    if period == "day":
+    if period == RANGE:
+        if day is None or last is None or last < day:
+            raise ValueError("a range needs its first day and a last day not before it")
+        start, end = day, last + dt.timedelta(days=1)
+    elif period == "day":
         # The first working day after days off also covers them (周末民情台账).
         day = day or today
         start, end = day, day + dt.timedelta(days=1)
@@ -71,7 +87,9 @@ def period_bounds(
         start = (day or today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
         end = (start + dt.timedelta(days=31)).replace(day=1)
     else:
-        raise ValueError(f"unknown period {period!r}; choose one of {', '.join(PERIODS)}")
+        raise ValueError(
+            f"unknown period {period!r}; choose one of {', '.join((*PERIODS, RANGE))}"
+        )
 
     def local_midnight(day: dt.date) -> dt.datetime:
         return dt.datetime.combine(day, dt.time(), tzinfo=calendar.zone).astimezone(dt.UTC)
@@ -109,6 +127,11 @@ class Report:
     response_rate: float | None  # 响应率
     satisfaction_rate: float | None  # 满意率
     dispute_resolution_rate: float | None  # 化解率
+    days_off_share: float | None  # the share received on days off
+    by_type: dict[str, int]  # the appeal type it was routed by (else its category)
+    daily: list[tuple[str, int]]  # received per local day, from the first to the last or today
+    by_hour: list[list[int]]  # received per local weekday (Monday first) and hour (0-23)
+    ratings: dict[str, int]  # the residents' answers: 满意, 基本满意, 不满意
     overdue: list[dict[str, str]] = field(default_factory=list)
     departments: list[DepartmentRow] = field(default_factory=list)
     keywords: list[tuple[str, int]] = field(default_factory=list)
@@ -117,13 +140,55 @@ class Report:
         return asdict(self)
 
 
-def _first_times(events: list[AppealEvent]) -> dict[tuple[int, str], dt.datetime]:
-    """When each appeal was first signed / finished."""
+class Received(NamedTuple):
+    """What a report reads of an appeal: rows of these columns, not whole appeals (no text,
+    no ORM objects), so a busy month loads fast."""
+
+    id: int
+    number: str
+    status: str
+    channel: str
+    category: str
+    appeal_type: str
+    disposition: str
+    department_id: int | None
+    grid: str | None
+    reopen_count: int
+    rating: str | None
+    keywords: list[str]
+    accept_due_at: dt.datetime | None
+    finish_due_at: dt.datetime | None
+    created_at: dt.datetime
+
+
+_RECEIVED = [getattr(Appeal, name) for name in Received._fields]
+
+
+def _first_times(session: Session, ids: Select[Any]) -> dict[tuple[int, str], dt.datetime]:
+    """When each of the appeals `ids` selects was first signed / finished."""
+    query = (
+        select(AppealEvent.appeal_id, AppealEvent.action, func.min(AppealEvent.created_at))
+        .where(
+            col(AppealEvent.appeal_id).in_(ids),
+            col(AppealEvent.action).in_(["sign", "resolve", "answer"]),
+        )
+        .group_by(col(AppealEvent.appeal_id), col(AppealEvent.action))
+    )
     firsts: dict[tuple[int, str], dt.datetime] = {}
-    for event in events:
-        kind = "finish" if event.action in ("resolve", "answer") else event.action
-        firsts.setdefault((event.appeal_id, kind), event.created_at)
+    for appeal_id, action, first in session.exec(query):
+        key = (appeal_id, "finish" if action in ("resolve", "answer") else action)
+        if key not in firsts or first < firsts[key]:
+            firsts[key] = first
     return firsts
+
+
+def department_scope(session: Session, name: str) -> ColumnElement[bool] | None:
+    """The appeals of the department row `name` (UNASSIGNED: also the unrouted ones);
+    None when no department has that name."""
+    ids = list(session.exec(select(Department.id).where(Department.name == name)))
+    if name == UNASSIGNED:
+        return col(Appeal.department_id).in_(ids) | col(Appeal.department_id).is_(None)
+    return col(Appeal.department_id).in_(ids) if ids else None
 
 
 def build_report(
@@ -134,39 +199,27 @@ def build_report(
     calendar: WorkCalendar,
     remind_at: float,
     day: dt.date | None = None,
+    last: dt.date | None = None,
+    scope: ColumnElement[bool] | None = None,
 ) -> Report:
-    """The report of `period` (of `day`'s, else the default one: see period_bounds)."""
-    start, end = period_bounds(period, now, calendar, day=day)
-    appeals = list(
-        session.exec(select(Appeal).where(Appeal.created_at >= start, Appeal.created_at < end))
+    """The report of `period` (of `day`'s, else the default one; a range from `day` to
+    `last`: see period_bounds), of the appeals `scope` admits (all without one)."""
+    start, end = period_bounds(period, now, calendar, day=day, last=last)
+    received = (
+        col(Appeal.created_at) >= start,
+        col(Appeal.created_at) < end,
+        true() if scope is None else scope,
     )
-    ids = [a.id for a in appeals]
-    events = (
-        list(
-            session.exec(
-                select(AppealEvent)
-                .where(
-                    col(AppealEvent.appeal_id).in_(ids),
-                    col(AppealEvent.action).in_(["sign", "resolve", "answer"]),
-                )
-                .order_by(col(AppealEvent.created_at))
-            )
-        )
-        if ids
-        else []
-    )
-    firsts = _first_times(events)
+    appeals = [Received(*row) for row in session.execute(sa_select(*_RECEIVED).where(*received))]
+    firsts = _first_times(session, select(Appeal.id).where(*received))
     names = {d.id: d.name for d in session.exec(select(Department))}
     counted = [a for a in appeals if Status(a.status) not in NOT_COUNTED]
     rows: dict[str, DepartmentRow] = {}
     on_time = late_or_open = signed_in_time = due_to_sign = 0
     overdue: list[dict[str, str]] = []
     for appeal in counted:
-        assert appeal.id is not None  # noqa: S101 - loaded rows have ids
-        row = rows.setdefault(
-            names.get(appeal.department_id, "综治中心"),
-            DepartmentRow(names.get(appeal.department_id, "综治中心")),
-        )
+        name = names.get(appeal.department_id, UNASSIGNED)
+        row = rows.setdefault(name, DepartmentRow(name))
         row.received += 1
         row.reopened += appeal.reopen_count
         finished_at = firsts.get((appeal.id, "finish"))
@@ -182,14 +235,7 @@ def build_report(
             late_or_open += 1
             row.overdue += 1
         if level:
-            overdue.append(
-                {
-                    "number": appeal.number,
-                    "department": row.department,
-                    "status": STATUS[appeal.status],
-                    "level": level,
-                }
-            )
+            overdue.append(_overdue(appeal, name, level, calendar))
         # Like 按期办结率: a dispatched case counts once signed or past its sign deadline.
         signed_at = firsts.get((appeal.id, "sign"))
         due = appeal.accept_due_at
@@ -202,18 +248,26 @@ def build_report(
     rated = [a for a in counted if a.rating]
     disputes = [a for a in counted if a.category == DISPUTES]
     keywords = Counter(k for a in counted for k in a.keywords)
+    local = [a.created_at.astimezone(calendar.zone) for a in appeals]
+    workday = functools.cache(calendar.is_workday)
+    on_days_off = sum(1 for moment in local if not workday(moment.date()))
+    by_hour = [[0] * 24 for _ in range(7)]
+    for moment in local:
+        by_hour[moment.weekday()][moment.hour] += 1
+    first_day = start.astimezone(calendar.zone).date()
+    last_day = end.astimezone(calendar.zone).date() - dt.timedelta(days=1)
+    per_day = Counter(moment.date() for moment in local)
+    shown_days = (min(last_day, calendar.local_day(now)) - first_day).days + 1
     return Report(
         period=period,
-        start=start.astimezone(calendar.zone).date().isoformat(),
-        end=(end.astimezone(calendar.zone).date() - dt.timedelta(days=1)).isoformat(),
+        start=first_day.isoformat(),
+        end=last_day.isoformat(),
         received=len(appeals),
         by_channel=dict(Counter(a.channel for a in appeals)),
         by_category=dict(Counter(a.category for a in appeals)),
         by_disposition=dict(Counter(a.disposition for a in appeals)),
         by_grid=Counter(a.grid or None for a in appeals).most_common(),
-        on_days_off=sum(
-            1 for a in appeals if not calendar.is_workday(calendar.local_day(a.created_at))
-        ),
+        on_days_off=on_days_off,
         finish_rate=_rate(sum(1 for a in counted if Status(a.status) in FINISHED), len(counted)),
         on_time_rate=_rate(on_time, late_or_open),
         response_rate=_rate(signed_in_time, due_to_sign),
@@ -221,13 +275,45 @@ def build_report(
         dispute_resolution_rate=_rate(
             sum(1 for a in disputes if Status(a.status) in FINISHED), len(disputes)
         ),
+        days_off_share=_rate(on_days_off, len(appeals)),
+        by_type=dict(Counter(a.appeal_type or a.category for a in appeals).most_common()),
+        daily=[
+            (
+                (first_day + dt.timedelta(days=n)).isoformat(),
+                per_day[first_day + dt.timedelta(days=n)],
+            )
+            for n in range(max(shown_days, 0))
+        ],
+        by_hour=by_hour,
+        ratings={rating: sum(1 for a in rated if a.rating == rating) for rating in RATINGS},
         overdue=overdue,
         departments=sorted(rows.values(), key=lambda r: (-r.received, r.department)),
         keywords=keywords.most_common(10),
     )
 
 
-def _percent(value: float | None) -> str:
+def _overdue(
+    appeal: Received, department: str, level: str, calendar: WorkCalendar
+) -> dict[str, str]:
+    """One line of the overdue list; times are local, to the minute."""
+
+    def local(moment: dt.datetime | None) -> str:
+        return (
+            "" if moment is None else moment.astimezone(calendar.zone).strftime("%Y-%m-%d %H:%M")
+        )
+
+    return {
+        "number": appeal.number,
+        "department": department,
+        "type": appeal.appeal_type or appeal.category,
+        "status": STATUS[appeal.status],
+        "level": level,
+        "received_at": local(appeal.created_at),
+        "finish_due_at": local(appeal.finish_due_at),
+    }
+
+
+def percent(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
 
 
@@ -256,11 +342,11 @@ def format_text(report: Report) -> str:
         ),
         t(
             "report.rates",
-            finish=_percent(report.finish_rate),
-            on_time=_percent(report.on_time_rate),
-            response=_percent(report.response_rate),
-            satisfaction=_percent(report.satisfaction_rate),
-            disputes=_percent(report.dispute_resolution_rate),
+            finish=percent(report.finish_rate),
+            on_time=percent(report.on_time_rate),
+            response=percent(report.response_rate),
+            satisfaction=percent(report.satisfaction_rate),
+            disputes=percent(report.dispute_resolution_rate),
         ),
         t("report.departments"),
     ]

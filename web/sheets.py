@@ -23,6 +23,7 @@ from starlette.responses import Response
 
 DATETIME = "yyyy-mm-dd hh:mm"
 DATE = "yyyy-mm-dd"
+PERCENT = "0.0%"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _HEADER_FONT = Font(bold=True)
 _HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
@@ -33,7 +34,7 @@ _HEADER_ALIGN = Alignment(horizontal="center", vertical="center")
 class Column:
     header: str
     width: float = 12  # in characters (a Chinese character counts about two)
-    number_format: str | None = None  # e.g. DATETIME, DATE, "0.0%"
+    number_format: str | None = None  # e.g. DATETIME, DATE, PERCENT
 
 
 def workbook() -> Workbook:
@@ -44,7 +45,8 @@ def table(
     book: Workbook, title: str, columns: Sequence[Column], rows: Iterable[Sequence[Any]]
 ) -> int:
     """A sheet `title`: the styled header row, frozen, and `rows` under it (a row's values in
-    the order of `columns`; None leaves a cell empty). How many rows it wrote."""
+    the order of `columns`; None leaves a cell empty; a (value, number_format) pair formats
+    that one cell, where a column's values differ in kind). How many rows it wrote."""
     sheet: WriteOnlyWorksheet = book.create_sheet(title)
     for index, column in enumerate(columns, start=1):
         dimensions = sheet.column_dimensions  # type: ignore[attr-defined]  # set by _setup
@@ -66,6 +68,8 @@ def _header(sheet: WriteOnlyWorksheet, text: str) -> Cell:
 
 
 def _cell(sheet: WriteOnlyWorksheet, value: Any, number_format: str | None) -> Any:
+    if isinstance(value, tuple):
+        value, number_format = value
     if number_format is None or value is None:
         return value
     cell = WriteOnlyCell(sheet, value=value)
@@ -78,10 +82,14 @@ def local(moment: dt.datetime | None, zone: ZoneInfo) -> dt.datetime | None:
     return None if moment is None else moment.astimezone(zone).replace(tzinfo=None)
 
 
-def download(book: Workbook, filename: str) -> Response:
-    """The workbook as a download named `filename` (may be Chinese)."""
+def content(book: Workbook) -> bytes:
+    """The workbook's .xlsx file."""
     buffer = BytesIO()
     book.save(buffer)
+    return buffer.getvalue()
+
+
+def download(book: Workbook, filename: str) -> Response:
+    """The workbook as a download named `filename` (may be Chinese)."""
     disposition = f"attachment; filename*=UTF-8''{quote(filename)}"
-    headers = {"content-disposition": disposition}
-    return Response(buffer.getvalue(), media_type=XLSX, headers=headers)
+    return Response(content(book), media_type=XLSX, headers={"content-disposition": disposition})

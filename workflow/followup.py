@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import insert
 from sqlmodel import Session, col, select
@@ -106,7 +106,18 @@ def schedule_deadline_timers(
     add_timers(session, appeal, timers, cause=cause)
 
 
-def deadline_flag(appeal: Appeal, now: dt.datetime, remind_at: float) -> str:
+class Deadlined(Protocol):
+    """What deadline_flag reads of an appeal (an Appeal, or a report's row of one)."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def finish_due_at(self) -> dt.datetime | None: ...
+    @property
+    def created_at(self) -> dt.datetime: ...
+
+
+def deadline_flag(appeal: Deadlined, now: dt.datetime, remind_at: float) -> str:
     """'red' for an open appeal past its finish deadline, 'yellow' past the reminder point."""
     if Status(appeal.status) not in OPEN:
         return ""
