@@ -16,7 +16,7 @@ from sqlmodel import select
 from bot.app import App
 from messages.catalog import t
 from storage.db import transaction
-from storage.models import WebLogin, WebSession
+from storage.models import Outbox, WebLogin, WebSession
 from storage.roles import Role
 from tests.dialog_helpers import Resident
 from tests.web_helpers import (
@@ -33,6 +33,7 @@ from tests.web_helpers import (
     staff_member,
 )
 from web.layer import COOKIE
+from workflow.followup import INBOX
 
 
 def test_a_link_signs_in_once_and_its_preview_uses_nothing(
@@ -147,3 +148,18 @@ def test_in_a_browser_staff_sign_in_and_see_the_ledger_on_a_phone(
         assert browser.current_url == f"{base}/signin"
         browser.get(f"{base}/cases")
         assert browser.current_url == f"{base}/signin"
+
+
+def test_a_departments_inbox_holds_what_its_chat_would_be_told_even_without_one(
+    app: App, client: httpx.Client, people: dict[str, int]
+) -> None:
+    number = file_case(app, ELEVATOR, "u1")  # 住建局 has no chat: its staff are told
+    signed_in(client, app, people["housing"])
+    mine = client.get("/inbox").text
+    assert number in mine and ELEVATOR in mine and f"【{t('card.headline.new')}】" in mine
+    client.cookies.clear()
+    signed_in(client, app, people["city"])
+    assert number not in client.get("/inbox").text
+    with app.sessions() as session:  # kept as delivered: no sender ever takes it
+        kept = session.exec(select(Outbox).where(Outbox.channel == INBOX)).all()
+        assert kept and all(row.sent_at is not None for row in kept)

@@ -8,7 +8,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from storage.db import transaction
-from web import case, dashboard, ledger, triage
+from web import case, dashboard, inbox, ledger, triage
 from web.layer import COOKIE, HERE, Site, Visit, page, render
 from workflow import signin
 
@@ -52,6 +52,7 @@ def routes(site: Site) -> list[BaseRoute]:
         *case.routes(site),
         *triage.routes(site),
         *dashboard.routes(site),
+        *inbox.routes(site),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
 

@@ -23,6 +23,7 @@ from workflow.lifecycle import OPEN, SYSTEM, Action, Actor, Status, apply, recor
 from workflow.policy import Duty, FollowUp, SlaConfig, SlaRule, Triage
 
 RATINGS = ("满意", "基本满意", "不满意")
+INBOX = "inbox"  # the web console's inbox of a department: a channel read, never sent
 
 
 def sla_rule(sla: SlaConfig, *, appeal_type: str, category: str, disposition: str) -> SlaRule:
@@ -220,22 +221,31 @@ def send(
 ) -> bool:
     """Queue a message for a person's chat or a department's; False if it reaches nobody.
 
-    A department without a chat of its own (on WeChat, every one) is reached through each
-    of its members who can be: their private chats, where the channel's sender picks the
-    way (on WeChat the customer-service message within 48 hours, else the template).
+    A department's messages are also kept in its inbox on the web console. One without a
+    chat of its own (on WeChat, every one) is reached through each of its members who can
+    be: their private chats, where the channel's sender picks the way (on WeChat the
+    customer-service message within 48 hours, else the template). The inbox alone does not
+    count as reaching it: nobody may be looking.
     """
     if to is None:
         return False
+    fields: dict[str, Any] = {
+        "message": message,
+        "params": params,
+        "options": options or [],
+        "appeal_id": appeal_id,
+    }
     channel: str | None
     if isinstance(to, Department):
-        channel, chat_id, recipient = to.chat_channel, to.chat_id, f"d{to.id}"
+        channel, chat_id, recipient = to.chat_channel, to.chat_id, inbox_of(to)
+        key = f"{cause}:{recipient}:{INBOX}"  # delivered at once: the console reads it
+        session.add(Outbox(key=key, channel=INBOX, chat_id=recipient, sent_at=utcnow(), **fields))
     else:
         channel, chat_id, recipient = to.channel, to.chat_id, f"p{to.id}"
     if channel is None or chat_id is None:
         if not isinstance(to, Department):
             return False
-        # The one place that decides who stands for a department without a chat; a web
-        # console's inbox would be one more recipient here.
+        # The one place that decides who stands for a department without a chat.
         reached = [
             send(
                 session,
@@ -243,24 +253,40 @@ def send(
                 message=message,
                 params=params,
                 options=options,
-                cause=f"{cause}:d{to.id}",
+                cause=f"{cause}:{recipient}",
                 appeal_id=appeal_id,
             )
             for member in members(session, to)
         ]
         return any(reached)
-    session.add(
-        Outbox(
-            key=f"{cause}:{recipient}",
-            channel=channel,
-            chat_id=chat_id,
-            message=message,
-            params=params,
-            options=options or [],
-            appeal_id=appeal_id,
-        )
-    )
+    session.add(Outbox(key=f"{cause}:{recipient}", channel=channel, chat_id=chat_id, **fields))
     return True
+
+
+def inbox_of(department: Department) -> str:
+    """The chat id of a department's inbox on the web console."""
+    return f"d{department.id}"
+
+
+def inbox(session: Session, actor: Actor, limit: int = 100) -> list[tuple[Outbox, str | None]]:
+    """The latest messages to the department `actor` works in (the center's, for the center's
+    dispatchers, leaders and admins), newest first, each with its case's number."""
+    if actor.role is Role.STAFF:
+        department = session.get(Department, actor.department_id or 0)
+    elif actor.role in (Role.DISPATCHER, Role.LEADER, Role.ADMIN):
+        department = center_of(session)
+    else:
+        return []
+    if department is None:
+        return []
+    query = (
+        select(Outbox, Appeal.number)
+        .outerjoin(Appeal, col(Appeal.id) == col(Outbox.appeal_id))
+        .where(Outbox.channel == INBOX, Outbox.chat_id == inbox_of(department))
+        .order_by(col(Outbox.id).desc())
+        .limit(limit)
+    )
+    return [(row, number) for row, number in session.exec(query)]
 
 
 def members(session: Session, department: Department) -> list[Person]:
