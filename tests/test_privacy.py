@@ -8,14 +8,20 @@ import datetime as dt
 import json
 import re
 import sqlite3
+import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
+from bot.app import build
+from bot.settings import Secrets, Settings
+from nlp.classifier import Classifier
 from storage.db import make_engine
 from tests.dialog_helpers import image_bytes, write_png
 from tests.test_cli import _appealbot
+from tests.web_helpers import ELEVATOR, file_case
 from workflow.privacy import span_start
 
 OLD = "13800138000"  # the resident whose case is four years old
@@ -181,3 +187,34 @@ def test_a_backup_restored_into_a_fresh_database_serves(
     asked = _appealbot(restored, "run", "--user", "new", stdin="查询进度\n")
     assert new in asked.stdout and old not in asked.stdout
     assert _file(restored, "new", NEW, write_png(restored), "again") not in (old, new)
+
+
+def test_a_postgresql_backup_restored_by_the_readmes_recipe_serves(
+    tmp_path: Path, postgres_url: str, settings: Settings, classifier: Classifier
+) -> None:
+    server = make_engine(postgres_url).execution_options(isolation_level="AUTOCOMMIT")
+    names = [f"backup_{uuid.uuid4().hex[:10]}", f"restored_{uuid.uuid4().hex[:10]}"]
+    source, restored = (postgres_url.rsplit("/", 1)[0] + f"/{name}" for name in names)
+    with server.connect() as connection:
+        for name in names:
+            connection.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        app = build(settings, Secrets(database_url=source), classifier)
+        number = file_case(app, ELEVATOR)
+        app.engine.dispose()
+        dump = tmp_path / "appealbot.dump"
+        result = _appealbot(tmp_path, "backup", "--out", str(dump), env={"DATABASE_URL": source})
+        assert result.returncode == 0, result.stderr
+        subprocess.run(["pg_restore", "--no-owner", "--dbname", restored, str(dump)], check=True)
+        report = _appealbot(tmp_path, "report", "--format", "json", env={"DATABASE_URL": restored})
+        assert report.returncode == 0, report.stderr
+        assert json.loads(report.stdout)["received"] == 1
+        asked = _appealbot(
+            tmp_path, "run", "--user", "u1", stdin="查询进度\n", env={"DATABASE_URL": restored}
+        )
+        assert number in asked.stdout
+    finally:
+        with server.connect() as connection:
+            for name in names:
+                connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        server.dispose()
