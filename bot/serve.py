@@ -98,7 +98,8 @@ def _announce_console(app: App) -> None:
 
 def choose_channels(settings: Settings, secrets: Secrets) -> dict[str, tuple[bool, str]]:
     """Each channel → whether it runs, and why: Telegram with a token (unless switched off in
-    the config), WeChat when the config enables it, the console when neither runs."""
+    the config), WeChat when the config enables it, the console when neither runs (unless
+    switched off: then the web pages alone, as a service with no terminal)."""
     configured = settings.channels
     if not configured.telegram.enabled:
         telegram = (False, "channels.telegram.enabled is false")
@@ -112,13 +113,19 @@ def choose_channels(settings: Settings, secrets: Secrets) -> dict[str, tuple[boo
     else:
         wechat = (False, "channels.wechat.enabled is false")
     messenger = telegram[0] or wechat[0]
-    alone = (not messenger, "a messenger channel is on" if messenger else "no other channel")
+    if messenger:
+        alone = (False, "a messenger channel is on")
+    elif not configured.console.enabled:
+        alone = (False, "channels.console.enabled is false: the web pages alone")
+    else:
+        alone = (True, "no other channel")
     return {TELEGRAM: telegram, WECHAT: wechat, console.CHANNEL: alone}
 
 
 async def _serve_messengers(app: App, secrets: Secrets, token: str | None) -> None:
-    """Telegram (polling or webhook) and WeChat, on one event loop and one web app, until
-    SIGTERM (a service manager's stop) or Ctrl-C: the updates taken are answered first."""
+    """Telegram (polling or webhook) and WeChat (either, both or neither), on one event loop
+    and one web app, until SIGTERM (a service manager's stop) or Ctrl-C: the updates taken
+    are answered first."""
     settings = app.settings
     sock = listen(settings.server.host, settings.server.port)  # before anything starts
     stopping = asyncio.Event()
@@ -150,7 +157,10 @@ async def _serve_messengers(app: App, secrets: Secrets, token: str | None) -> No
         webhook_url=webhook_url,
         routes=[*routes, *web_routes(app)],
     )
-    log.info("web console: %s (sign in with /web in a bound chat)", settings.server.url)
+    log.info(
+        "web console: %s (sign in: /web in a bound chat, or appealbot web-login)",
+        settings.server.url,
+    )
     jobs: list[Coroutine[Any, Any, None]] = [serve(web, sock)]
     if telegram is not None and hooked is None:
         jobs.append(telegram.run_polling(stopping))

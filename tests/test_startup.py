@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import ROOT
 from tests.fakebotapi import TOKEN, FakeBotApi
 from tests.test_cli import _appealbot, _command, _env
+from tests.threaded_server import free_port
 
 UNREACHABLE = "http://127.0.0.1:1"  # nothing listens on port 1: refused at once, offline
 CENTER_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\+08:00 (INFO|WARNING) ")
@@ -250,3 +253,37 @@ def test_a_messenger_on_a_taken_port_is_one_line(tmp_path: Path) -> None:
         f"appealbot: cannot listen on 127.0.0.1:{port} (server.host, server.port): "
         "Address already in use"
     ]
+
+
+def test_without_messenger_or_console_the_web_pages_are_served_until_stopped(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    env = {"APPEALBOT_CHANNELS__CONSOLE__ENABLED": "false", "APPEALBOT_SERVER__PORT": str(port)}
+    with subprocess.Popen(
+        _command("run"),
+        cwd=tmp_path,
+        env=_env(tmp_path, env),
+        stdin=subprocess.DEVNULL,  # a service: no terminal, no input
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as bot:
+        try:
+            page = _first_answer(f"http://127.0.0.1:{port}/m", bot)
+        finally:
+            bot.send_signal(signal.SIGTERM)
+            _, log = bot.communicate(timeout=60)
+        assert page.status_code == 200 and "码上办" in page.text
+    assert bot.returncode == 0, log
+    assert "console: off (channels.console.enabled is false: the web pages alone)" in log
+
+
+def _first_answer(url: str, bot: subprocess.Popen[str]) -> httpx.Response:
+    """GET `url` once the process listens (as a browser would: redirects followed)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return httpx.get(url, timeout=5, follow_redirects=True)
+        except httpx.TransportError:
+            assert bot.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
