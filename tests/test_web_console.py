@@ -70,7 +70,18 @@ def test_a_late_or_unknown_link_is_refused(
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/cases"), ("GET", "/cases/SQ20261201-0001"), ("POST", "/signout")],
+    [
+        ("GET", "/cases"),
+        ("GET", "/cases.xlsx"),
+        ("GET", "/cases/SQ20261201-0001"),
+        ("POST", "/cases/SQ20261201-0001"),  # every action is a POST to its case
+        ("GET", "/files/1"),
+        ("GET", "/triage"),
+        ("GET", "/dashboard"),
+        ("GET", "/dashboard.xlsx"),
+        ("GET", "/inbox"),
+        ("POST", "/signout"),
+    ],
 )
 def test_without_a_session_every_page_leads_to_sign_in(
     client: httpx.Client, method: str, path: str
