@@ -9,9 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+import time_machine
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -28,6 +30,7 @@ from tests.web_helpers import (
     CITY,
     ELEVATOR,
     PHONE,
+    STALLS,
     chromium,
     file_case,
     press,
@@ -436,3 +439,27 @@ def test_in_a_browser_on_a_phone_the_dispatcher_routes_a_case(
         assert browser.find_element(By.ID, "status").text == "已转办"
         assert CITY in browser.find_element(By.ID, "timeline").text
     assert case_of(app, number).status == "dispatched"
+
+
+def test_on_a_day_off_staff_on_the_roster_handle_the_centers_cases_as_in_chat(
+    app: App, client: httpx.Client, people: dict[str, int]
+) -> None:
+    """诉求直通车: on their duty day a department's staff act for the center on the 即办 cases
+    it handles itself; on a working day those cases are not theirs."""
+    app.dialog.policy.duty.rotation = [["张三"]]  # 住建局's staff member, every day off
+    saturday = dt.datetime(2026, 11, 28, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    with time_machine.travel(saturday, tick=False):
+        number = file_case(app, STALLS)  # 即办: the center handles it itself
+        assert case_of(app, number).department_id is None
+        csrf = as_person(client, app, people["housing"])
+        assert number in client.get("/cases").text
+        signed = act(client, app, csrf, number, "sign")
+        assert signed.status_code == 200 and case_of(app, number).status == "signed"
+        [sign] = events(app, number, "sign")
+        assert sign.actor_id == people["housing"]
+        csrf = as_person(client, app, people["city"])  # not on the roster
+        assert client.get(f"/cases/{number}").status_code == 404
+    with time_machine.travel(saturday + dt.timedelta(days=2), tick=False):  # Monday
+        as_person(client, app, people["housing"])
+        assert number not in client.get("/cases").text
+        assert client.get(f"/cases/{number}").status_code == 404

@@ -24,9 +24,12 @@ from storage.models import Appeal, Person
 from storage.roles import Role
 from storage.types import utcnow
 from tests.web_helpers import (
+    ELEVATOR,
     PHONE,
+    STALLS,
     chromium,
     file_case,
+    press,
     screenshot,
     served,
     sign_in,
@@ -36,8 +39,6 @@ from workflow import signin
 from workflow.followup import deadline_flag
 from workflow.service import department_named
 
-ELEVATOR = "我们小区的物业一直不处理电梯故障，已经两周了"  # → 住建局
-STALLS = "小区门口有人占道经营摆摊卖菜，堵得车都过不去"  # → 城管局
 THEFT = "我家电动车昨晚在楼下被偷了"  # → 派出所
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 NUMBER = re.compile(r"SQ\d{8}-\d{4,6}")
@@ -354,7 +355,7 @@ def test_in_a_browser_the_filter_form_on_a_phone(app: App) -> None:
         browser.set_window_size(*PHONE)
         Select(browser.find_element(By.NAME, "status")).select_by_value("open")
         browser.find_element(By.NAME, "text").send_keys("小区")
-        browser.find_element(By.XPATH, "//button[text()='筛选']").click()
+        press(browser, browser.find_element(By.XPATH, "//button[text()='筛选']"))
         assert "status=open" in browser.current_url and "text=" in browser.current_url
         assert browser.find_element(By.ID, "total").text == "共 1 件"
         assert browser.find_element(By.LINK_TEXT, numbers[0])

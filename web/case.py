@@ -68,7 +68,7 @@ class Line:
 def offered(visit: Visit, appeal: Appeal) -> frozenset[str]:
     """The forms the viewer sees: the chat card's buttons that the case's state allows now,
     and the center's decision on a pending extension."""
-    actor = visit.viewer.actor
+    actor = visit.acting(appeal)
     pressed = {  # "route:N:部门" and "route_other:N" are both the one routing form
         value.partition(":")[0].removesuffix("_other")
         for _, value in staff.card_options(visit.db, appeal, actor)
@@ -92,7 +92,7 @@ def _case(visit: Visit) -> Response:
     action = visit.field("action")
     try:
         if action == "phone":
-            phone = staff.reveal_phone(visit.db, appeal=appeal, actor=visit.viewer.actor)
+            phone = staff.reveal_phone(visit.db, appeal=appeal, actor=visit.acting(appeal))
             return _show(visit, appeal, phone=phone)
         if visit.field("seen") != str(_last_event(visit, appeal)):
             raise LifecycleError("stale", "the case changed after the page was shown")
@@ -237,14 +237,18 @@ def _role(visit: Visit) -> str:
 
 
 def _sign(visit: Visit, appeal: Appeal) -> str:
-    staff.sign(visit.db, appeal=appeal, actor=visit.viewer.actor, policy=visit.site.policy)
+    staff.sign(visit.db, appeal=appeal, actor=visit.acting(appeal), policy=visit.site.policy)
     return t("staff.signed", number=appeal.number)
 
 
 def _return(visit: Visit, appeal: Appeal) -> str:
     reason = _text(visit, "reason")
     staff.send_back(
-        visit.db, appeal=appeal, actor=visit.viewer.actor, reason=reason, policy=visit.site.policy
+        visit.db,
+        appeal=appeal,
+        actor=visit.acting(appeal),
+        reason=reason,
+        policy=visit.site.policy,
     )
     return t("staff.returned", number=appeal.number)
 
@@ -256,7 +260,7 @@ def _extend(visit: Visit, appeal: Appeal) -> str:
     staff.request_extension(
         visit.db,
         appeal=appeal,
-        actor=visit.viewer.actor,
+        actor=visit.acting(appeal),
         days=days,
         reason=reason,
         note=t("note.extension_request", days=days, reason=reason),
@@ -268,7 +272,11 @@ def _resolve(visit: Visit, appeal: Appeal) -> str:
     result = _text(visit, "result")
     photos = _uploaded(visit)
     staff.resolve(
-        visit.db, appeal=appeal, actor=visit.viewer.actor, result=result, policy=visit.site.policy
+        visit.db,
+        appeal=appeal,
+        actor=visit.acting(appeal),
+        result=result,
+        policy=visit.site.policy,
     )
     for photo in photos:
         service.attach(visit.db, appeal, photo, kind="result")
@@ -298,7 +306,7 @@ def _route(visit: Visit, appeal: Appeal) -> str:
     staff.route(
         visit.db,
         appeal=appeal,
-        actor=visit.viewer.actor,
+        actor=visit.acting(appeal),
         department=department,
         policy=visit.site.policy,
     )
@@ -308,26 +316,26 @@ def _route(visit: Visit, appeal: Appeal) -> str:
 def _merge(visit: Visit, appeal: Appeal) -> str:
     into = staff.case(visit.db, visit.field("into").upper())
     staff.merge(
-        visit.db, appeal=appeal, into=into, actor=visit.viewer.actor, policy=visit.site.policy
+        visit.db, appeal=appeal, into=into, actor=visit.acting(appeal), policy=visit.site.policy
     )
     return t("staff.merged", number=appeal.number, into=into.number)
 
 
 def _urgent(visit: Visit, appeal: Appeal) -> str:
     note = t("note.urgent", role=_role(visit))
-    staff.mark_urgent(visit.db, appeal=appeal, actor=visit.viewer.actor, note=note)
+    staff.mark_urgent(visit.db, appeal=appeal, actor=visit.acting(appeal), note=note)
     return t("staff.marked_urgent", number=appeal.number)
 
 
 def _supervise(visit: Visit, appeal: Appeal) -> str:
     note = t("note.supervise", role=_role(visit))
-    staff.supervise(visit.db, appeal=appeal, actor=visit.viewer.actor, note=note)
+    staff.supervise(visit.db, appeal=appeal, actor=visit.acting(appeal), note=note)
     return t("staff.supervised", number=appeal.number)
 
 
 def _decide(visit: Visit, appeal: Appeal) -> str:
     approve = visit.field("approve") == "yes"
-    actor, policy = visit.viewer.actor, visit.site.policy
+    actor, policy = visit.acting(appeal), visit.site.policy
     days = staff.decide_extension(
         visit.db, appeal=appeal, actor=actor, approve=approve, policy=policy
     )

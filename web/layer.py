@@ -4,6 +4,7 @@ thread (the database is synchronous) inside one transaction."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -21,8 +22,11 @@ from starlette.templating import Jinja2Templates
 from messages.catalog import ACTION, CHANNEL, DISPOSITION, FLAG, ROLE, STATUS, t
 from storage.db import reading, transaction
 from storage.files import FileStore
-from workflow import signin
+from storage.models import Appeal
+from storage.types import utcnow
+from workflow import duty, signin
 from workflow.followup import Policy
+from workflow.lifecycle import Actor
 from workflow.signin import Viewer
 
 log = logging.getLogger(__name__)
@@ -68,6 +72,11 @@ class Visit:
         context.update(viewer=self.viewer, center=self.site.center)
         return TEMPLATES.TemplateResponse(self.request, template, context, status_code=status)
 
+    def acting(self, appeal: Appeal) -> Actor:
+        """Who the viewer acts as on `appeal`: on their duty day, a department's staff act
+        for the center on the 即办 cases it handles itself, as in chat."""
+        return duty.acting(self.site.policy, self.viewer.person, appeal, utcnow())
+
     def field(self, name: str) -> str:
         value = self.form.get(name) if self.form is not None else None
         return value.strip() if isinstance(value, str) else ""
@@ -102,6 +111,8 @@ def _visit(site: Site, work: Work, request: Request, form: FormData | None) -> R
         viewer = signin.viewer(db, request.cookies.get(COOKIE))
         if viewer is None:
             return RedirectResponse("/signin", status_code=303)
+        if duty.on_duty_today(site.policy, viewer.person, utcnow()):
+            viewer = dataclasses.replace(viewer, on_duty=True)
         visit = Visit(request, db, viewer, form, site)
         if form is not None and not signin.csrf_ok(viewer, _text(form, "csrf")):
             log.warning("web form refused: form token missing or wrong (%s)", request.url.path)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, String, cast, func, literal, true, union_all
+from sqlalchemy import ColumnElement, String, and_, cast, func, literal, or_, true, union_all
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlmodel import Session, col, select
@@ -134,7 +134,11 @@ class Page:
 def visible(actor: Actor, a: Any = Appeal) -> ColumnElement[bool]:
     """The cases `actor` may see on the console (of the Appeal table, or of `a`)."""
     if actor.role is Role.STAFF:
-        return col(a.department_id) == actor.department_id
+        own = col(a.department_id) == actor.department_id
+        if not actor.on_duty:
+            return own
+        centers = and_(col(a.department_id).is_(None), col(a.status) != Status.SUBMITTED.value)
+        return or_(own, centers)
     if actor.role in (Role.DISPATCHER, Role.LEADER, Role.ADMIN):
         return true()
     return col(a.id).is_(None)  # nobody else sees any case

@@ -108,6 +108,9 @@ class Actor:
     role: Role
     person_id: int | None = None
     department_id: int | None = None
+    # A department's staff on the duty roster of a day off (诉求直通车): they also see the 即办
+    # cases the center handles itself, whose cards they are sent (see workflow.duty).
+    on_duty: bool = False
 
     @classmethod
     def of(cls, person: Person) -> Actor:

@@ -7,6 +7,7 @@ lasts SESSION_TTL or until its person signs out. Every refusal is logged with it
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -44,10 +45,11 @@ class Viewer:
 
     person: Person
     csrf: str
+    on_duty: bool = False  # staff on the duty roster of a day off (see Actor.on_duty)
 
     @property
     def actor(self) -> Actor:
-        return Actor.of(self.person)
+        return dataclasses.replace(Actor.of(self.person), on_duty=self.on_duty)
 
     @property
     def role(self) -> Role:
