@@ -16,12 +16,10 @@ from bot.channels.telegram import TelegramChannel
 from bot.classifier import build_classifier
 from bot.settings import Secrets, Settings, TelegramSettings, load_settings
 from nlp.classifier import Classifier
-from storage.db import transaction
-from storage.roles import Role
 from tests.fakebotapi import TOKEN, FakeBotApi
 from tests.postgres import scratch_schema
 from tests.telegram_helpers import FAST
-from tests.web_helpers import CITY, HOUSING, served, staff_member
+from tests.web_helpers import console_people, served
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -142,14 +140,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 @pytest.fixture
 def people(app: App) -> dict[str, int]:
     """The center's people on the console: staff of two departments, a dispatcher, a leader."""
-    with transaction(app.sessions) as session:
-        made = {
-            "housing": staff_member(session, Role.STAFF, name="张三", department=HOUSING),
-            "city": staff_member(session, Role.STAFF, name="李四", department=CITY),
-            "dispatcher": staff_member(session, Role.DISPATCHER, name="王五"),
-            "leader": staff_member(session, Role.LEADER, name="赵六"),
-        }
-        return {key: person.id for key, person in made.items() if person.id is not None}
+    return console_people(app)
 
 
 @pytest.fixture

@@ -46,12 +46,6 @@ VAGUE = "我想反映一个情况，希望有关部门管一管"  # → 人工�
 FULL_PHONE, MASKED = "13812345678", "138****5678"
 
 
-def as_person(client: httpx.Client, app: App, person_id: int) -> str:
-    """The client signed in as the person (and no one else); the form token."""
-    client.cookies.clear()
-    return signed_in(client, app, person_id)
-
-
 def case_of(app: App, number: str) -> Appeal:
     with app.sessions() as session:
         return session.exec(select(Appeal).where(Appeal.number == number)).one()
@@ -115,7 +109,7 @@ def test_a_department_sees_the_case_with_the_phone_masked_and_its_photo(
 ) -> None:
     number = file_case(app, ELEVATOR)
     photo = with_phone_place_and_photo(app, number)
-    as_person(client, app, people["housing"])
+    signed_in(client, app, people["housing"])
     page = client.get(f"/cases/{number}").text
     assert ELEVATOR in page and MASKED in page and FULL_PHONE not in page
     assert "显示完整号码" not in page and "刘大妈" not in page
@@ -141,14 +135,14 @@ def test_another_departments_case_and_photo_are_not_found(
 ) -> None:
     number = file_case(app, ELEVATOR)
     photo = with_phone_place_and_photo(app, number)
-    as_person(client, app, people["city"])
+    signed_in(client, app, people["city"])
     assert client.get(f"/cases/{number}").status_code == 404
     for path in (f"/files/{photo}", "/files/999999", "/files/x", "/files/99999999999999999999"):
         refused = client.get(path)
         assert refused.status_code == 404 and "没有这件诉求" in refused.text
     client.cookies.clear()
     assert client.get(f"/files/{photo}", follow_redirects=False).headers["location"] == "/signin"
-    as_person(client, app, people["leader"])
+    signed_in(client, app, people["leader"])
     assert client.get(f"/files/{photo}").status_code == 200
 
 
@@ -157,7 +151,7 @@ def test_the_center_reveals_the_phone_and_each_reveal_is_in_the_ledger(
 ) -> None:
     number = file_case(app, ELEVATOR)
     with_phone_place_and_photo(app, number)
-    csrf = as_person(client, app, people["dispatcher"])
+    csrf = signed_in(client, app, people["dispatcher"])
     page = client.get(f"/cases/{number}").text
     assert MASKED in page and FULL_PHONE not in page and "刘大妈" in page
     assert 'id="reveal"' in page
@@ -170,7 +164,7 @@ def test_the_center_reveals_the_phone_and_each_reveal_is_in_the_ledger(
     [reveal] = events(app, number, "phone_viewed")
     assert reveal.actor_id == people["dispatcher"] and reveal.actor_role == "dispatcher"
     assert case_of(app, number).status == "dispatched"  # reading changes no status
-    as_person(client, app, people["housing"])
+    signed_in(client, app, people["housing"])
     page = client.get(f"/cases/{number}").text
     assert "查看完整号码" in page and FULL_PHONE not in page
 
@@ -181,7 +175,7 @@ def test_a_whistleblowers_identity_is_never_shown_to_the_department(
     number = file_case(app, ELEVATOR)
     with_phone_place_and_photo(app, number, whistleblowing=True)
     earlier = file_case(app, "我们小区的物业一直不处理电梯故障，都已经两周多了")  # same resident
-    csrf = as_person(client, app, people["housing"])
+    csrf = signed_in(client, app, people["housing"])
     page = client.get(f"/cases/{number}").text
     assert t("card.phone_secret") in page
     assert "5678" not in page and "刘大妈" not in page and "u1" not in page
@@ -190,7 +184,7 @@ def test_a_whistleblowers_identity_is_never_shown_to_the_department(
     assert refused.status_code == 409 and t("staff.refused.phone") in refused.text
     assert FULL_PHONE not in refused.text
     assert events(app, number, "phone_viewed") == []
-    csrf = as_person(client, app, people["dispatcher"])
+    csrf = signed_in(client, app, people["dispatcher"])
     page = client.get(f"/cases/{number}").text
     assert "刘大妈" in page and earlier in page and MASKED in page
 
@@ -199,7 +193,7 @@ def test_a_department_signs_once_and_a_replayed_or_forged_form_changes_nothing(
     app: App, client: httpx.Client, people: dict[str, int]
 ) -> None:
     number = file_case(app, ELEVATOR)
-    csrf = as_person(client, app, people["housing"])
+    csrf = signed_in(client, app, people["housing"])
     form = {"csrf": csrf, "seen": seen(app, number), "action": "sign"}
     for forged in ({**form, "csrf": "wrong"}, {k: v for k, v in form.items() if k != "csrf"}):
         refused = client.post(f"/cases/{number}", data=forged)
@@ -216,7 +210,7 @@ def test_a_department_signs_once_and_a_replayed_or_forged_form_changes_nothing(
     assert len(events(app, number, "sign")) == 1 and len(told(app, "u1", "notify.signed")) == 1
     again = act(client, app, csrf, number, "sign")  # a fresh form, but signed already
     assert again.status_code == 409 and t("staff.refused.state") in again.text
-    csrf = as_person(client, app, people["city"])  # a form of another department's case
+    csrf = signed_in(client, app, people["city"])  # a form of another department's case
     assert act(client, app, csrf, number, "resolve", result="办好了").status_code == 404
     assert case_of(app, number).status == "signed"
 
@@ -225,7 +219,7 @@ def test_a_department_resolves_with_photos_and_the_resident_is_told(
     app: App, client: httpx.Client, people: dict[str, int]
 ) -> None:
     number = file_case(app, ELEVATOR)
-    csrf = as_person(client, app, people["housing"])
+    csrf = signed_in(client, app, people["housing"])
     early = act(client, app, csrf, number, "resolve", result="已修好")
     assert early.status_code == 409 and t("staff.refused.state") in early.text
     act(client, app, csrf, number, "sign")
@@ -261,7 +255,7 @@ def test_a_department_resolves_with_photos_and_the_resident_is_told(
         ).all()
     assert len(results) == 2
     assert all(client.get(f"/files/{r.id}").status_code == 200 for r in results)
-    as_person(client, app, people["city"])
+    signed_in(client, app, people["city"])
     assert all(client.get(f"/files/{r.id}").status_code == 404 for r in results)
 
 
@@ -269,18 +263,18 @@ def test_a_returned_case_waits_in_triage_and_the_dispatcher_routes_it(
     app: App, client: httpx.Client, people: dict[str, int]
 ) -> None:
     number = file_case(app, ELEVATOR)
-    csrf = as_person(client, app, people["housing"])
+    csrf = signed_in(client, app, people["housing"])
     assert client.get("/triage").status_code == 404
     no_reason = act(client, app, csrf, number, "return", reason="")
     assert no_reason.status_code == 409 and t("staff.refused.note") in no_reason.text
     returned = act(client, app, csrf, number, "return", reason="不属于本部门职责")
     assert returned.status_code == 200 and case_of(app, number).status == "returned"
     assert [e.note for e in events(app, number, "return")] == ["不属于本部门职责"]
-    csrf = as_person(client, app, people["leader"])
+    csrf = signed_in(client, app, people["leader"])
     assert client.get("/triage").status_code == 404
     forged = act(client, app, csrf, number, "route", department=CITY)
     assert forged.status_code == 409 and t("staff.refused.center_only") in forged.text
-    csrf = as_person(client, app, people["dispatcher"])
+    csrf = signed_in(client, app, people["dispatcher"])
     queue = client.get("/triage").text
     assert number in queue and "人工研判" in queue
     page = client.get(f"/cases/{number}").text
@@ -294,9 +288,9 @@ def test_a_returned_case_waits_in_triage_and_the_dispatcher_routes_it(
     appeal = case_of(app, number)
     assert appeal.status == "dispatched" and number not in client.get("/triage").text
     assert len(told(app, "u1", "notify.dispatched")) == 1
-    as_person(client, app, people["housing"])
+    signed_in(client, app, people["housing"])
     assert client.get(f"/cases/{number}").status_code == 404
-    as_person(client, app, people["city"])
+    signed_in(client, app, people["city"])
     assert client.get(f"/cases/{number}").status_code == 200
 
 
@@ -304,10 +298,10 @@ def test_routing_a_case_a_department_holds_is_refused_and_changes_nothing(
     app: App, client: httpx.Client, people: dict[str, int]
 ) -> None:
     number = file_case(app, ELEVATOR)
-    csrf = as_person(client, app, people["housing"])
+    csrf = signed_in(client, app, people["housing"])
     act(client, app, csrf, number, "sign")
     department = case_of(app, number).department_id
-    csrf = as_person(client, app, people["dispatcher"])
+    csrf = signed_in(client, app, people["dispatcher"])
     assert 'id="do-route"' not in client.get(f"/cases/{number}").text
     for action, fields in (("route", {"department": CITY}), ("return", {"reason": "不归我们"})):
         refused = act(client, app, csrf, number, action, **fields)
@@ -326,7 +320,7 @@ def test_a_triaged_case_is_marked_urgent_and_merged(
     assert case_of(app, number).needs_triage
     with transaction(app.sessions) as session:
         staff_member(session, Role.LEADER, name="钱七").chat_id = "leader-chat"
-    csrf = as_person(client, app, people["dispatcher"])
+    csrf = signed_in(client, app, people["dispatcher"])
     assert number in client.get("/triage").text
     urgent = act(client, app, csrf, number, "urgent")
     assert urgent.status_code == 200 and case_of(app, number).urgency == "urgent"
@@ -346,7 +340,7 @@ def test_an_extension_is_asked_for_on_the_page_and_decided_by_the_dispatcher(
     app: App, client: httpx.Client, people: dict[str, int]
 ) -> None:
     number = file_case(app, ELEVATOR)
-    csrf = as_person(client, app, people["housing"])
+    csrf = signed_in(client, app, people["housing"])
     act(client, app, csrf, number, "sign")
     wrong = act(client, app, csrf, number, "extend", days="45", reason="需要采购配件")
     assert wrong.status_code == 409 and t("staff.refused.days") in wrong.text
@@ -358,7 +352,7 @@ def test_an_extension_is_asked_for_on_the_page_and_decided_by_the_dispatcher(
     assert forged.status_code == 409 and t("staff.refused.center_only") in forged.text
     before = case_of(app, number).finish_due_at
     assert before is not None
-    csrf = as_person(client, app, people["dispatcher"])
+    csrf = signed_in(client, app, people["dispatcher"])
     assert 'id="do-approve"' in client.get(f"/cases/{number}").text
     approved = act(client, app, csrf, number, "decide", approve="yes")
     assert approved.status_code == 200 and "同意" in approved.text
@@ -375,7 +369,7 @@ def test_dispatchers_and_leaders_supervise_and_a_leader_cannot_sign(
 ) -> None:
     number = file_case(app, ELEVATOR)
     for who in ("dispatcher", "leader"):
-        csrf = as_person(client, app, people[who])
+        csrf = signed_in(client, app, people[who])
         assert 'id="do-supervise"' in client.get(f"/cases/{number}").text
         done = act(client, app, csrf, number, "supervise")
         assert done.status_code == 200 and t("staff.supervised", number=number) in done.text
@@ -451,15 +445,15 @@ def test_on_a_day_off_staff_on_the_roster_handle_the_centers_cases_as_in_chat(
     with time_machine.travel(saturday, tick=False):
         number = file_case(app, STALLS)  # 即办: the center handles it itself
         assert case_of(app, number).department_id is None
-        csrf = as_person(client, app, people["housing"])
+        csrf = signed_in(client, app, people["housing"])
         assert number in client.get("/cases").text
         signed = act(client, app, csrf, number, "sign")
         assert signed.status_code == 200 and case_of(app, number).status == "signed"
         [sign] = events(app, number, "sign")
         assert sign.actor_id == people["housing"]
-        csrf = as_person(client, app, people["city"])  # not on the roster
+        csrf = signed_in(client, app, people["city"])  # not on the roster
         assert client.get(f"/cases/{number}").status_code == 404
     with time_machine.travel(saturday + dt.timedelta(days=2), tick=False):  # Monday
-        as_person(client, app, people["housing"])
+        signed_in(client, app, people["housing"])
         assert number not in client.get("/cases").text
         assert client.get(f"/cases/{number}").status_code == 404

@@ -28,14 +28,15 @@ from tests.web_helpers import (
     PHONE,
     STALLS,
     chromium,
+    console_people,
     file_case,
     press,
     screenshot,
     served,
     sign_in,
+    signed_in,
     staff_member,
 )
-from workflow import signin
 from workflow.followup import deadline_flag
 from workflow.service import department_named
 
@@ -115,28 +116,13 @@ def cases(any_app: App) -> dict[str, str]:
 
 @pytest.fixture
 def people(any_app: App) -> dict[str, int]:
-    with transaction(any_app.sessions) as session:
-        made = {
-            "housing": staff_member(session, Role.STAFF, name="张三", department="住建局"),
-            "dispatcher": staff_member(session, Role.DISPATCHER, name="王五"),
-            "leader": staff_member(session, Role.LEADER, name="赵六"),
-        }
-        return {key: person.id for key, person in made.items() if person.id is not None}
+    return console_people(any_app)
 
 
 @pytest.fixture
 def client(any_app: App) -> Iterator[httpx.Client]:
     with served(any_app) as base, httpx.Client(base_url=base) as client:
         yield client
-
-
-def sign(client: httpx.Client, app: App, person_id: int) -> None:
-    client.cookies.clear()
-    with transaction(app.sessions) as session:
-        person = session.get(Person, person_id)
-        assert person is not None
-        token = signin.create_link(session, person)
-    assert client.post(f"/signin/{token}", follow_redirects=False).status_code == 303
 
 
 def listed(client: httpx.Client, query: str) -> list[str]:
@@ -157,7 +143,7 @@ def department_id(app: App, name: str) -> int:
 def test_each_filter_narrows_the_ledger_to_its_cases(
     any_app: App, client: httpx.Client, cases: dict[str, str], people: dict[str, int]
 ) -> None:
-    sign(client, any_app, people["dispatcher"])
+    signed_in(client, any_app, people["dispatcher"])
     today = dt.datetime.now(SHANGHAI).date()
     with any_app.sessions() as session:
         overdue = session.exec(select(Appeal).where(Appeal.number == cases["overdue"])).one()
@@ -200,7 +186,7 @@ def test_each_filter_narrows_the_ledger_to_its_cases(
 def test_sorting_by_time_and_by_deadline(
     any_app: App, client: httpx.Client, cases: dict[str, str], people: dict[str, int]
 ) -> None:
-    sign(client, any_app, people["dispatcher"])
+    signed_in(client, any_app, people["dispatcher"])
     newest = [cases[name] for name in ("secret", "overdue", "theft", "stalls")]
     assert listed(client, "") == newest
     assert listed(client, "sort=oldest") == newest[::-1]
@@ -212,7 +198,7 @@ def test_sorting_by_time_and_by_deadline(
 def test_counts_beside_each_filter_are_under_the_other_filters(
     any_app: App, client: httpx.Client, cases: dict[str, str], people: dict[str, int]
 ) -> None:
-    sign(client, any_app, people["dispatcher"])
+    signed_in(client, any_app, people["dispatcher"])
     housing = department_id(any_app, "住建局")
     page = client.get(f"/cases?department={housing}&status=signed").text
     assert 'id="total">共 1 件' in page
@@ -228,7 +214,7 @@ def test_counts_beside_each_filter_are_under_the_other_filters(
 def test_invalid_values_are_ignored_with_a_note(
     any_app: App, client: httpx.Client, cases: dict[str, str], people: dict[str, int]
 ) -> None:
-    sign(client, any_app, people["dispatcher"])
+    signed_in(client, any_app, people["dispatcher"])
     query = "status=bogus&since=2026-13-01&department=abc&flag=green&sort=sideways&page=x"
     response = client.get(f"/cases?{query}&channel=wechat")
     assert response.status_code == 200
@@ -265,7 +251,7 @@ def test_pages_keep_the_filters(
             for i in range(1, 111)
         ]
         session.execute(insert(Appeal), rows)
-    sign(client, any_app, people["dispatcher"])
+    signed_in(client, any_app, people["dispatcher"])
     first = client.get("/cases?channel=web").text
     assert 'id="total">共 55 件' in first and "第 1 / 2 页" in first
     assert 'href="/cases?channel=web&amp;sort=newest&amp;page=2" rel="next"' in first
@@ -293,7 +279,7 @@ def _rows(sheet: Any) -> dict[str, dict[str, Any]]:
 def test_the_export_is_the_view_with_phones_as_the_role_may_see_them(
     any_app: App, client: httpx.Client, cases: dict[str, str], people: dict[str, int]
 ) -> None:
-    sign(client, any_app, people["dispatcher"])
+    signed_in(client, any_app, people["dispatcher"])
     sheet = _sheet(client.get("/cases.xlsx?status=open&sort=deadline"))
     headers = [cell.value for cell in sheet[1]]
     assert headers[:3] == ["编号", "受理时间", "渠道"] and "联系电话" in headers
@@ -312,7 +298,7 @@ def test_the_export_is_the_view_with_phones_as_the_role_may_see_them(
     assert abs(created - local) < dt.timedelta(seconds=1)  # the center's wall clock
     assert rows[cases["theft"]]["举报"] == "是"
 
-    sign(client, any_app, people["leader"])
+    signed_in(client, any_app, people["leader"])
     rows = _rows(_sheet(client.get("/cases.xlsx")))
     assert rows[cases["overdue"]]["联系电话"] == "138****5678"
     assert rows[cases["secret"]]["联系电话"] == t("card.phone_secret")
@@ -321,7 +307,7 @@ def test_the_export_is_the_view_with_phones_as_the_role_may_see_them(
 def test_a_department_sees_filters_and_exports_only_its_own_cases(
     any_app: App, client: httpx.Client, cases: dict[str, str], people: dict[str, int]
 ) -> None:
-    sign(client, any_app, people["housing"])
+    signed_in(client, any_app, people["housing"])
     mine = {cases["overdue"], cases["secret"]}
     assert set(listed(client, "")) == mine
     city = department_id(any_app, "城管局")

@@ -117,7 +117,8 @@ def link(app: App, person_id: int) -> str:
 
 
 def signed_in(client: httpx.Client, app: App, person_id: int) -> str:
-    """Sign in over HTTP; the session's form token."""
+    """Sign in over HTTP as the person (and no one else); the session's form token."""
+    client.cookies.clear()
     response = client.post(f"/signin/{link(app, person_id)}", follow_redirects=False)
     assert response.status_code == 303
     with app.sessions() as session:
@@ -151,3 +152,15 @@ def file_case(app: App, text: str, user: str = "u1") -> str:
     number = re.search(r"SQ\d{8}-\d{4}", answer)
     assert number, answer
     return number.group()
+
+
+def console_people(app: App) -> dict[str, int]:
+    """The center's people on the console: staff of two departments, a dispatcher, a leader."""
+    with transaction(app.sessions) as session:
+        made = {
+            "housing": staff_member(session, Role.STAFF, name="张三", department=HOUSING),
+            "city": staff_member(session, Role.STAFF, name="李四", department=CITY),
+            "dispatcher": staff_member(session, Role.DISPATCHER, name="王五"),
+            "leader": staff_member(session, Role.LEADER, name="赵六"),
+        }
+        return {key: person.id for key, person in made.items() if person.id is not None}
