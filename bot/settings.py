@@ -135,6 +135,8 @@ class WechatSettings(BaseModel):
     template_fields: dict[str, str] = Field(
         default_factory=lambda: {"first": "{text}", "keyword1": "{time}", "remark": "{hint}"}
     )
+    # The account's own QR code (an image from the MP backend): QR posters then carry it too.
+    qr_image: Path | None = None
 
 
 class SendLimits(BaseModel):
@@ -164,6 +166,8 @@ class TelegramSettings(BaseModel):
     # The public https URL of /telegram; when set, webhook mode on the web server instead
     # of long polling.
     webhook_url: str | None = None
+    # The bot's username (without @): QR posters then carry its grid deep link too.
+    username: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_]{5,32}$")
     limits: SendLimits = SendLimits()
 
 

@@ -108,6 +108,8 @@ MESSAGES: dict[str, str] = {
     "poster.steps": "描述问题 · 拍照定位 · 获得编号 · 随时查进度",
     "poster.grid": "所属网格：{grid}",
     "poster.free": "无需下载应用，无需关注公众号",
+    "poster.telegram": "Telegram 扫码反映",
+    "poster.wechat": "微信扫码关注公众号",
     "grid.entered": "您正在通过“{grid}”的二维码反映问题，诉求将由所属网格和乡镇（街道）跟进。",
     "grid.only": "该功能仅限网格员使用。网格员请先用邀请码绑定：/join 邀请码",
     "grid.ask_phone": "如是代群众反映，请输入群众的手机号码；没有请回复“跳过”。",

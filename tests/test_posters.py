@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import segno
 from PIL import Image
 
 from bot import posters
@@ -19,10 +20,11 @@ from tests.web_helpers import REQUIRE_BROWSER, SCREENSHOTS
 
 PUBLIC = "https://sq.example.gov.cn"
 CONFIG = Path(__file__).resolve().parent.parent / "config.yaml"
+WECHAT = "http://weixin.qq.com/r/sq-example"  # what a WeChat account's own QR code carries
 
 
-def qr(*args: str) -> int:
-    return main(["--config", str(CONFIG), "qr", *args])
+def qr(*args: str, config: Path = CONFIG) -> int:
+    return main(["--config", str(config), "qr", *args])
 
 
 def tool(name: str) -> str:
@@ -43,6 +45,14 @@ def decoded(png: Path) -> str:
     return done.stdout.strip()
 
 
+def printed(pdf: str) -> Path:
+    """The PDF's page as a PNG at 100 dpi, as a printer would have it."""
+    subprocess.run(  # noqa: S603 - our own file
+        [tool("pdftoppm"), "-r", "100", "-png", "-singlefile", pdf, "page"], check=True
+    )
+    return Path("page.png").resolve()
+
+
 @pytest.fixture(autouse=True)
 def public_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("APPEALBOT_SERVER__PUBLIC_URL", PUBLIC)
@@ -54,12 +64,10 @@ def test_a_grids_pdf_poster_prints_a_qr_code_of_its_page(
 ) -> None:
     assert qr("--grid", "东湖3网格", "--out", "dh3.pdf") == 0
     assert capsys.readouterr().out == "dh3.pdf\n"
-    subprocess.run(  # noqa: S603 - our own file
-        [tool("pdftoppm"), "-r", "100", "-png", "-singlefile", "dh3.pdf", "page"], check=True
-    )
-    with Image.open("page.png") as page:
-        assert page.size == (827, 1170)  # A4 (210 × 297 mm) at 100 dpi
-    assert decoded(tmp_path / "page.png") == f"{PUBLIC}/m/dh3"
+    page = printed("dh3.pdf")
+    with Image.open(page) as image:
+        assert image.size == (827, 1170)  # A4 (210 × 297 mm) at 100 dpi
+    assert decoded(page) == f"{PUBLIC}/m/dh3"
     if os.environ.get("APPEALBOT_SCREENSHOTS") == "1":
         shutil.copy("page.png", SCREENSHOTS / "poster.png")
 
@@ -86,3 +94,43 @@ def test_an_unknown_grid_or_no_chinese_font_is_one_line(
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "install fonts-noto-cjk" in error
     assert not (tmp_path / "dh3.png").exists()
+
+
+def test_the_telegram_deep_link_and_the_wechat_accounts_code_join_the_page_s(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    folder = tmp_path / "center"
+    folder.mkdir()
+    shutil.copy(CONFIG, folder / "config.yaml")
+    segno.make(WECHAT, error="m").save(folder / "wechat.png", scale=8)
+    monkeypatch.setenv("APPEALBOT_CHANNELS__TELEGRAM__USERNAME", "ShiFanQuBot")
+    # Relative to the config file's folder, not to the working directory (tmp_path).
+    monkeypatch.setenv("APPEALBOT_CHANNELS__WECHAT__QR_IMAGE", "wechat.png")
+    assert qr("--grid", "dh3", config=folder / "config.yaml") == 0
+    deep_link = "https://t.me/ShiFanQuBot?start=grid_dh3"
+    assert set(decoded(printed("poster-dh3.pdf")).splitlines()) == {
+        f"{PUBLIC}/m/dh3",
+        deep_link,
+        WECHAT,
+    }
+    assert qr("--grid", "dh3", "--out", "dh3.svg", config=folder / "config.yaml") == 0
+    page = ET.parse(tmp_path / "dh3.svg").getroot()  # noqa: S314 - our own file
+    texts = [element.text for element in page.iter("{http://www.w3.org/2000/svg}text")]
+    assert t("poster.telegram") in texts and t("poster.wechat") in texts
+    assert len(list(page.iter("{http://www.w3.org/2000/svg}path"))) == 2  # the page's, t.me
+    assert len(list(page.iter("{http://www.w3.org/2000/svg}image"))) == 1  # WeChat's
+
+
+def test_a_wechat_qr_image_missing_or_not_an_image_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "wechat.png"
+    monkeypatch.setenv("APPEALBOT_CHANNELS__WECHAT__QR_IMAGE", str(missing))
+    assert qr("--all", "--out", "posters") == 1
+    error = capsys.readouterr().err
+    assert error == f"appealbot: channels.wechat.qr_image: {missing}: No such file or directory\n"
+    missing.write_text("not a picture", encoding="utf-8")
+    assert qr("--all", "--out", "posters") == 1
+    error = capsys.readouterr().err
+    assert error == f"appealbot: channels.wechat.qr_image: {missing}: not an image file\n"
+    assert list((tmp_path / "posters").iterdir()) == []
