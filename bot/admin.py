@@ -191,8 +191,7 @@ def web_login(settings: Settings, args: argparse.Namespace) -> int:
             return 1
         token = signin.create_link(session, people[0])
     print(f"{settings.server.url}/signin/{token}")
-    minutes = int(signin.LINK_TTL.total_seconds() // 60)
-    print(f"One use, within {minutes} minutes.", file=sys.stderr)
+    print(f"One use, within {signin.LINK_MINUTES} minutes.", file=sys.stderr)
     return 0
 
 

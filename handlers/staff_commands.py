@@ -62,8 +62,8 @@ class StaffCommands:
             turn.say(t("staff.web.not_staff"))
         else:
             token = signin.create_link(turn.session, turn.person)
-            minutes = int(signin.LINK_TTL.total_seconds() // 60)
-            turn.say(t("staff.web.link", url=f"{self.web_url}/signin/{token}", minutes=minutes))
+            url = f"{self.web_url}/signin/{token}"
+            turn.say(t("staff.web.link", url=url, minutes=signin.LINK_MINUTES))
 
     def _todo(self, turn: Turn) -> None:
         actor = Actor.of(turn.person)

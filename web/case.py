@@ -94,7 +94,7 @@ def _case(visit: Visit) -> Response:
         if action == "phone":
             phone = staff.reveal_phone(visit.db, appeal=appeal, actor=visit.acting(appeal))
             return _show(visit, appeal, phone=phone)
-        if visit.field("seen") != str(_last_event(visit, appeal)):
+        if visit.field("seen") != str(_latest(service.timeline(visit.db, appeal=appeal))):
             raise LifecycleError("stale", "the case changed after the page was shown")
         act = ACTS.get(action)
         if act is None:
@@ -111,8 +111,10 @@ def _case(visit: Visit) -> Response:
     return _show(visit, appeal, notice=notice)
 
 
-def _last_event(visit: Visit, appeal: Appeal) -> int:
-    return max((event.id or 0) for event in service.timeline(visit.db, appeal=appeal))
+def _latest(events: list[AppealEvent]) -> int:
+    """The id of the case's latest ledger event: a form carries it, so that a form from a page
+    older than the case's last change is refused."""
+    return max((event.id or 0) for event in events)
 
 
 def _show(visit: Visit, appeal: Appeal, status: int = 200, **context: Any) -> Response:
@@ -155,7 +157,7 @@ def _show(visit: Visit, appeal: Appeal, status: int = 200, **context: Any) -> Re
         offered=offered(visit, appeal),
         departments=staff.department_names(visit.db),
         suggested=staff.suggested(visit.db, appeal),
-        seen=max((event.id or 0) for event in events),
+        seen=_latest(events),
         zone=policy.calendar.zone,
         text_max=visit.site.text_max_chars,
         **context,

@@ -24,7 +24,8 @@ from workflow.lifecycle import Actor
 
 log = logging.getLogger(__name__)
 
-LINK_TTL = dt.timedelta(minutes=10)
+LINK_MINUTES = 10
+LINK_TTL = dt.timedelta(minutes=LINK_MINUTES)
 SESSION_TTL = dt.timedelta(hours=12)
 # Who works on the console: everyone the center bound, never a resident or a grid worker.
 CONSOLE_ROLES = frozenset({Role.STAFF, Role.DISPATCHER, Role.LEADER, Role.ADMIN})
