@@ -7,7 +7,6 @@ from handlers.turn import Turn
 from messages.catalog import FLAG, ROLE, STATUS, shown, t
 from messages.types import Option
 from storage.models import Appeal
-from storage.roles import Role
 from storage.types import utcnow
 from workflow import duty, signin, staff
 from workflow.cards import local_deadline, text
@@ -58,10 +57,12 @@ class StaffCommands:
             turn.say(t("staff.web.in_private"))
         elif self.web_url is None:
             turn.say(t("staff.web.off"))
-        elif Role(turn.person.role) not in signin.CONSOLE_ROLES:
-            turn.say(t("staff.web.not_staff"))
         else:
-            token = signin.create_link(turn.session, turn.person)
+            try:
+                token = signin.create_link(turn.session, turn.person)
+            except signin.SignInRefused:  # not the center's staff
+                turn.say(t("staff.web.not_staff"))
+                return
             url = f"{self.web_url}/signin/{token}"
             turn.say(t("staff.web.link", url=url, minutes=signin.LINK_MINUTES))
 
