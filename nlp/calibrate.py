@@ -13,7 +13,7 @@ until a whole pass changes nothing. The test part is never read.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -43,17 +43,22 @@ GRID: dict[str, tuple[float, ...]] = {
 }
 
 Fold = tuple[Classifier, list[Labelled]]
-# The learned tables of a fold, and the field of the labels each learns.
+# The learned tables of a fold, and the field of the labels each learns (its parameters are
+# given per field, as nlp.train.LABEL_PARAMS).
 TABLES = (("types", "type"), ("urgency", "urgency"), ("dispositions", "disposition"))
 
 
 def fold_classifiers(
-    classifier: Classifier, training: Sequence[Labelled], params: TrainParams, folds: int = FOLDS
+    classifier: Classifier,
+    training: Sequence[Labelled],
+    params: Mapping[str, TrainParams],
+    folds: int = FOLDS,
 ) -> list[Fold]:
-    """Per fold: the classifier with the tables of TABLES learned without that fold, and the
-    fold."""
+    """Per fold: the classifier with the tables of TABLES learned without that fold (each
+    with the parameters of its label field), and the fold."""
     names = sorted({item.type for item in training})
-    fold_of = stratified_folds([names.index(item.type) for item in training], folds, params.seed)
+    seed = params["type"].seed
+    fold_of = stratified_folds([names.index(item.type) for item in training], folds, seed)
     result = []
     with tempfile.TemporaryDirectory() as folder:
         for fold in range(folds):
@@ -66,7 +71,7 @@ def fold_classifiers(
                     tables[name],
                     source=f"fold {fold} of a cross-validation",
                     regenerate="-",
-                    params=params,
+                    params=params[label],
                 )
             held_out = [
                 item for item, number in zip(training, fold_of, strict=True) if number == fold
@@ -144,7 +149,7 @@ def format_errors(pairs: Sequence[tuple[Labelled, Classification]]) -> str:
 def calibrate_command(
     classifier: Classifier,
     out: TextIO,
-    params: TrainParams,
+    params: Mapping[str, TrainParams],
     *,
     errors: bool = False,
     training: Sequence[Labelled] | None = None,

@@ -15,16 +15,11 @@ from nlp.classifier import Classifier
 from nlp.dataset import Example, read_examples
 from nlp.evaluate import evaluate, evaluate_routing
 from nlp.labelled import Labelled, Split, read_labelled
-from nlp.train import TrainParams, TrainSummary, train, train_examples
+from nlp.train import LABEL_PARAMS, TYPE_PARAMS, TrainParams, TrainSummary, train, train_examples
 from nlp.types import Classification
 
 logger = logging.getLogger(__name__)
 
-# The type and urgency tables learn from few examples per label: no single characters and no
-# generic words (they never decide), seen twice at least; character pairs of the opening back
-# words off (nlp.tokenizer.char_bigrams); weights below 0.15 are dropped (as accurate in
-# cross-validation as all of them, with a third of the rows).
-TYPE_PARAMS = TrainParams(min_chars=2, bigrams=True, min_weight=0.15, skip_generic=True)
 CURVE_STEPS = (0, 100, 200, 400, 800, 1600)
 CURVE_SEED = 0
 
@@ -159,14 +154,14 @@ def train_label_command(
     field: str, out_tsv: Path, out: TextIO, *, labelled: Sequence[Labelled] | None = None
 ) -> TrainSummary:
     """Train the urgency or the disposition table (`field` of the labels) on the labelled
-    sets' training part, with the type table's features."""
+    sets' training part, with that table's parameters (LABEL_PARAMS)."""
     labelled = read_labelled(split=Split.TRAIN) if labelled is None else labelled
     summary = train_examples(
         [Example(getattr(item, field), text=item.text) for item in labelled],
         out_tsv,
         source=f"the training part of nlp/data/labels ({len(labelled)} messages)",
         regenerate=f"appealbot nlp train --labels {field} --out {out_tsv}",
-        params=TYPE_PARAMS,
+        params=LABEL_PARAMS[field],
     )
     out.write(f"wrote {out_tsv}: {summary}\n")
     return summary
@@ -237,5 +232,5 @@ def learning_curve_command(
 def calibrate(
     classifier: Classifier, out: TextIO, *, errors: bool = False, only: Sequence[str] = ()
 ) -> None:
-    """`nlp calibrate`: the calibration search with the type table's training parameters."""
-    calibrate_command(classifier, out, TYPE_PARAMS, errors=errors, only=only)
+    """`nlp calibrate`: the calibration search, each table trained as `nlp train` does."""
+    calibrate_command(classifier, out, LABEL_PARAMS, errors=errors, only=only)

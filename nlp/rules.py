@@ -178,7 +178,7 @@ URGENT_TERMS: tuple[str, ...] = (
 
 # Figures of speech with danger words in them: blanked before any danger term is looked for.
 IDIOMS = compile_terms(
-    r"杀人不见血|火爆|热火朝天|火热|火车|(?<!炭)火锅|火速|火箭|火候|发火|上火|火气|恼火|火大|冒火|"
+    r"杀人不见血|火爆|热火朝天|火热|火车|(?<!炭)火锅|火速|火箭|火候|发火|上火|火气|恼火|火大|冒火(?![花星苗光])|"
     r"怒火|心急如焚|(?<![煤燃])气死|急死|烦死|笑死|累死|热死|吵死|臭死|饿死|困死|想死你|烧钱|跳楼价|"
     r"跳楼甩卖|打死也不|吓死|要死不活|死活|一氧化碳报警器|消防演练|安全教育|防火知识|"
     r"油烟|炊烟|烟头|抽烟|吸烟|香烟|烟囱|烟雾报警|急得想死|想死的心|被困扰|困扰|中毒太深|"
@@ -203,10 +203,12 @@ HYPOTHETICAL_AFTER = re.compile(
     r"事故|应该|真的假的|吗|一样|似的)"
 )
 # A clause about the past ("以前着过火", "2018年起火") does not count, unless the text says it
-# is back; nor does one about something that keeps happening ("天天冒烟", "多次起火").
+# is back; nor does one about something that keeps happening ("天天冒烟", "多次起火"), unless
+# a word of now follows the marker ("天天吵 今天拿刀了"). "8号楼" is an address, not a date.
 PAST_MARKER = compile_terms(
     r"以前|之前|曾经|上次|去年|前年|上个月|上周|前几年|前几天|几年前|多年前|过去|早年|那年|小时候|"
-    r"昨天|昨晚|前天|当时|那次|那天|那时|\d+年(?![前了多])|\d+月(?:份|\d)|\d+[日号]|年初|年底|月初|"
+    r"昨天|昨晚|前天|当时|那次|那天|那时|\d+年(?![前了多])|\d+月(?:份|\d)|"
+    r"\d+[日号](?![楼院栋门房室铺线路街巷口库])|年初|年底|月初|"
     r"去世|死亡|遇难|身亡"
 )
 HABITUAL = compile_terms(
@@ -267,8 +269,10 @@ def _assertion(
             before = clause[: match.start()]
             if NEGATION.search(before):
                 continue
-            past = PAST_MARKER.search(before[_last_end(RECENT, before) :])
-            if life and not recurring and (past or HABITUAL.search(clause)):
+            since = before[_last_end(RECENT, before) :]  # "天天…今天…": now, not habit
+            past = PAST_MARKER.search(since)
+            habitual = HABITUAL.search(since) or HABITUAL.search(clause, match.end())
+            if life and not recurring and (past or habitual):
                 continue
             if narrative and not NOW.search(clause):
                 continue

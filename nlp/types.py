@@ -107,10 +107,10 @@ class Calibration(BaseModel):
     # no danger term with `life_with_type`; with neither, `life_alone` is enough. From
     # `life_sure` the table decides alone, over the rules' doubts (a hedge, a panicked
     # question, a term they judge past or feared).
-    life_veto: float = Field(default=0.02, ge=0, le=1)
-    life_sure: float = Field(default=0.6, ge=0, le=1)
-    life_with_type: float = Field(default=0.0, ge=0, le=1)
-    life_alone: float = Field(default=0.4, ge=0, le=1)
+    life_veto: float = Field(default=0.05, ge=0, le=1)
+    life_sure: float = Field(default=0.5, ge=0, le=1)
+    life_with_type: float = Field(default=0.05, ge=0, le=1)
+    life_alone: float = Field(default=0.25, ge=0, le=1)
     # The learned disposition table likewise: P(consultation) vetoes the rules' consultation
     # below `consult_veto` and makes a question one from `consult_alone`; P(immediate) refers
     # a type handled at once below `immediate_veto` and handles any type at once from

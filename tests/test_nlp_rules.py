@@ -37,6 +37,12 @@ def consultation(text: str) -> bool:
         ("有个孩子掉进池塘里了", Hazard.MEDICAL),
         ("我们几个被困在电梯里快半小时了", Hazard.MEDICAL),
         ("路边有人被车撞了，流了很多血", Hazard.MEDICAL),
+        # a number before 号楼/号院 is an address, not a date of the past
+        ("东湖小区8号楼电梯困人了 里面有个孕妇", Hazard.MEDICAL),
+        # 冒火 is anger, 冒火花 is sparks
+        ("路口那个电箱在冒火花 旁边全是水", Hazard.ELECTRIC),
+        # a habit, then what is different now
+        ("隔壁天天吵架 今天那男的拿着菜刀出来了", Hazard.VIOLENCE),
     ],
 )
 def test_ongoing_emergencies_are_life_with_their_hazard(text: str, hazard: Hazard) -> None:
@@ -64,11 +70,14 @@ def test_ongoing_emergencies_are_life_with_their_hazard(text: str, hazard: Hazar
         "2019年5月3日小区起火，后来物业一直不赔",
         # habitual, not an event
         "楼下饭店天天冒烟，窗户都不敢开",
+        "今天去找了物业 楼下饭店天天冒烟也不管",
+        "去年3号那天着过火",
         # idioms and figures of speech
         "这种收费简直杀人不见血",
         "新开的火锅店生意火爆",
         "商场跳楼价大甩卖",
         "被这破事气死了，心急如焚",
+        "一听物业这么说我就冒火",
         # rumours
         "听说隔壁镇有人跳河了，是真的吗",
     ],

@@ -346,11 +346,16 @@ def test_urgency_table_is_trained_on_the_labelled_urgencies(tmp_path: Path) -> N
     assert p_life("着火了") > 0.5 > p_life("路灯坏了")
 
 
+def _tiny_params() -> dict[str, TrainParams]:
+    """Every table trained as the type table, for the tiny labelled set."""
+    return dict.fromkeys(
+        ("type", "urgency", "disposition"), TrainParams(min_chars=2, bigrams=True)
+    )
+
+
 def test_calibrate_searches_on_cross_validated_folds_and_prints_the_setting() -> None:
     out = io.StringIO()
-    best = calibrate_command(
-        small_classifier(), out, TrainParams(min_chars=2, bigrams=True), training=_tiny_labelled()
-    )
+    best = calibrate_command(small_classifier(), out, _tiny_params(), training=_tiny_labelled())
     printed = out.getvalue()
     assert printed.startswith("start: objective")
     assert f"    learned_weight: {best.learned_weight:g}\n" in printed
@@ -382,7 +387,7 @@ def test_calibrate_may_search_only_the_named_settings() -> None:
     best = calibrate_command(
         start,
         out,
-        TrainParams(min_chars=2, bigrams=True),
+        _tiny_params(),
         training=_tiny_labelled(),
         only=["life_sure"],
     )
@@ -398,7 +403,7 @@ def test_calibrate_may_search_only_the_named_settings() -> None:
     )
     with pytest.raises(ValueError, match="not a calibration setting: nonsense"):
         calibrate_command(
-            start, io.StringIO(), TrainParams(), training=_tiny_labelled(), only=["nonsense"]
+            start, io.StringIO(), _tiny_params(), training=_tiny_labelled(), only=["nonsense"]
         )
 
 
