@@ -346,6 +346,20 @@ def test_urgency_table_is_trained_on_the_labelled_urgencies(tmp_path: Path) -> N
     assert p_life("着火了") > 0.5 > p_life("路灯坏了")
 
 
+def test_the_urgency_table_learns_single_characters_the_type_table_does_not(
+    tmp_path: Path,
+) -> None:
+    fires = [
+        Labelled(text, "盗窃", "immediate", "life", "phone_t") for text in ("火很大", "好大的火")
+    ]
+    labelled = _tiny_labelled() + fires
+    urgency, types = tmp_path / "u.tsv", tmp_path / "t.tsv"
+    train_label_command("urgency", urgency, io.StringIO(), labelled=labelled)
+    train_types_command(types, io.StringIO(), labelled=labelled)
+    assert "火" in read_table(urgency)["life"]
+    assert not [word for words in read_table(types).values() for word in words if len(word) == 1]
+
+
 def _tiny_params() -> dict[str, TrainParams]:
     """Every table trained as the type table, for the tiny labelled set."""
     return dict.fromkeys(
