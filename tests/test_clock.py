@@ -153,7 +153,10 @@ def test_one_of_three_processes_runs_the_clock_and_another_takes_over(
 
         second.stop()
         assert second.process.returncode == 0 and "gave the clock up" in second.log()
-        _until(third.took, within=10 * SWEEP)  # at once, not after a lease
+        # Taken over (that a lease given up is taken at once, not once it expires, is
+        # test_a_lease_is_taken_once_it_expires_or_is_given_up's: a bound of a few seconds of
+        # wall clock is no proof of it and too tight for a loaded machine).
+        _until(third.took)
     finally:
         for process in processes:
             process.stop()
