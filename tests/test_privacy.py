@@ -34,9 +34,10 @@ def _photo(folder: Path, color: tuple[int, int, int]) -> Path:
     return path
 
 
-PROBLEMS = {  # different problems at different places: no duplicate is offered
-    "old": ("小区门口的下水道堵了好几天，污水流到马路上，气味很大", "28.19 112.97"),
-    "new": ("我家楼下的路灯坏了一个星期了，晚上很黑", "30.52 114.31"),
+PROBLEMS = {  # different problems at different places: no duplicate is offered; the first
+    # two are referred, so cards that show the place are sent to a department
+    "old": ("我们小区的物业一直不处理电梯故障，已经两周了", "28.19 112.97"),
+    "new": ("公司拖欠我们三个月工资了，老板一直不给", "30.52 114.31"),
     "again": ("小区里的健身器材坏了很久，一直没人来修", "29.10 113.50"),
 }
 
@@ -61,6 +62,11 @@ def _file(tmp_path: Path, user: str, phone: str, photo: Path, problem: str = "")
 def _rows(tmp_path: Path, query: str) -> list[tuple[object, ...]]:
     with sqlite3.connect(tmp_path / "data" / "appealbot.db") as db:
         return db.execute(query).fetchall()
+
+
+def _sent(tmp_path: Path) -> str:
+    """Every message of the outbox (the departments' cards among them), as one text."""
+    return str(_rows(tmp_path, "SELECT params FROM outbox"))
 
 
 def _age(tmp_path: Path, number: str, years: int) -> None:
@@ -96,6 +102,7 @@ def test_purge_anonymises_finished_cases_past_retention_and_keeps_their_figures(
         )
     )
     assert Path(str(photos[old])).exists()
+    assert "28.19" in _sent(tmp_path) and "30.52" in _sent(tmp_path)  # the cards' places
     report_before = json.loads(_appealbot(tmp_path, "report", "--format", "json").stdout)
 
     result = _appealbot(tmp_path, "purge")  # the config's retention: 3y
@@ -105,9 +112,10 @@ def test_purge_anonymises_finished_cases_past_retention_and_keeps_their_figures(
     query = "SELECT number, phone, address, latitude, longitude, anonymised_at, text FROM appeal"
     rows = {number: rest for number, *rest in _rows(tmp_path, query)}
     assert rows[old][:4] == [None, None, None, None] and rows[old][4] is not None
-    assert "下水道" in str(rows[old][5])  # the case stays, with what it was about
+    assert "电梯" in str(rows[old][5])  # the case stays, with what it was about
     assert rows[new][0] == NEW and rows[new][2] is not None  # today's case untouched
     assert not Path(str(photos[old])).exists() and Path(str(photos[new])).exists()
+    assert "28.19" not in _sent(tmp_path) and "30.52" in _sent(tmp_path)
     assert _rows(tmp_path, "SELECT phone, name FROM person WHERE external_id = 'old'") == [
         (None, None)
     ]
@@ -147,7 +155,8 @@ def test_a_resident_gets_their_data_and_has_it_erased(
     assert erased.returncode == 0, erased.stderr
     assert NEW not in erased.stdout + erased.stderr and "139****9000" in erased.stdout
     rows = _rows(tmp_path, "SELECT number, phone, address, status FROM appeal")
-    assert (new, None, None, "assigned") in rows  # open (即办), still handled
+    assert (new, None, None, "dispatched") in rows  # open, still handled
+    assert "30.52" not in _sent(tmp_path)  # nor do the cards that showed the place
     assert _rows(tmp_path, "SELECT count(*) FROM person WHERE external_id = 'new'") == [(0,)]
     after = json.loads(_appealbot(tmp_path, "person", "export", "--phone", NEW).stdout)
     assert after["persons"] == [] and after["appeals"] == []

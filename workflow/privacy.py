@@ -1,10 +1,12 @@
 """Personal data (个人信息保护法): retention, and a resident's requests for their data.
 
 A case past retention, or of a resident who asked to be erased, is anonymised: its phone, its
-address and point and its photos go (the photo files too, when no other case shares them);
-the case itself, its type, department, deadlines, rating and ledger stay, so the reports'
-figures do not change. The ledger says when (`anonymise`), and every run leaves an
-`AuditLog` row naming what it concerned, never the phone in full.
+address and point and its photos go (the photo files too, when no other case shares them),
+and so do the messages sent about it (the cards and notices that showed them); the case
+itself, its type, department, deadlines, rating and ledger stay, so the reports' figures do
+not change. Past retention every message sent goes too (the outbox keeps what it sent, and a
+resident's chat on the mobile page is read from it). The ledger says when (`anonymise`),
+and every run leaves an `AuditLog` row naming what it concerned, never the phone in full.
 """
 
 from __future__ import annotations
@@ -70,6 +72,11 @@ def anonymise(session: Session, appeal: Appeal, removed: Removed, reason: str) -
     for photo in photos:
         removed.files.add(photo.path)
         session.delete(photo)
+    # What was sent about the case showed its place and phone; what is still to be sent goes
+    # out (an erased resident's open case is still handled).
+    session.exec(
+        delete(Outbox).where(col(Outbox.appeal_id) == appeal.id, col(Outbox.sent_at).is_not(None))
+    )
     appeal.phone = appeal.address = appeal.latitude = appeal.longitude = None
     appeal.anonymised_at = utcnow()
     session.add(appeal)
@@ -89,7 +96,8 @@ def unused_files(session: Session, paths: Iterable[str]) -> list[str]:
 
 
 def _forget_person(session: Session, person: Person) -> None:
-    """A resident's name, phone and messenger identity removed; their cases stay theirs."""
+    """A resident's name, phone, messenger identity and chat (what was sent to it, or is to
+    be) removed; their cases stay theirs."""
     assert person.id is not None  # noqa: S101 - persons are stored
     session.exec(
         delete(Conversation).where(
@@ -102,7 +110,6 @@ def _forget_person(session: Session, person: Person) -> None:
             delete(Outbox).where(
                 col(Outbox.channel) == person.channel,
                 col(Outbox.chat_id) == person.chat_id,
-                col(Outbox.sent_at).is_(None),
             )
         )
     session.exec(delete(Follower).where(col(Follower.person_id) == person.id))
@@ -114,8 +121,12 @@ def _forget_person(session: Session, person: Person) -> None:
 
 def purge(session: Session, *, before: dt.datetime, reason: str) -> Removed:
     """Anonymise the finished cases last changed before `before`; a resident (known by phone
-    alone, or whose cases are now all anonymised) loses their name and phone too."""
+    alone, or whose cases are now all anonymised) loses their name and phone too; the
+    messages sent before `before` are deleted."""
     removed = Removed()
+    session.exec(
+        delete(Outbox).where(col(Outbox.created_at) < before, col(Outbox.sent_at).is_not(None))
+    )
     query = select(Appeal).where(
         col(Appeal.status).in_([status.value for status in FINISHED]),
         col(Appeal.updated_at) < before,
