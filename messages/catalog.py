@@ -88,6 +88,7 @@ MESSAGES: dict[str, str] = {
     "web.new": "新消息",
     "web.me.photos": "📷 {count}张照片",
     "web.me.location": "📍 我的位置",
+    "web.me.words": "{text}",
     "web.may_call": "您留下的电话是 {phone}，工作人员可能会致电联系您，请留意来电。",
     "web.open.link": "在其他手机上提交过？凭编号和电话查询",
     "web.open.title": "凭编号和电话查询诉求",

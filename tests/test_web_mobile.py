@@ -233,6 +233,30 @@ def test_a_form_sent_twice_is_one_turn(app: App, phone: Phone) -> None:
         asked = t("ask.describe", min=5, max=2000)
         rows = [row for row in session.exec(select(Outbox)) if row.params.get("text") == asked]
     assert len(rows) == 1
+    phone.visit()
+    assert phone.page.count('class="msg mine') == 1  # the press, once
+
+
+def _mine(page: str) -> list[str]:
+    """The resident's own bubbles on a page, in order."""
+    chat = page.split('<div id="compose">')[0]
+    return [
+        re.sub(r"<[^>]+>", "", bubble.partition(">")[2]).strip()
+        for bubble in chat.split('<div class="msg')[1:]
+        if bubble.startswith(" mine")
+    ]
+
+
+def test_the_residents_own_words_are_shown_again_on_a_later_visit(phone: Phone) -> None:
+    number = file_on(phone)
+    phone.photos(BLUE)
+    phone.visit()  # a reload, or the page opened again tomorrow
+    words = _mine(phone.page)
+    assert words[:2] == [t("menu.new"), ELEVATOR]
+    assert t("option.skip") in words and "139****9000" in words and PHONE not in phone.page
+    assert t("option.confirm") in words
+    assert words[-1] == t("web.me.photos", count=1)
+    assert phone.page.index(ELEVATOR) < phone.page.index(number)  # before its answer
 
 
 def test_progress_lists_this_browsers_cases_and_no_other_browser_sees_them(

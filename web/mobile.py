@@ -3,9 +3,10 @@ resident dialog that the web channel (bot/channels/web.py) runs for it.
 
 Who the resident is: a long-lived HttpOnly cookie names the browser; the hash of its token is
 the person's external id (and chat) on channel "web", and its forms carry a token derived
-from it (CSRF). The chat is the browser's outbox rows (the dialog's replies and the notices),
-the latest question's options as buttons; the rows not shown before are marked new, and
-delivered. Another device opens a case with its number and the phone given when filing.
+from it (CSRF). The chat is the browser's outbox rows (the dialog's replies, the notices, and
+the resident's own words, kept there as delivered), the latest question's options as
+buttons; the rows not shown before are marked new, and delivered. Another device opens a
+case with its number and the phone given when filing.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,13 +29,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from messages.catalog import t
+from messages.catalog import shown, t
 from messages.types import Option, Outbound
 from scheduler.outbox import render
 from storage import conversations
 from storage.db import transaction
 from storage.models import Outbox, Person
-from storage.replies import REPLY, reply_key
+from storage.replies import REPLY
 from storage.types import utcnow
 from web.layer import TEMPLATES, Site
 from web.limits import WebSettings, Window
@@ -49,6 +51,8 @@ BROWSER_SECONDS = 400 * 24 * 3600  # as long as browsers keep a cookie
 SHOWN = 40  # the chat's latest messages on the page
 MENU = ("new", "my", "help")  # typed as words where no question offers options
 PART_SLACK = 64 * 1024  # a form's fields and headers beside its photos
+ME = "web.me."  # the catalog keys of the resident's own bubbles (kept in the outbox)
+PHONE_LIKE = re.compile(r"\d{7,}")  # a phone number in the resident's words, shown masked
 
 
 @dataclass(frozen=True)
@@ -202,12 +206,13 @@ def routes(
             return _note(request, site, too_many, status=413)
         if said is None:
             return RedirectResponse("/m", status_code=303)
+        await run_in_threadpool(_keep_said, site, browser, said)
         try:
             await say(browser.id, said)
         except Exception:  # the resident is told, as on the other channels
             log.exception("mobile turn %s failed", said.mid)
             return _note(request, site, t("error.sorry"), status=500)
-        return await run_in_threadpool(_chat_page, site, request, browser, said)
+        return await run_in_threadpool(_chat_page, site, request, browser)
 
     async def open_case(request: Request) -> Response:
         browser = _browser(request)
@@ -308,11 +313,9 @@ def _follow_by_phone(site: Site, browser: Browser, number: str, phone: str) -> b
         return True
 
 
-def _chat_page(
-    site: Site, request: Request, browser: Browser, said: Said | None = None
-) -> Response:
+def _chat_page(site: Site, request: Request, browser: Browser) -> Response:
     with transaction(site.sessions) as db:
-        lines = _chat(db, browser.id, said)
+        lines = _chat(db, browser.id)
         person = db.exec(
             select(Person).where(Person.channel == CHANNEL, Person.external_id == browser.id)
         ).first()
@@ -332,11 +335,10 @@ def _chat_page(
     )
 
 
-def _chat(db: Session, chat: str, said: Said | None) -> list[Line]:
-    """The chat's latest messages, oldest first; what was not shown yet is delivered now.
-    The options the dialog offers now are buttons under its latest reply, a notice's own
-    (a callback's ratings) under the notices after it; `said`, this post, is shown before
-    its replies."""
+def _chat(db: Session, chat: str) -> list[Line]:
+    """The chat's latest messages, oldest first (the resident's own among them); what was not
+    shown yet is delivered now. The options the dialog offers now are buttons under its
+    latest reply, a notice's own (a callback's ratings) under the notices after it."""
     rows = db.exec(
         select(Outbox)
         .where(Outbox.channel == CHANNEL, Outbox.chat_id == chat)
@@ -344,12 +346,15 @@ def _chat(db: Session, chat: str, said: Said | None) -> list[Line]:
         .limit(SHOWN)
     ).all()
     rows = list(reversed(rows))
-    lines = [Line(f"m{row.id}", render(row), new=row.sent_at is None) for row in rows]
+    lines = [
+        Line(f"m{row.id}", render(row), mine=row.message.startswith(ME), new=row.sent_at is None)
+        for row in rows
+    ]
     last_reply = max((i for i, row in enumerate(rows) if row.message == REPLY), default=-1)
     if last_reply >= 0:
-        saved = conversations.load(db, CHANNEL, chat, chat)
-        offered = saved.data.get("offered", []) if saved is not None else []
-        lines[last_reply].options = tuple(Option(label, value) for label, value in offered)
+        lines[last_reply].options = tuple(
+            Option(label, value) for label, value in _offered(db, chat)
+        )
     for line in lines[last_reply + 1 :]:
         line.options = line.reply.options
     unseen = [row.id for row in rows if row.sent_at is None]
@@ -357,26 +362,55 @@ def _chat(db: Session, chat: str, said: Said | None) -> list[Line]:
         db.connection().execute(
             update(Outbox).where(col(Outbox.id).in_(unseen)).values(sent_at=utcnow())
         )
-    if said is not None:
-        first = reply_key(CHANNEL, said.mid, 0)
-        photos = reply_key(CHANNEL, f"{said.mid}.0", 0)
-        at = next((i for i, row in enumerate(rows) if row.key in (first, photos)), None)
-        if at is not None:
-            mine = Line(f"me-{said.mid}", Outbound(_words(said, lines[:at])), mine=True)
-            lines.insert(at, mine)
     return lines
 
 
-def _words(said: Said, before: list[Line]) -> str:
-    """What the resident said, as their bubble shows it."""
+def _offered(db: Session, chat: str) -> list[list[str]]:
+    """The options ([label, value]) the dialog offers the browser now."""
+    saved = conversations.load(db, CHANNEL, chat, chat)
+    return list(saved.data.get("offered", [])) if saved is not None else []
+
+
+def _keep_said(site: Site, browser: Browser, said: Said) -> None:
+    """What the resident said, kept in their chat (as delivered) before the dialog answers,
+    so that the page shows it on every later visit too; a form sent twice is kept once.
+    A phone number typed is kept masked, as the dialog shows it."""
+    if said.start is not None:
+        return
+    key = f"said:{said.mid}"
+    with transaction(site.sessions) as db:
+        if db.exec(select(Outbox.id).where(Outbox.key == key)).first() is not None:
+            return
+        message, params = _bubble(db, browser.id, said)
+        db.add(
+            Outbox(
+                key=key,
+                channel=CHANNEL,
+                chat_id=browser.id,
+                message=message,
+                params=params,
+                sent_at=utcnow(),
+            )
+        )
+
+
+def _bubble(db: Session, chat: str, said: Said) -> tuple[str, dict[str, Any]]:
+    """The resident's bubble: its catalog key and parameters."""
     if said.photos:
-        return t("web.me.photos", count=len(said.photos))
+        return f"{ME}photos", {"count": len(said.photos)}
     if said.latitude is not None:
-        return t("web.me.location")
-    if said.choice:
-        labels = {o.value: o.label for line in before for o in line.options}
-        return str(labels.get(said.choice, said.choice))
-    return said.text
+        return f"{ME}location", {}
+    if not said.choice:
+        return f"{ME}words", {"text": PHONE_LIKE.sub(lambda m: mask_phone(m[0]), said.text)}
+    recent = db.exec(
+        select(Outbox.options)
+        .where(Outbox.channel == CHANNEL, Outbox.chat_id == chat)
+        .order_by(col(Outbox.id).desc())
+        .limit(SHOWN)
+    ).all()
+    pairs = [*_offered(db, chat), *(pair for options in recent for pair in options)]
+    label = next((label for label, value in pairs if value == said.choice), said.choice)
+    return f"{ME}words", {"text": shown(label)}
 
 
 def _open_page(
