@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -137,10 +138,15 @@ def sign_in(driver: WebDriver, base: str, app: App, person_id: int) -> None:
 
 
 def press(driver: WebDriver, element: WebElement) -> None:
-    """Click a link or a form's button, and wait until the next page has replaced this one."""
+    """Click a link or a form's button, and wait until the next page has replaced this one
+    and is loaded. (While the pages change, chromedriver may answer for the old page's
+    element with another error than "stale", "Node … does not belong to the document": that
+    is waited out too.)"""
     page = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, WAIT_SECONDS).until(staleness_of(page))
+    wait = WebDriverWait(driver, WAIT_SECONDS, ignored_exceptions=[WebDriverException])
+    wait.until(staleness_of(page))
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def file_case(app: App, text: str, user: str = "u1") -> str:
