@@ -310,6 +310,19 @@ class AuditLog(SQLModel, table=True):
     created_at: dt.datetime = _time(default_factory=utcnow)
 
 
+class FailedOpen(SQLModel, table=True):
+    """A wrong case number and phone on the mobile page (凭编号和电话查询), once by the browser
+    and once by its address (hashed): every process counts them, so that the lock-out holds
+    across a service's workers and restarts."""
+
+    __tablename__ = "failed_open"
+    __table_args__ = (Index("ix_failed_open_key_at", "key", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=64)
+    at: dt.datetime = _time(default_factory=utcnow)
+
+
 class ClockLease(SQLModel, table=True):
     """Which process runs the clock, on SQLite: the holder renews its lease every sweep, and
     another process may take it once it has expired. (PostgreSQL elects by an advisory lock

@@ -302,6 +302,25 @@ def test_another_device_opens_a_case_with_number_and_phone_then_is_locked_out(
         assert fresh.status == 429
 
 
+def test_the_lock_out_holds_across_the_services_processes(
+    app: App, phone: Phone, base: str
+) -> None:
+    number = file_on(phone)
+    # Another worker of the service (its own counters of turns), and a browser on each.
+    with served(app) as second, another(base) as one, another(second) as two:
+        workers = [Phone(one), Phone(two)]
+        for worker in workers:
+            worker.visit("/m/open")
+        for attempt in range(5):  # open_attempts, split between the two workers
+            workers[attempt % 2].post("/m/open", number=number, phone="13900139001")
+        assert workers[0].status == 429  # the fifth try was the first worker's
+        workers[1].post("/m/open", number=number, phone=PHONE)  # right, but locked
+        assert workers[1].status == 429
+        assert t("web.open.locked", minutes=30) in workers[1].page
+    with app.sessions() as session:
+        assert not session.exec(select(Follower)).all()
+
+
 @pytest.fixture
 def strict(settings: Settings) -> Settings:
     settings.channels.web.browser_turns_per_minute = 4

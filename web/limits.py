@@ -1,5 +1,6 @@
 """The mobile page's limits (`channels.web` in config.yaml) and the sliding window that
-counts against them, per browser and per IP address, in this process."""
+counts turns against them, per browser and per IP address, in this process (the wrong
+number-and-phone tries are counted in the database, web/mobile.py)."""
 
 from __future__ import annotations
 

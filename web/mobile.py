@@ -11,6 +11,7 @@ case with its number and the phone given when filing.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import logging
@@ -18,9 +19,10 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
@@ -34,7 +36,7 @@ from messages.types import Option, Outbound
 from scheduler.outbox import render
 from storage import conversations
 from storage.db import transaction
-from storage.models import Outbox, Person
+from storage.models import FailedOpen, Outbox, Person
 from storage.replies import REPLY
 from storage.types import utcnow
 from web.layer import TEMPLATES, Site
@@ -106,20 +108,19 @@ class Line:
 
 @dataclass
 class Guard:
-    """The page's limits, counted in this process."""
+    """The page's limits on turns, counted in this process (the wrong number-and-phone tries
+    are counted in the database: see `_open`)."""
 
     settings: WebSettings
     browser_turns: Window = field(init=False)
     address_turns: Window = field(init=False)
     address_browsers: Window = field(init=False)
-    failed_opens: Window = field(init=False)
 
     def __post_init__(self) -> None:
         web = self.settings
         self.browser_turns = Window(web.browser_turns_per_minute, 60)
         self.address_turns = Window(web.address_turns_per_minute, 60)
         self.address_browsers = Window(web.address_browsers_per_hour, 3600)
-        self.failed_opens = Window(web.open_attempts, web.open_lock_minutes * 60)
 
     def turn(self, browser: Browser, address: str) -> bool:
         """Whether a turn of this browser from this address is within the limits (counted)."""
@@ -129,12 +130,11 @@ class Guard:
         self.address_turns.add(address)
         return True
 
-    def locked(self, browser: Browser, address: str) -> bool:
-        return self.failed_opens.full(browser.id) or self.failed_opens.full(address)
 
-    def failed(self, browser: Browser, address: str) -> None:
-        self.failed_opens.add(browser.id)
-        self.failed_opens.add(address)
+class Opened(StrEnum):
+    OPENED = "opened"
+    FAILED = "failed"
+    LOCKED = "locked"
 
 
 def routes(
@@ -220,23 +220,18 @@ def routes(
             return await _arrive(request, start="", then="/m/open")
         if request.method == "GET":
             return _open_page(request, site, browser)
-        address = _address(request)
         async with request.form(max_files=0) as form:
             csrf, number, typed = (_field(form, name) for name in ("csrf", "number", "phone"))
         if not hmac.compare_digest(csrf, browser.csrf):
             return _note(request, site, t("web.expired"), status=403)
-        minutes = settings.open_lock_minutes
-        if guard.locked(browser, address):
-            locked = t("web.open.locked", minutes=minutes)
-            return _open_page(request, site, browser, error=locked, status=429)
+        keys = (browser.id, _digest("address", _address(request)))
         number = number.upper()
-        opened = await run_in_threadpool(_follow_by_phone, site, browser, number, typed)
-        if not opened:
-            guard.failed(browser, address)
+        opened = await run_in_threadpool(_open, site, settings, keys, browser, number, typed)
+        if opened is Opened.LOCKED:
+            locked = t("web.open.locked", minutes=settings.open_lock_minutes)
+            return _open_page(request, site, browser, error=locked, status=429)
+        if opened is Opened.FAILED:
             log.warning("mobile: a case number and phone did not match")
-            if guard.locked(browser, address):
-                locked = t("web.open.locked", minutes=minutes)
-                return _open_page(request, site, browser, error=locked, status=429)
             failed = t("web.open.failed")
             return _open_page(request, site, browser, error=failed, status=403)
         await say(browser.id, Said(_mid(browser, secrets.token_hex(8)), text=number))
@@ -300,17 +295,44 @@ async def _said(form: FormData, browser: Browser) -> Said | None:
     return Said(mid, latitude=latitude, longitude=longitude)
 
 
-def _follow_by_phone(site: Site, browser: Browser, number: str, phone: str) -> bool:
-    """Whether `number` is a case filed with `phone`; if so this browser follows it."""
+def _open(
+    site: Site,
+    limits: WebSettings,
+    keys: tuple[str, str],
+    browser: Browser,
+    number: str,
+    phone: str,
+) -> Opened:
+    """This browser follows case `number` if it was filed with `phone`; a wrong pair counts
+    against the browser and its address (`keys`), which are locked out after
+    `open_attempts` within `open_lock_minutes`, however right the next pair is."""
+    since = utcnow() - dt.timedelta(minutes=limits.open_lock_minutes)
+
+    def locked(db: Session) -> bool:
+        return any(
+            db.exec(
+                select(func.count())
+                .select_from(FailedOpen)
+                .where(FailedOpen.key == key, col(FailedOpen.at) > since)
+            ).one()
+            >= limits.open_attempts
+            for key in keys
+        )
+
     with transaction(site.sessions) as db:
+        if locked(db):
+            return Opened.LOCKED
         appeal = service.case_with_phone(db, number=number, phone=phone)
         if appeal is None:
-            return False
+            db.exec(delete(FailedOpen).where(col(FailedOpen.at) <= since))  # forgotten
+            db.add_all(FailedOpen(key=key) for key in keys)
+            db.flush()
+            return Opened.LOCKED if locked(db) else Opened.FAILED
         person = service.person_for(
             db, channel=CHANNEL, external_id=browser.id, chat_id=browser.id
         )
         service.follow(db, resident=person, appeal=appeal, note=t("note.opened_elsewhere"))
-        return True
+        return Opened.OPENED
 
 
 def _chat_page(site: Site, request: Request, browser: Browser) -> Response:
