@@ -30,7 +30,7 @@ from tests.dialog_helpers import PNG, Resident, image_bytes
 from tests.web_helpers import PHONE as PHONE_SIZE
 from tests.web_helpers import chromium, screenshot, served, staff_member
 from web.mobile import COOKIE
-from workflow import staff
+from workflow import privacy, staff
 from workflow.lifecycle import Actor
 
 ELEVATOR = "我们小区的物业一直不处理电梯故障，已经两周了"  # → 住建局
@@ -257,6 +257,22 @@ def test_the_residents_own_words_are_shown_again_on_a_later_visit(phone: Phone) 
     assert t("option.confirm") in words
     assert words[-1] == t("web.me.photos", count=1)
     assert phone.page.index(ELEVATOR) < phone.page.index(number)  # before its answer
+
+
+def test_a_residents_chat_is_in_their_export_and_gone_with_their_erasure(
+    app: App, phone: Phone
+) -> None:
+    file_on(phone)
+    with transaction(app.sessions) as session:
+        held = privacy.held_about(session, PHONE)
+    said = [m["params"].get("text") for m in held["messages"] if m["message"] == "web.me.words"]
+    assert ELEVATOR in said and "139****9000" in said and PHONE not in str(held["messages"])
+    with transaction(app.sessions) as session:
+        privacy.erase(session, PHONE, reason="test")
+    phone.visit()  # the same browser: a new resident, greeted afresh
+    assert ELEVATOR not in phone.page and "139****9000" not in phone.page
+    with app.sessions() as session:
+        assert not session.exec(select(Outbox).where(Outbox.message == "web.me.words")).all()
 
 
 def test_progress_lists_this_browsers_cases_and_no_other_browser_sees_them(

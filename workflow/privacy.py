@@ -175,7 +175,8 @@ def _appeals(session: Session, phone: str, persons: list[Person]) -> list[Appeal
 
 def held_about(session: Session, phone: str) -> dict[str, Any]:
     """Everything held about the person with `phone`: who they are on each channel, their
-    cases (with the ledger and photos), the cases they follow, their open dialogs."""
+    cases (with the ledger and photos), the cases they follow, their open dialogs and their
+    chats' messages (what was sent to them, and on the mobile page their own words)."""
     persons = _persons(session, phone)
     ids = [person.id for person in persons]
     conversations = [
@@ -186,6 +187,21 @@ def held_about(session: Session, phone: str) -> dict[str, Any]:
                 Conversation.channel == person.channel,
                 Conversation.external_id == person.external_id,
             )
+        )
+    ]
+    messages = [
+        {
+            "channel": row.channel,
+            "time": _time(row.created_at),
+            "message": row.message,
+            "params": row.params,
+        }
+        for person in persons
+        if person.chat_id is not None
+        for row in session.exec(
+            select(Outbox)
+            .where(Outbox.channel == person.channel, Outbox.chat_id == person.chat_id)
+            .order_by(col(Outbox.id))
         )
     ]
     followed = session.exec(
@@ -208,6 +224,7 @@ def held_about(session: Session, phone: str) -> dict[str, Any]:
         "appeals": [_appeal(session, appeal) for appeal in _appeals(session, phone, persons)],
         "following": list(followed),
         "conversations": conversations,
+        "messages": messages,
     }
 
 
