@@ -17,7 +17,7 @@ import hmac
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -361,13 +361,7 @@ def _chat(db: Session, chat: str) -> list[Line]:
     """The chat's latest messages, oldest first (the resident's own among them); what was not
     shown yet is delivered now. The options the dialog offers now are buttons under its
     latest reply, a notice's own (a callback's ratings) under the notices after it."""
-    rows = db.exec(
-        select(Outbox)
-        .where(Outbox.channel == CHANNEL, Outbox.chat_id == chat)
-        .order_by(col(Outbox.id).desc())
-        .limit(SHOWN)
-    ).all()
-    rows = list(reversed(rows))
+    rows = list(reversed(_latest(db, chat)))
     lines = [
         Line(f"m{row.id}", render(row), mine=row.message.startswith(ME), new=row.sent_at is None)
         for row in rows
@@ -385,6 +379,16 @@ def _chat(db: Session, chat: str) -> list[Line]:
             update(Outbox).where(col(Outbox.id).in_(unseen)).values(sent_at=utcnow())
         )
     return lines
+
+
+def _latest(db: Session, chat: str) -> Sequence[Outbox]:
+    """The chat's latest SHOWN messages, newest first."""
+    return db.exec(
+        select(Outbox)
+        .where(Outbox.channel == CHANNEL, Outbox.chat_id == chat)
+        .order_by(col(Outbox.id).desc())
+        .limit(SHOWN)
+    ).all()
 
 
 def _offered(db: Session, chat: str) -> list[list[str]]:
@@ -424,13 +428,8 @@ def _bubble(db: Session, chat: str, said: Said) -> tuple[str, dict[str, Any]]:
         return f"{ME}location", {}
     if not said.choice:
         return f"{ME}words", {"text": PHONE_LIKE.sub(lambda m: mask_phone(m[0]), said.text)}
-    recent = db.exec(
-        select(Outbox.options)
-        .where(Outbox.channel == CHANNEL, Outbox.chat_id == chat)
-        .order_by(col(Outbox.id).desc())
-        .limit(SHOWN)
-    ).all()
-    pairs = [*_offered(db, chat), *(pair for options in recent for pair in options)]
+    shown_options = (pair for row in _latest(db, chat) for pair in row.options)
+    pairs = [*_offered(db, chat), *shown_options]
     label = next((label for label, value in pairs if value == said.choice), said.choice)
     return f"{ME}words", {"text": shown(label)}
 
